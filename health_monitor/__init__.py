@@ -1,0 +1,1 @@
+"""The health monitor: restarts programs that hang (supervisord already restarts ones that crash)."""

@@ -1,0 +1,3 @@
+"""The license proxy: validates the license and meters usage (metadata only)."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what the CPU profile and the tests need: system packages (redis-server, espeak-ng) if
+# missing, and a virtual environment with the project and its extras. Safe to run again: it skips
+# the pip step while pyproject.toml and the extras are unchanged.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+VENV="${VENV:-.venv}"
+EXTRAS="${EXTRAS:-cpu,cpu-voice,dev}"
+# The CPU build of torch must be installed before anything that depends on torch, or pip resolves
+# the default (CUDA) wheels. TORCH_INDEX_URL may point at a CPU-only wheel index.
+TORCH_SPEC="${TORCH_SPEC:-torch==2.13.0}"
+
+missing=()
+command -v redis-server >/dev/null || missing+=(redis-server)
+case ",$EXTRAS," in *,dev,*) command -v espeak-ng >/dev/null || missing+=(espeak-ng) ;; esac
+if [ "${#missing[@]}" -gt 0 ]; then
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "installing system packages: ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+stamp="$VENV/.install-stamp"
+want="$(sha256sum pyproject.toml | cut -c1-16) $EXTRAS $TORCH_SPEC"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  "$VENV/bin/pip" install -q --upgrade pip
+  "$VENV/bin/pip" install -q ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"} "$TORCH_SPEC"
+  "$VENV/bin/pip" install -q -e ".[${EXTRAS}]"
+  echo "$want" >"$stamp"
+fi

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Starts the whole appliance under supervisord in the foreground: the Docker entrypoint and what
+# `make run` calls. It turns the environment into the values supervisord.conf refers to (directories,
+# which optional programs start), then execs supervisord; Ctrl-C or SIGTERM stops every child.
+set -euo pipefail
+
+export APP_ROOT="${APP_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
+if [ -f "$APP_ROOT/.env" ]; then set -a; . "$APP_ROOT/.env"; set +a; fi
+
+export PROFILE="${PROFILE:-cpu}"
+export PYTHON="${PYTHON:-$(command -v python3)}"
+export DATA_DIR="${DATA_DIR:-$APP_ROOT/var}"
+export RUN_DIR="${RUN_DIR:-$DATA_DIR/run}"
+export LOG_DIR="${LOG_DIR:-$DATA_DIR/logs}"
+export STATE_DIR="${STATE_DIR:-$DATA_DIR/state}"
+export LOG_MAX_BYTES="${LOG_MAX_BYTES:-20MB}"
+export LOG_BACKUPS="${LOG_BACKUPS:-5}"
+export DRAIN_TIMEOUT_S="${DRAIN_TIMEOUT_S:-30}"
+export GATEWAY_PORT="${GATEWAY_PORT:-8080}"
+export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/0}"
+export TTS_LLM_BASE_URL="${TTS_LLM_BASE_URL:-http://127.0.0.1:8000}"
+export SUPERVISOR_SOCKET="$RUN_DIR/supervisor.sock"
+# supervisord waits this long for a program to drain before SIGKILL.
+export STOP_WAIT_S="$(( ${DRAIN_TIMEOUT_S%.*} + 5 ))"
+
+# host port of a URL, and whether that host is this machine's loopback
+read -r REDIS_HOST REDIS_PORT < <("$PYTHON" -c 'import sys, urllib.parse as u; p = u.urlparse(sys.argv[1]); print(p.hostname or "127.0.0.1", p.port or 6379)' "$REDIS_URL")
+read -r VLLM_HOST VLLM_PORT < <("$PYTHON" -c 'import sys, urllib.parse as u; p = u.urlparse(sys.argv[1]); print(p.hostname or "127.0.0.1", p.port or 80)' "$TTS_LLM_BASE_URL")
+is_local() { case "$1" in 127.0.0.1|localhost|::1) return 0 ;; *) return 1 ;; esac; }
+
+export REDIS_PORT VLLM_PORT
+START_REDIS=false; is_local "$REDIS_HOST" && START_REDIS=true
+START_VLLM=false; [ "$PROFILE" = gpu ] && is_local "$VLLM_HOST" && START_VLLM=true
+export START_REDIS START_VLLM
+
+if [ "$START_REDIS" = true ] && ! command -v redis-server >/dev/null; then
+  echo "redis-server is not installed; install it (apt-get install redis-server) or set REDIS_URL" >&2
+  exit 1
+fi
+mkdir -p "$RUN_DIR" "$LOG_DIR" "$STATE_DIR/redis"
+
+echo "Speech appliance (profile $PROFILE): http://localhost:${GATEWAY_PORT}  (GET /health, logs in $LOG_DIR)"
+exec "$PYTHON" -m supervisor.supervisord -n -c "$APP_ROOT/supervisord.conf"
