@@ -1,0 +1,115 @@
+"""Helpers for tests that run real processes: free ports, waiting for health, the supervisord stack."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str, interval_s: float = 0.2) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval_s)
+    raise TimeoutError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+
+
+def http_status(url: str, timeout_s: float = 2.0) -> int | None:
+    try:
+        return httpx.get(url, timeout=timeout_s).status_code
+    except httpx.HTTPError:
+        return None
+
+
+@dataclass
+class Stack:
+    """The real appliance under the real supervisord, CPU profile, on free ports in a temp dir."""
+
+    data_dir: Path
+    env: dict[str, str]
+    process: subprocess.Popen[bytes] | None = None
+    ports: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['gateway']}"
+
+    @classmethod
+    def create(cls, data_dir: Path, **overrides: str) -> Stack:
+        ports = {name: free_port() for name in ("gateway", "asr", "license", "redis")}
+        env = {
+            **os.environ,
+            "PROFILE": "cpu",
+            "PYTHON": sys.executable,
+            "DATA_DIR": str(data_dir),
+            "GATEWAY_PORT": str(ports["gateway"]),
+            "ASR_PORT": str(ports["asr"]),
+            "LICENSE_PROXY_PORT": str(ports["license"]),
+            "REDIS_URL": f"redis://127.0.0.1:{ports['redis']}/0",
+            "MONITOR_INTERVAL_S": "1",
+            "MONITOR_PROBE_TIMEOUT_S": "1",
+            "MONITOR_FAILURES_BEFORE_RESTART": "3",
+            "MONITOR_STARTUP_GRACE_S": "5",
+            "DRAIN_TIMEOUT_S": "5",
+            **overrides,
+        }
+        return cls(data_dir=data_dir, env=env, ports=ports)
+
+    def start(self, ready_timeout_s: float = 90) -> None:
+        self.process = subprocess.Popen(
+            [str(REPO / "scripts" / "start.sh")],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            wait_until(lambda: http_status(f"{self.url}/health") == 200, ready_timeout_s, "/health to reach 200")
+        except TimeoutError:
+            self.stop()
+            raise
+
+    def supervisorctl(self, *args: str) -> str:
+        sock = self.data_dir / "run" / "supervisor.sock"
+        out = subprocess.run(
+            [sys.executable, "-m", "supervisor.supervisorctl", "-s", f"unix://{sock}", *args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        return out.stdout
+
+    def pid(self, program: str) -> int:
+        return int(self.supervisorctl("pid", program).strip())
+
+    def log(self, program: str) -> str:
+        path = self.data_dir / "logs" / f"{program}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def stop(self, timeout_s: float = 60) -> int | None:
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else None
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            return self.process.wait(10)
