@@ -11,8 +11,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
+
+from health_monitor.supervisor_rpc import SupervisorRpc
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -87,18 +90,16 @@ class Stack:
             self.stop()
             raise
 
-    def supervisorctl(self, *args: str) -> str:
-        sock = self.data_dir / "run" / "supervisor.sock"
-        out = subprocess.run(
-            [sys.executable, "-m", "supervisor.supervisorctl", "-s", f"unix://{sock}", *args],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-        return out.stdout
+    def rpc(self) -> SupervisorRpc:
+        return SupervisorRpc(str(self.data_dir / "run" / "supervisor.sock"))
+
+    def info(self, program: str) -> dict[str, Any]:
+        """supervisord's view of one program (pid, start time, state)."""
+        return next(p for p in self.rpc().processes() if p["name"] == program)
 
     def pid(self, program: str) -> int:
-        return int(self.supervisorctl("pid", program).strip())
+        """The program's pid (0 while it is not running)."""
+        return int(self.info(program)["pid"])
 
     def log(self, program: str) -> str:
         path = self.data_dir / "logs" / f"{program}.log"

@@ -1,0 +1,41 @@
+# GPU image: the official vLLM OpenAI-server image plus Redis, the appliance and supervisord.
+# Build: docker build -t speech-appliance .    (add --build-arg WITH_PIPER=true for the GPL Piper voice)
+FROM vllm/vllm-openai:v0.33.0
+
+ARG WITH_PIPER=false
+
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server \
+ && rm -rf /var/lib/apt/lists/*
+
+ENV APP_ROOT=/opt/appliance \
+    PROFILE=gpu \
+    PYTHON=python3 \
+    DATA_DIR=/data \
+    MODELS_DIR=/models \
+    HF_HOME=/models/huggingface \
+    PYTHONUNBUFFERED=1
+
+WORKDIR /opt/appliance
+COPY pyproject.toml README.md ./
+COPY app ./app
+COPY asr_engine ./asr_engine
+COPY tts_engine ./tts_engine
+COPY license_proxy ./license_proxy
+COPY health_monitor ./health_monitor
+COPY common ./common
+# vLLM (the gpu extra) is already in the base image at the pinned version, so pip keeps it.
+RUN pip install --no-cache-dir ".[gpu]" \
+ && if [ "$WITH_PIPER" = "true" ]; then pip install --no-cache-dir ".[cpu-voice]"; fi
+COPY supervisord.conf .env.example ./
+COPY scripts/start.sh scripts/start_vllm.sh ./scripts/
+
+# Model weights and state (queued jobs, license cache, usage spool) outlive the container.
+VOLUME ["/models", "/data"]
+EXPOSE 8080
+
+# vLLM may need minutes to load the model on first start; the gateway answers 503 until then.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=900s --retries=3 \
+  CMD ["python3", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/health', timeout=4)"]
+
+ENTRYPOINT ["/opt/appliance/scripts/start.sh"]

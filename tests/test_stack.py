@@ -1,0 +1,80 @@
+"""The real appliance under the real supervisord (CPU profile): start-up, crashes, hangs, shutdown."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support import Stack, http_status, wait_until
+
+pytestmark = pytest.mark.slow
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie still answers kill(0); it is dead for our purposes
+    status = Path(f"/proc/{pid}/stat")
+    return status.exists() and status.read_text().split()[2] != "Z"
+
+
+def test_health_is_ready_with_every_component_and_program(stack: Stack) -> None:
+    body = httpx.get(f"{stack.url}/health").json()
+    assert body["status"] == "ready"
+    assert {name: c["state"] for name, c in body["components"].items()} == {
+        "redis": "ready",
+        "asr": "ready",
+        "license": "ready",
+    }
+    assert body["components"]["asr"]["model"] == "tiny.en"
+    wait_until(lambda: "programs" in httpx.get(f"{stack.url}/health").json(), 15, "monitor to publish")
+    programs = httpx.get(f"{stack.url}/health").json()["programs"]
+    assert programs["vllm"]["supervisor_state"] == "stopped"  # cpu profile
+    assert programs["gateway"]["supervisor_state"] == "running"
+
+
+def test_crashed_asr_worker_is_restarted_by_supervisord(stack: Stack) -> None:
+    old_pid = stack.pid("asr_worker")
+    os.kill(old_pid, signal.SIGKILL)
+    # the gateway notices and says which component is missing
+    wait_until(lambda: http_status(f"{stack.url}/health") == 503, 15, "/health to report the worker down")
+    body = httpx.get(f"{stack.url}/health").json()
+    assert body["components"]["asr"]["state"] in ("down", "starting")
+    wait_until(lambda: http_status(f"{stack.url}/health") == 200, 60, "/health back to 200")
+    assert stack.pid("asr_worker") not in (0, old_pid)
+
+
+def test_hung_license_proxy_is_restarted_by_the_health_monitor(stack: Stack) -> None:
+    grace_s = float(stack.env["MONITOR_STARTUP_GRACE_S"])
+    wait_until(lambda: time.time() - stack.info("license_proxy")["start"] > grace_s + 1, 30,
+               "the proxy to be past its start-up grace")
+    hung_pid = stack.pid("license_proxy")
+    os.kill(hung_pid, signal.SIGSTOP)  # hung, not dead: supervisord still sees it RUNNING
+    try:
+        wait_until(lambda: stack.pid("license_proxy") not in (0, hung_pid), 45, "the monitor to restart it")
+    finally:
+        if _alive(hung_pid):
+            os.kill(hung_pid, signal.SIGCONT)
+    assert not _alive(hung_pid)
+    assert "restarting hung program" in stack.log("health_monitor")
+    wait_until(lambda: http_status(f"{stack.url}/health") == 200, 30, "/health back to 200")
+    programs = httpx.get(f"{stack.url}/health").json().get("programs", {})
+    assert programs.get("license_proxy", {}).get("restarts_by_monitor", 0) >= 1
+
+
+def test_ctrl_c_stops_every_child(tmp_path: Path) -> None:
+    own = Stack.create(tmp_path)
+    own.start()
+    children = [own.pid(name) for name in ("redis", "asr_worker", "license_proxy", "gateway", "health_monitor")]
+    assert all(pid > 0 and _alive(pid) for pid in children)
+    assert own.process is not None
+    os.killpg(own.process.pid, signal.SIGINT)  # what the terminal sends on Ctrl-C
+    assert own.process.wait(60) == 0
+    assert [pid for pid in children if _alive(pid)] == []
