@@ -14,10 +14,12 @@ from fastapi import FastAPI
 from common.states import ComponentState
 
 from . import __version__
+from .access import AccessMiddleware, load_key_digests
 from .components import ComponentRegistry, ProbeResult, http_health_probe
 from .errors import install_error_handlers
+from .metrics import MetricsMiddleware
 from .middleware import RequestIdMiddleware
-from .routes import health
+from .routes import health, metrics
 from .settings import GatewaySettings
 
 log = logging.getLogger(__name__)
@@ -66,7 +68,20 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         lifespan=lifespan,
         description="Text-to-speech and speech-to-text on one port.",
     )
+    digests = load_key_digests(settings.api_keys, settings.api_keys_file)
+    if not digests:
+        log.warning("NO API KEYS CONFIGURED: anyone who reaches this port can use the API (set API_KEYS)")
+    # Added innermost first: requests pass RequestId -> Metrics -> Access -> routes.
+    app.add_middleware(
+        AccessMiddleware,
+        digests=digests,
+        metrics_open=not settings.metrics_require_key,
+        rate_limit_per_minute=settings.rate_limit_per_minute,
+    )
+    app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)
+    app.state.auth_enabled = bool(digests)
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     return app

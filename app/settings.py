@@ -42,6 +42,20 @@ class GatewaySettings(BaseSettings):
 
     # --- license -------------------------------------------------------------------------------
 
+    # --- access, limits, metrics ---------------------------------------------------------------
+    api_keys: str = Field(
+        "", description="Comma-separated API keys (kept only as SHA-256 digests in memory). Empty and no "
+        "API_KEYS_FILE: the API is open, and start-up and /health say so."
+    )
+    api_keys_file: str = Field(
+        "", description="File with one API key per line, or `sha256:<hex digest>` lines so no plain key is stored."
+    )
+    metrics_require_key: bool = Field(False, description="Whether GET /metrics needs an API key too.")
+    rate_limit_per_minute: int = Field(
+        0, description="Requests per minute per API key (per client address without keys), shared through "
+        "Redis by every gateway replica; 0 turns it off."
+    )
+
     @property
     def asr_url(self) -> str:
         return f"http://{self.asr_host}:{self.asr_port}"

@@ -14,3 +14,5 @@ class ComponentState(StrEnum):
 # Redis hash written by the health monitor (program -> JSON of its supervisord state) and shown by
 # the gateway's /health.
 PROGRAMS_KEY = "appliance:programs"
+# Redis hash: program -> how many times the health monitor restarted it (survives monitor restarts).
+RESTARTS_KEY = "appliance:monitor_restarts"

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import httpx
 import redis.asyncio as aioredis
 
-from common.states import PROGRAMS_KEY
+from common.states import PROGRAMS_KEY, RESTARTS_KEY
 
 from .checks import Check, build_checks
 from .settings import MonitorSettings
@@ -19,7 +19,6 @@ from .supervisor_rpc import SupervisorRpc
 
 log = logging.getLogger(__name__)
 
-RESTARTS_KEY = "appliance:monitor_restarts"
 
 
 @dataclass
