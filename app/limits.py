@@ -1,0 +1,62 @@
+"""Per-engine concurrency limits with a bounded wait queue.
+
+Beyond `max_active` running and `max_waiting` queued, or after waiting `max_wait_s`, a request is
+refused at once with 503 + Retry-After instead of piling up behind the engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from prometheus_client import Gauge
+
+from .errors import UpstreamUnavailable
+
+ACTIVE = Gauge("gateway_engine_active", "Requests running on an engine.", ["engine"])
+WAITING = Gauge("gateway_engine_waiting", "Requests queued for an engine.", ["engine"])
+
+
+class EngineLimiter:
+    def __init__(
+        self, engine: str, *, max_active: int, max_waiting: int, max_wait_s: float, retry_after_s: int
+    ) -> None:
+        self.engine = engine
+        self.max_waiting = max_waiting
+        self.max_wait_s = max_wait_s
+        self.retry_after_s = retry_after_s
+        self._slots = asyncio.Semaphore(max_active)
+        self._waiting = 0
+
+    def _busy(self, why: str) -> UpstreamUnavailable:
+        return UpstreamUnavailable(f"{self.engine} is busy ({why}); retry shortly", retry_after_s=self.retry_after_s)
+
+    async def acquire(self) -> None:
+        if self._slots.locked():
+            if self._waiting >= self.max_waiting:
+                raise self._busy("queue full")
+            self._waiting += 1
+            WAITING.labels(self.engine).set(self._waiting)
+            try:
+                await asyncio.wait_for(self._slots.acquire(), self.max_wait_s)
+            except TimeoutError:
+                raise self._busy(f"waited {self.max_wait_s:g}s for a slot") from None
+            finally:
+                self._waiting -= 1
+                WAITING.labels(self.engine).set(self._waiting)
+        else:
+            await self._slots.acquire()
+        ACTIVE.labels(self.engine).inc()
+
+    def release(self) -> None:
+        self._slots.release()
+        ACTIVE.labels(self.engine).dec()
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        await self.acquire()
+        try:
+            yield
+        finally:
+            self.release()
