@@ -71,7 +71,9 @@ class PromptTemplate:
 
     def build(self, speaker: str, text: str) -> str:
         slot = self.text.format(speaker=sanitize(speaker), text=sanitize(text))
-        parts = [slot if part == "{text}" else self.token_text[self.special_ids[part]] for part in self.layout]
+        parts = [
+            slot if part == "{text}" else self.token_text[self.special_ids[part]] for part in self.layout
+        ]
         return "".join(parts)
 
 

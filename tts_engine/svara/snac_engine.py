@@ -41,8 +41,9 @@ def resolve_device(device: str) -> str:
 
 
 class SnacEngine:
-    def __init__(self, model: nn.Module, *, device: str = "cpu", batching: bool | None = None,
-                 max_batch: int = 32) -> None:
+    def __init__(
+        self, model: nn.Module, *, device: str = "cpu", batching: bool | None = None, max_batch: int = 32
+    ) -> None:
         self.model = model
         self.device = device
         self.context: NoiseContext = make_noise_positional(model)
@@ -62,7 +63,9 @@ class SnacEngine:
         return cls(load_snac(source, resolved), device=resolved, batching=batching)
 
     # --- synchronous decoding (worker thread, benchmarks, reference decodes) --------------------
-    def decode_batch(self, windows: list[np.ndarray], first_frames: list[int], seeds: list[int]) -> np.ndarray:
+    def decode_batch(
+        self, windows: list[np.ndarray], first_frames: list[int], seeds: list[int]
+    ) -> np.ndarray:
         """Decode equal-length windows in one call -> (B, W * samples_per_frame) float32."""
         stacked = np.stack(windows)
         layers = [np.stack(parts) for parts in zip(*(frames_to_codes(w) for w in stacked), strict=True)]
@@ -78,7 +81,9 @@ class SnacEngine:
         return self.decode_batch([frames], [0], [seed])[0]
 
     # --- asynchronous, batched -----------------------------------------------------------------
-    async def decode(self, frames: np.ndarray, first_frame: int, seed: int, keep: tuple[int, int]) -> np.ndarray:
+    async def decode(
+        self, frames: np.ndarray, first_frame: int, seed: int, keep: tuple[int, int]
+    ) -> np.ndarray:
         if self._worker is None or self._worker.done():
             self._queue = asyncio.Queue()
             self._worker = asyncio.create_task(self._run(), name="snac-decoder")

@@ -88,7 +88,9 @@ def make_noise_positional(model: nn.Module) -> NoiseContext:
     """Swap every NoiseBlock of `model.decoder` for a PositionalNoiseBlock; return the shared context."""
     from snac.layers import DecoderBlock, NoiseBlock
 
-    context = NoiseContext(seeds=torch.zeros(1, dtype=torch.int64), first_frames=torch.zeros(1, dtype=torch.int64))
+    context = NoiseContext(
+        seeds=torch.zeros(1, dtype=torch.int64), first_frames=torch.zeros(1, dtype=torch.int64)
+    )
     # Latent steps per frame: the coarsest VQ stride (one layer-0 code per frame).
     steps = int(model.vq_strides[0])
     stage = 0
@@ -118,7 +120,7 @@ def load_snac(source: str, device: str = "cpu") -> nn.Module:
             model = SNAC(**json.loads((path / "config.json").read_text()))
             state = torch.load(path / "pytorch_model.bin", map_location="cpu", weights_only=True)
             model.load_state_dict(state)
-        elif os.sep in source and not source.count("/") == 1:
+        elif path.exists() or source.startswith((os.sep, ".", "~")):
             raise SnacLoadError(f"SNAC_MODEL_PATH={source} is not a directory")
         else:
             model = SNAC.from_pretrained(source)
