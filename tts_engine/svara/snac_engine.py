@@ -84,11 +84,12 @@ class SnacEngine:
     async def decode(
         self, frames: np.ndarray, first_frame: int, seed: int, keep: tuple[int, int]
     ) -> np.ndarray:
-        if self._worker is None or self._worker.done():
+        loop = asyncio.get_running_loop()
+        if self._worker is None or self._worker.done() or self._worker.get_loop() is not loop:
             self._queue = asyncio.Queue()
             self._worker = asyncio.create_task(self._run(), name="snac-decoder")
         assert self._queue is not None
-        job = DecodeJob(frames, first_frame, seed, keep, asyncio.get_running_loop().create_future())
+        job = DecodeJob(frames, first_frame, seed, keep, loop.create_future())
         await self._queue.put(job)
         return await job.future
 

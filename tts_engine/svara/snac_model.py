@@ -95,6 +95,8 @@ def make_noise_positional(model: nn.Module) -> NoiseContext:
     steps = int(model.vq_strides[0])
     stage = 0
     for module in model.decoder.modules():
+        if isinstance(module, PositionalNoiseBlock):
+            return module.context  # already converted (several engines sharing one model)
         if isinstance(module, DecoderBlock):
             stride = module.block[1].stride[0]
             steps *= int(stride)
