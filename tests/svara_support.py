@@ -35,7 +35,7 @@ def shared_engine() -> SnacEngine:
     return SnacEngine.load(str(seeded_snac_dir()), device="cpu", batching=False)
 
 
-def test_audio(seconds: float = 1.0, sample_rate: int = 24000) -> np.ndarray:
+def speech_like_audio(seconds: float = 1.0, sample_rate: int = 24000) -> np.ndarray:
     """A voiced, speech-like signal: a gliding pitch with harmonics, syllable-rate amplitude, a little noise."""
     t = np.arange(int(seconds * sample_rate)) / sample_rate
     pitch = 140 + 40 * np.sin(2 * np.pi * 0.7 * t)

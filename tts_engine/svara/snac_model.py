@@ -97,6 +97,7 @@ def make_noise_positional(model: nn.Module) -> NoiseContext:
     for module in model.decoder.modules():
         if isinstance(module, PositionalNoiseBlock):
             return module.context  # already converted (several engines sharing one model)
+    for module in list(model.decoder.modules()):
         if isinstance(module, DecoderBlock):
             stride = module.block[1].stride[0]
             steps *= int(stride)
