@@ -20,7 +20,9 @@ def frames() -> np.ndarray:
     return encode_frames(shared_engine(), speech_like_audio(0.9))  # 11 frames
 
 
-async def _stream(engine: SnacEngine, frames: np.ndarray, seed: int, **options: int) -> tuple[np.ndarray, int]:
+async def _stream(
+    engine: SnacEngine, frames: np.ndarray, seed: int, **options: int
+) -> tuple[np.ndarray, int]:
     decoder = StreamDecoder(engine, seed=seed, **options)
     pieces = [a for f in frames if (a := await decoder.push(f)) is not None]
     tail = await decoder.finish()
@@ -33,7 +35,9 @@ def test_positional_noise_is_reproducible_and_keyed_by_seed(frames: np.ndarray) 
     engine = shared_engine()
     a = engine.decode_whole(frames[:4], seed=1)
     assert np.array_equal(a, engine.decode_whole(frames[:4], seed=1))
-    assert snr_db(engine.decode_whole(frames[:4], seed=2), a) < 40  # the noise matters, and moves with the seed
+    assert (
+        snr_db(engine.decode_whole(frames[:4], seed=2), a) < 40
+    )  # the noise matters, and moves with the seed
 
 
 async def test_streamed_audio_equals_whole_decode_to_the_last_frame(frames: np.ndarray) -> None:
@@ -56,7 +60,9 @@ async def test_short_utterances_are_not_lost(frames: np.ndarray, count: int) -> 
     assert snr_db(streamed, whole) >= 60
 
 
-async def test_fast_start_option_trades_exactness_for_first_audio_after_two_frames(frames: np.ndarray) -> None:
+async def test_fast_start_option_trades_exactness_for_first_audio_after_two_frames(
+    frames: np.ndarray,
+) -> None:
     engine = shared_engine()
     streamed, first = await _stream(engine, frames, seed=4, first_right_context=1)
     assert first == 2

@@ -35,9 +35,14 @@ def test_prompt_for_every_voice_follows_the_template() -> None:
     for voice_id, voice in load_voices().items():
         prompt = template.build(voice.speaker, "नमस्ते, how are you?")
         expected = (
-            spelled["bos"] + spelled["start_of_human"] + spelled["audio"]
+            spelled["bos"]
+            + spelled["start_of_human"]
+            + spelled["audio"]
             + f"{voice.speaker}: नमस्ते, how are you?"
-            + spelled["end_of_human"] + spelled["eot"] + spelled["start_of_ai"] + spelled["start_of_speech"]
+            + spelled["end_of_human"]
+            + spelled["eot"]
+            + spelled["start_of_ai"]
+            + spelled["start_of_speech"]
         )
         assert prompt == expected
         assert voice_id not in prompt
@@ -53,8 +58,11 @@ def test_user_text_cannot_inject_special_tokens() -> None:
 
 def test_a_different_model_card_is_served_by_editing_data(tmp_path: Path) -> None:
     templates = json.loads(DEFAULT_TEMPLATES_PATH.read_text())
-    custom = dict(templates["svara-v1"], layout=["start_of_human", "{text}", "end_of_human", "start_of_speech"],
-                  text="[{speaker}] {text}")
+    custom = dict(
+        templates["svara-v1"],
+        layout=["start_of_human", "{text}", "end_of_human", "start_of_speech"],
+        text="[{speaker}] {text}",
+    )
     path = tmp_path / "templates.json"
     path.write_text(json.dumps({"mine": custom}))
     template = PromptTemplate.load("mine", path)

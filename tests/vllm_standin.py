@@ -35,6 +35,7 @@ class Script:
     fail_after_events: int | None = None  # then drop the connection without finishing
     error_event_after: int | None = None  # then send vLLM's error event and [DONE]
     stall_after_events: int | None = None  # then send nothing more
+    send_done: bool = True  # False: end the body cleanly but without the final chunk and [DONE]
     finish_reason: str = "stop"
     stop_reason: int | None = 128258
 
@@ -101,8 +102,15 @@ class VllmStandin:
         return web.Response(status=200 if self.healthy else 503)
 
     async def _models(self, _: web.Request) -> web.Response:
-        card = {"id": self.model, "object": "model", "created": int(time.time()), "owned_by": "vllm",
-                "root": self.model, "parent": None, "max_model_len": 4096}
+        card = {
+            "id": self.model,
+            "object": "model",
+            "created": int(time.time()),
+            "owned_by": "vllm",
+            "root": self.model,
+            "parent": None,
+            "max_model_len": 4096,
+        }
         return web.json_response({"object": "list", "data": [card]})
 
     async def _completions(self, request: web.Request) -> web.StreamResponse:
@@ -111,7 +119,12 @@ class VllmStandin:
         self.requests.append(record)
         if not self.healthy:
             record.ended.set()
-            body = {"object": "error", "message": "model is loading", "type": "ServiceUnavailable", "code": 503}
+            body = {
+                "object": "error",
+                "message": "model is loading",
+                "type": "ServiceUnavailable",
+                "code": 503,
+            }
             return web.json_response(body, status=503)
         script = self.script
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8"})
@@ -120,9 +133,21 @@ class VllmStandin:
         created = int(time.time())
 
         def event(text: str, finish: str | None = None, stop: int | None = None) -> bytes:
-            choice = {"index": 0, "text": text, "logprobs": None, "finish_reason": finish, "stop_reason": stop}
-            chunk = {"id": completion_id, "object": "text_completion", "created": created,
-                     "model": payload.get("model", self.model), "choices": [choice], "usage": None}
+            choice = {
+                "index": 0,
+                "text": text,
+                "logprobs": None,
+                "finish_reason": finish,
+                "stop_reason": stop,
+            }
+            chunk = {
+                "id": completion_id,
+                "object": "text_completion",
+                "created": created,
+                "model": payload.get("model", self.model),
+                "choices": [choice],
+                "usage": None,
+            }
             return f"data: {json.dumps(chunk, separators=(',', ':'))}\n\n".encode()
 
         try:
@@ -141,9 +166,10 @@ class VllmStandin:
                 record.events_sent += 1
                 if script.delay_s:
                     await asyncio.sleep(script.delay_s)
-            await response.write(event("", script.finish_reason, script.stop_reason))
-            await response.write(b"data: [DONE]\n\n")
-            record.completed = True
+            if script.send_done:
+                await response.write(event("", script.finish_reason, script.stop_reason))
+                await response.write(b"data: [DONE]\n\n")
+                record.completed = True
             await response.write_eof()
         except (ConnectionResetError, asyncio.CancelledError):
             record.disconnected = True  # the client went away: vLLM would abort the request here

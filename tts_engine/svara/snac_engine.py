@@ -55,7 +55,7 @@ class SnacEngine:
         self.batch_sizes: list[int] = []  # history for benchmarks and tests
         self._queue: asyncio.Queue[DecodeJob] | None = None
         self._worker: asyncio.Task[None] | None = None
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snac")
+        self._thread: ThreadPoolExecutor | None = None  # made on first use, so close() is not final
 
     @classmethod
     def load(cls, source: str, *, device: str = "auto", batching: bool | None = None) -> SnacEngine:
@@ -111,6 +111,8 @@ class SnacEngine:
 
     async def _decode_group(self, loop: asyncio.AbstractEventLoop, batch: list[DecodeJob]) -> None:
         self.batch_sizes.append(len(batch))
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snac")
         try:
             audio = await loop.run_in_executor(
                 self._thread,
@@ -134,4 +136,6 @@ class SnacEngine:
             self._worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
-        self._thread.shutdown(wait=False, cancel_futures=True)
+        if self._thread is not None:
+            self._thread.shutdown(wait=False, cancel_futures=True)
+            self._thread = None
