@@ -36,7 +36,7 @@ def shared_engine() -> SnacEngine:
 
 
 def speech_like_audio(seconds: float = 1.0, sample_rate: int = 24000) -> np.ndarray:
-    """A voiced, speech-like signal: a gliding pitch with harmonics, syllable-rate amplitude, a little noise."""
+    """Speech-like: a gliding pitch with harmonics, syllable-rate amplitude, a little noise."""
     t = np.arange(int(seconds * sample_rate)) / sample_rate
     pitch = 140 + 40 * np.sin(2 * np.pi * 0.7 * t)
     phase = 2 * np.pi * np.cumsum(pitch) / sample_rate

@@ -30,7 +30,7 @@ def test_prompt_for_every_voice_follows_the_template() -> None:
     template = PromptTemplate.load("svara-v1")
     raw = json.loads(DEFAULT_TEMPLATES_PATH.read_text())["svara-v1"]
     spelled = {name: raw["token_text"][str(raw["special_ids"][name])] for name in raw["special_ids"]}
-    # DESIGN.md: BOS, start-of-human, <|audio|>, "{speaker}: {text}", end-of-human, eot, start-of-AI, start-of-speech
+    # DESIGN.md: BOS, SOH, <|audio|>, "{speaker}: {text}", EOH, eot, start-of-AI, start-of-speech
     assert template.layout_ids() == [128000, 128259, 156939, "{text}", 128260, 128009, 128261, 128257]
     for voice_id, voice in load_voices().items():
         prompt = template.build(voice.speaker, "नमस्ते, how are you?")
