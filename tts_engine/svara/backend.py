@@ -73,7 +73,9 @@ class SvaraBackend:
         templates_path: str | None = None,
         voices_path: str | None = None,
         max_model_len: int = 4096,
+        connect_timeout_s: float = 3.0,
         stall_timeout_s: float = 15.0,
+        health_interval_s: float = 2.0,
         retry_after_s: int = 5,
         batching: bool | None = None,
         decoder: DecoderOptions | None = None,
@@ -86,6 +88,7 @@ class SvaraBackend:
             model,
             stop_token_ids=prompt_template.stop_token_ids,
             max_model_len=max_model_len,
+            connect_timeout_s=connect_timeout_s,
             stall_timeout_s=stall_timeout_s,
             retry_after_s=retry_after_s,
         )
@@ -95,6 +98,7 @@ class SvaraBackend:
             template=prompt_template,
             voices=load_voices(Path(voices_path) if voices_path else None),
             decoder=decoder,
+            health_interval_s=health_interval_s,
         )
 
     # --- TTSBackend ----------------------------------------------------------------------------
