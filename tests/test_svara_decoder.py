@@ -89,3 +89,16 @@ def test_model_loads_from_directory_and_fails_clearly(tmp_path: Path) -> None:
         load_snac(str(tmp_path))
     with pytest.raises(SnacLoadError, match="not a directory"):
         load_snac(str(tmp_path / "missing"))
+
+
+@pytest.mark.gpu
+async def test_cuda_batched_streams_match_whole_decode(frames: np.ndarray) -> None:
+    engine = SnacEngine.load(str(seeded_snac_dir()), device="cuda")
+    assert engine.batching  # auto: on with CUDA
+    try:
+        results = await asyncio.gather(*(_stream(engine, frames, seed=s) for s in range(8)))
+        assert max(engine.batch_sizes) > 1
+        for seed, (audio, _) in enumerate(results):
+            assert snr_db(audio, engine.decode_whole(frames, seed=seed)) >= 60
+    finally:
+        await engine.close()

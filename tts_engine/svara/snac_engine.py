@@ -14,10 +14,10 @@ import logging
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from .snac_model import NoiseContext, load_snac, make_noise_positional
 from .tokens import frames_to_codes
@@ -31,7 +31,7 @@ class DecodeJob:
     first_frame: int  # absolute index of frames[0] within its utterance (keys the noise)
     seed: int
     keep: tuple[int, int]  # sample range of the window's output to return
-    future: asyncio.Future[np.ndarray] = field(repr=False, default=None)  # type: ignore[assignment]
+    future: asyncio.Future[np.ndarray] = field(repr=False)
 
 
 def resolve_device(device: str) -> str:
@@ -42,7 +42,7 @@ def resolve_device(device: str) -> str:
 
 class SnacEngine:
     def __init__(
-        self, model: nn.Module, *, device: str = "cpu", batching: bool | None = None, max_batch: int = 32
+        self, model: Any, *, device: str = "cpu", batching: bool | None = None, max_batch: int = 32
     ) -> None:
         self.model = model
         self.device = device

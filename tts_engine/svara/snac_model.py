@@ -13,6 +13,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -68,7 +69,7 @@ class NoiseContext:
 class PositionalNoiseBlock(nn.Module):
     """Drop-in for snac.layers.NoiseBlock (keeps its weights) with position-keyed noise."""
 
-    def __init__(self, original: nn.Module, stage: int, steps_per_frame: int, context: NoiseContext) -> None:
+    def __init__(self, original: Any, stage: int, steps_per_frame: int, context: NoiseContext) -> None:
         super().__init__()
         self.linear = original.linear
         self.stage = stage
@@ -84,7 +85,7 @@ class PositionalNoiseBlock(nn.Module):
         return x + noise.to(x.dtype).unsqueeze(1) * self.linear(x)
 
 
-def make_noise_positional(model: nn.Module) -> NoiseContext:
+def make_noise_positional(model: Any) -> NoiseContext:
     """Swap every NoiseBlock of `model.decoder` for a PositionalNoiseBlock; return the shared context."""
     from snac.layers import DecoderBlock, NoiseBlock
 
@@ -108,7 +109,7 @@ def make_noise_positional(model: nn.Module) -> NoiseContext:
     return context
 
 
-def load_snac(source: str, device: str = "cpu") -> nn.Module:
+def load_snac(source: str, device: str = "cpu") -> Any:
     """SNAC from a local directory (config.json + pytorch_model.bin) or a hub name.
 
     Raises SnacLoadError with an actionable message instead of a stack trace from deep inside."""

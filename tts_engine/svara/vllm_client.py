@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
 import aiohttp
@@ -134,7 +134,7 @@ class VllmClient:
         prompt: str,
         sampling: SamplingParams,
         result: StreamResult | None = None,
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         """Yield generated text pieces as they arrive."""
         result = result if result is not None else StreamResult()
         body = self.payload(prompt, sampling)
@@ -176,7 +176,9 @@ class VllmClient:
         UPSTREAM_ERRORS.labels(kind="rejected").inc()
         raise SvaraBadRequest(f"vLLM rejected the request (HTTP {response.status}): {detail}")
 
-    async def _events(self, response: aiohttp.ClientResponse, result: StreamResult) -> AsyncIterator[str]:
+    async def _events(
+        self, response: aiohttp.ClientResponse, result: StreamResult
+    ) -> AsyncGenerator[str, None]:
         done = False
         try:
             async for raw in response.content:
