@@ -181,8 +181,10 @@ class SvaraBackend:
             raise
         finally:
             stats = assembler.stats
-            log.info(
-                "svara synthesis finished",
+            failed = outcome not in ("ok", "cancelled")
+            log.log(
+                logging.WARNING if failed else logging.INFO,
+                "svara synthesis failed" if failed else "svara synthesis finished",
                 extra={
                     "fields": {
                         "outcome": outcome,
