@@ -179,3 +179,16 @@ async def test_consumer_leaving_aborts_the_upstream_request(
     assert await asyncio.to_thread(record.ended.wait, 5)
     assert record.disconnected and not record.completed
     await backend.close()
+
+
+async def test_generation_cut_at_max_tokens_is_counted_and_keeps_its_audio(
+    backend: SvaraBackend, standin: VllmStandin, frames: np.ndarray
+) -> None:
+    from tts_engine.svara.vllm_client import UPSTREAM_ERRORS
+
+    before = UPSTREAM_ERRORS.labels(kind="length")._value.get()
+    standin.script = Script(text=frames_to_token_text(frames[:3]), finish_reason="length", stop_reason=None)
+    audio = await _collect(backend, _request())
+    assert audio.shape == (3 * 2048,)
+    assert UPSTREAM_ERRORS.labels(kind="length")._value.get() - before == 1
+    await backend.close()

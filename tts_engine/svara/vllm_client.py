@@ -154,14 +154,20 @@ class VllmClient:
             raise SvaraUnavailable(
                 f"vLLM is not reachable ({type(exc).__name__})", retry_after_s=self.retry_after_s
             ) from exc
+        complete = False
         try:
             await self._check_status(response)
             async with contextlib.aclosing(self._events(response, result)) as events:
                 async for text in events:
                     yield text
+            complete = True
         finally:
-            # Closing (not releasing) drops the connection: vLLM aborts the generation at once.
-            response.close()
+            if complete:
+                response.release()  # the connection goes back to the pool
+            else:
+                # Consumer gone or stream broken: closing (not releasing) drops the connection, and
+                # vLLM aborts a generation whose client disconnected.
+                response.close()
 
     async def _check_status(self, response: aiohttp.ClientResponse) -> None:
         if response.status == 200:
