@@ -39,6 +39,33 @@ class GatewaySettings(BaseSettings):
     # --- ASR -----------------------------------------------------------------------------------
 
     # --- TTS -----------------------------------------------------------------------------------
+    # Svara on vLLM (hosted in-process by the gateway; TTS_LLM_BASE_URL above is the vLLM server).
+    vllm_served_model_name: str = Field("svara", description="Model name vLLM serves Svara under.")
+    vllm_max_model_len: int = Field(4096, description="vLLM's context length; bounds prompt + max_tokens.")
+    svara_prompt_template: str = Field("svara-v1", description="Prompt template (per model card) to use.")
+    svara_templates_path: str | None = Field(
+        None, description="JSON file of prompt templates; empty: the one shipped in tts_engine/svara."
+    )
+    svara_voices_path: str | None = Field(
+        None, description="JSON voice catalogue; empty: the 38 voices shipped in tts_engine/svara."
+    )
+    svara_connect_timeout_s: float = Field(3.0, description="Connecting to vLLM longer than this: 503.")
+    svara_stall_timeout_s: float = Field(15.0, description="vLLM silent this long: 504 or the stream ends.")
+    svara_health_interval_s: float = Field(2.0, description="How often vLLM's /health is probed.")
+    snac_model_path: str = Field(
+        "hubertsiuzdak/snac_24khz",
+        description="SNAC decoder: a directory with config.json + pytorch_model.bin, or a hub name.",
+    )
+    snac_device: str = Field("auto", description="auto (CUDA when present), cpu, cuda or cuda:N.")
+    snac_batching: Literal["auto", "on", "off"] = Field(
+        "auto", description="Decode concurrent streams in one call: auto = on for CUDA, off for CPU."
+    )
+    snac_left_context_frames: int = Field(2, ge=0, description="Frames of left context per decoded span.")
+    snac_right_context_frames: int = Field(2, ge=0, description="Frames of right context per decoded span.")
+    snac_first_right_context_frames: int = Field(
+        2, ge=0, description="Right context of the first span; 1 = first audio after 2 frames, less exact."
+    )
+    snac_max_span_frames: int = Field(32, ge=1, description="Spans double from 1 frame up to this size.")
 
     # --- license -------------------------------------------------------------------------------
 

@@ -1,0 +1,59 @@
+"""Shared pieces of the Svara tests: the seeded-random SNAC 24 kHz model, built once per process."""
+
+from __future__ import annotations
+
+import functools
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tts_engine.svara.snac_engine import SnacEngine
+from tts_engine.svara.snac_model import SNAC_24KHZ_CONFIG, save_snac
+from tts_engine.svara.tokens import codes_to_frames
+
+SNAC_SEED = 1234
+
+
+@functools.cache
+def seeded_snac_dir() -> Path:
+    """The real `snac.SNAC` 24 kHz architecture with torch.manual_seed weights, saved in the layout
+    SNAC_MODEL_PATH expects (config.json + pytorch_model.bin), so tests load it the product's way."""
+    from snac import SNAC
+
+    torch.manual_seed(SNAC_SEED)
+    model = SNAC(**SNAC_24KHZ_CONFIG).eval()
+    directory = Path(tempfile.mkdtemp(prefix="snac24-seeded-"))
+    save_snac(model, directory, SNAC_24KHZ_CONFIG)
+    return directory
+
+
+@functools.cache
+def shared_engine() -> SnacEngine:
+    """One loaded model per test process (loading and first calls cost seconds on 2 shared cores)."""
+    return SnacEngine.load(str(seeded_snac_dir()), device="cpu", batching=False)
+
+
+def speech_like_audio(seconds: float = 1.0, sample_rate: int = 24000) -> np.ndarray:
+    """Speech-like: a gliding pitch with harmonics, syllable-rate amplitude, a little noise."""
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    pitch = 140 + 40 * np.sin(2 * np.pi * 0.7 * t)
+    phase = 2 * np.pi * np.cumsum(pitch) / sample_rate
+    voiced = sum(np.sin(k * phase) / k for k in range(1, 8))
+    envelope = 0.5 + 0.5 * np.sin(2 * np.pi * 4 * t) ** 2
+    noise = np.random.default_rng(7).normal(0, 0.02, t.shape)
+    return (0.25 * voiced * envelope + noise).astype(np.float32)
+
+
+def encode_frames(engine: SnacEngine, audio: np.ndarray) -> np.ndarray:
+    """Encode audio with the same SNAC model -> (F, 7) frames, as the Svara model would emit them."""
+    with torch.inference_mode():
+        codes = engine.model.encode(torch.from_numpy(audio)[None, None].to(engine.device))
+    layers = [c[0].cpu().numpy().astype(np.int64) for c in codes]
+    return codes_to_frames(*layers)
+
+
+def snr_db(test: np.ndarray, reference: np.ndarray) -> float:
+    error = float(np.sum((test.astype(np.float64) - reference) ** 2))
+    return 10 * np.log10(float(np.sum(reference.astype(np.float64) ** 2)) / max(error, 1e-30))

@@ -1,0 +1,194 @@
+"""SvaraBackend over real HTTP against the vLLM stand-in: audio, request shape, failure outcomes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+
+import numpy as np
+import pytest
+
+from tests.support import free_port
+from tests.svara_support import encode_frames, shared_engine, snr_db, speech_like_audio
+from tests.vllm_standin import Script, VllmStandin
+from tts_engine.base import SamplingParams, SynthesisRequest, TTSBackend
+from tts_engine.svara.backend import SvaraBackend
+from tts_engine.svara.catalogue import load_voices
+from tts_engine.svara.errors import SvaraBadRequest, SvaraStalled, SvaraStreamFailed, SvaraUnavailable
+from tts_engine.svara.prompt import PromptTemplate
+from tts_engine.svara.tokens import frames_to_token_text
+from tts_engine.svara.vllm_client import VllmClient
+
+VOICE = load_voices()["hi_female"].voice
+STALL_S = 1.0
+
+
+@pytest.fixture(scope="module")
+def standin() -> Iterator[VllmStandin]:
+    server = VllmStandin().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def frames() -> np.ndarray:
+    frames = encode_frames(shared_engine(), speech_like_audio(0.9))
+    frames[1, 0], frames[4, 6] = 0, 4095  # the two edge codes must survive the whole path
+    return frames
+
+
+@pytest.fixture
+async def backend(standin: VllmStandin) -> AsyncIterator[SvaraBackend]:
+    standin.healthy = True
+    standin.script = Script()
+    yield await _backend(standin.url)
+
+
+async def _backend(url: str) -> SvaraBackend:
+    template = PromptTemplate.load("svara-v1")
+    client = VllmClient(url, "svara", stop_token_ids=template.stop_token_ids, stall_timeout_s=STALL_S)
+    backend = SvaraBackend(client=client, engine=shared_engine(), template=template, voices=load_voices())
+    await backend.start()
+    return backend
+
+
+async def _collect(backend: SvaraBackend, request: SynthesisRequest) -> np.ndarray:
+    chunks = [chunk async for chunk in backend.synthesize(request)]
+    return np.concatenate(chunks)
+
+
+def _request(text: str = "नमस्ते दुनिया", **sampling: float) -> SynthesisRequest:
+    return SynthesisRequest(
+        text=text, voice=VOICE, sampling=SamplingParams(seed=5, **sampling), request_id="t"
+    )
+
+
+async def test_streamed_audio_equals_whole_decode(
+    backend: SvaraBackend, standin: VllmStandin, frames: np.ndarray
+) -> None:
+    assert isinstance(backend, TTSBackend)
+    standin.script = Script(text=frames_to_token_text(frames), split_seed=3, max_piece=23)
+    audio = await _collect(backend, _request())
+    whole = shared_engine().decode_whole(frames, seed=5)
+    assert audio.dtype == np.float32
+    assert audio.shape == whole.shape == (len(frames) * 2048,)  # to the last frame
+    assert snr_db(audio, whole) >= 60
+    await backend.close()
+
+
+async def test_request_carries_prompt_sampling_and_stop(
+    backend: SvaraBackend, standin: VllmStandin, frames: np.ndarray
+) -> None:
+    standin.script = Script(text=frames_to_token_text(frames[:2]))
+    await _collect(backend, _request(temperature=0.5, top_k=10))
+    payload = standin.requests[-1].payload
+    assert payload["prompt"] == backend.template.build("Hindi (Female)", "नमस्ते दुनिया")
+    assert "hi_female" not in str(payload["prompt"])
+    assert payload["stream"] is True and payload["stop_token_ids"] == [128258]
+    assert (payload["temperature"], payload["top_p"], payload["top_k"], payload["repetition_penalty"]) == (
+        0.5,
+        0.9,
+        10,
+        1.1,
+    )
+    # as much room as the context leaves: a clip is never cut by a small max_tokens
+    assert payload["max_tokens"] == 4096 - len(str(payload["prompt"]).encode())
+    assert payload["add_special_tokens"] is False
+    await backend.close()
+
+
+async def test_out_of_bounds_sampling_is_refused_before_any_request(
+    backend: SvaraBackend, standin: VllmStandin
+) -> None:
+    sent = len(standin.requests)
+    with pytest.raises(SvaraBadRequest, match="temperature"):
+        backend.check(_request(temperature=5.0))
+    with pytest.raises(SvaraBadRequest, match="top_k"):
+        await _collect(backend, _request(top_k=0))
+    assert len(standin.requests) == sent
+    await backend.close()
+
+
+async def test_refused_connection_is_unavailable_at_once() -> None:
+    backend = await _backend(f"http://127.0.0.1:{free_port()}")
+    assert not backend.is_available()
+    with pytest.raises(SvaraUnavailable):
+        backend.check(_request())
+    backend._available = True  # as if the probe had not noticed yet: the request itself finds out
+    started = time.monotonic()
+    with pytest.raises(SvaraUnavailable) as caught:
+        await _collect(backend, _request())
+    assert time.monotonic() - started < 5
+    assert caught.value.retry_after_s > 0
+    assert not backend.is_available()
+    await backend.close()
+
+
+async def test_availability_tracks_vllm_health(backend: SvaraBackend, standin: VllmStandin) -> None:
+    assert backend.is_available()
+    standin.healthy = False
+    assert await backend.refresh() is False
+    with pytest.raises(SvaraUnavailable):
+        backend.check(_request())
+    standin.healthy = True
+    assert await backend.refresh() is True
+    await backend.close()
+
+
+async def test_upstream_503_is_unavailable(backend: SvaraBackend, standin: VllmStandin) -> None:
+    standin.healthy = False  # /v1/completions answers 503 while the model loads
+    with pytest.raises(SvaraUnavailable):
+        await _collect(backend, _request())
+    await backend.close()
+
+
+@pytest.mark.parametrize(
+    "script", [{"fail_after_events": 40}, {"error_event_after": 40}, {"send_done": False}], ids=str
+)
+async def test_mid_stream_failure_ends_the_stream_with_a_distinct_error(
+    backend: SvaraBackend, standin: VllmStandin, frames: np.ndarray, script: dict[str, object]
+) -> None:
+    standin.script = Script(text=frames_to_token_text(frames), max_piece=30, **script)  # type: ignore[arg-type]
+    started = time.monotonic()
+    with pytest.raises(SvaraStreamFailed):
+        await _collect(backend, _request())
+    assert time.monotonic() - started < 10
+    await backend.close()
+
+
+async def test_stall_times_out(backend: SvaraBackend, standin: VllmStandin, frames: np.ndarray) -> None:
+    standin.script = Script(text=frames_to_token_text(frames), max_piece=30, stall_after_events=20)
+    started = time.monotonic()
+    with pytest.raises(SvaraStalled):
+        await _collect(backend, _request())
+    assert time.monotonic() - started < STALL_S + 5
+    await backend.close()
+
+
+async def test_consumer_leaving_aborts_the_upstream_request(
+    backend: SvaraBackend, standin: VllmStandin, frames: np.ndarray
+) -> None:
+    text = frames_to_token_text(np.concatenate([frames] * 4))
+    standin.script = Script(text=text, max_piece=20, delay_s=0.02)
+    stream = backend.synthesize(_request())
+    first = await stream.__anext__()
+    assert first.size > 0
+    await stream.aclose()  # what the gateway does when its client disconnects
+    record = standin.requests[-1]
+    assert await asyncio.to_thread(record.ended.wait, 5)
+    assert record.disconnected and not record.completed
+    await backend.close()
+
+
+async def test_generation_cut_at_max_tokens_is_counted_and_keeps_its_audio(
+    backend: SvaraBackend, standin: VllmStandin, frames: np.ndarray
+) -> None:
+    from tts_engine.svara.vllm_client import UPSTREAM_ERRORS
+
+    before = UPSTREAM_ERRORS.labels(kind="length")._value.get()
+    standin.script = Script(text=frames_to_token_text(frames[:3]), finish_reason="length", stop_reason=None)
+    audio = await _collect(backend, _request())
+    assert audio.shape == (3 * 2048,)
+    assert UPSTREAM_ERRORS.labels(kind="length")._value.get() - before == 1
+    await backend.close()

@@ -1,0 +1,59 @@
+"""The gateway's Svara client: built from settings, engine errors mapped onto the one error shape."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.clients.svara import create_svara_backend, to_appliance_error
+from app.settings import GatewaySettings
+from tests.svara_support import seeded_snac_dir
+from tests.vllm_standin import VllmStandin
+from tts_engine.svara.errors import (
+    SnacLoadError,
+    SvaraBadRequest,
+    SvaraStalled,
+    SvaraStreamFailed,
+    SvaraUnavailable,
+)
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "code"),
+    [
+        (SvaraUnavailable("down", retry_after_s=7), 503, "upstream_unavailable"),
+        (SvaraStalled("hung"), 504, "upstream_timeout"),
+        (SvaraBadRequest("temperature=5 is outside"), 400, "bad_request"),
+        (SvaraStreamFailed("broke"), 502, "upstream_stream_failed"),
+    ],
+)
+def test_engine_errors_map_to_distinct_gateway_errors(error: Exception, status: int, code: str) -> None:
+    mapped = to_appliance_error(error)  # type: ignore[arg-type]
+    assert (mapped.status_code, mapped.code) == (status, code)
+    assert mapped.body()["error"]["message"] == str(error)  # type: ignore[index]
+    if status == 503:
+        assert mapped.headers["Retry-After"] == "7"
+
+
+async def test_backend_built_from_settings_tracks_vllm_health() -> None:
+    standin = VllmStandin().start()
+    try:
+        settings = GatewaySettings(
+            tts_llm_base_url=standin.url, snac_model_path=str(seeded_snac_dir()), snac_device="cpu"
+        )
+        backend = await create_svara_backend(settings)
+        try:
+            assert backend.is_available()
+            assert len(backend.voices()) == 38
+            assert backend.engine.batching is False  # auto: off on CPU
+        finally:
+            await backend.close()
+    finally:
+        standin.stop()
+
+
+async def test_unusable_snac_path_is_a_clear_start_up_error(tmp_path: Path) -> None:
+    settings = GatewaySettings(snac_model_path=str(tmp_path), snac_device="cpu")
+    with pytest.raises(SnacLoadError, match="SNAC_MODEL_PATH"):
+        await create_svara_backend(settings)

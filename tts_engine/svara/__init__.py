@@ -1,0 +1,1 @@
+"""Svara TTS on vLLM: prompt, token stream, streaming SNAC decoding."""

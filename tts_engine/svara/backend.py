@@ -1,0 +1,213 @@
+"""SvaraBackend: the `tts_engine.base.TTSBackend` for Svara on vLLM.
+
+prompt (template + speaker string) -> vLLM token stream -> frames -> streaming SNAC decode.
+Availability follows vLLM's /health, probed in the background, and drops at once when a request
+finds vLLM unreachable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tts_engine.base import SynthesisRequest, Voice
+
+from .catalogue import SvaraVoice, load_voices
+from .errors import SvaraBadRequest, SvaraUnavailable
+from .prompt import PromptTemplate
+from .snac_decoder import StreamDecoder
+from .snac_engine import SnacEngine
+from .tokens import FrameAssembler
+from .vllm_client import StreamResult, VllmClient, resolve_sampling
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DecoderOptions:
+    left_context: int = 2
+    right_context: int = 2
+    first_right_context: int = 2
+    max_span: int = 32
+
+
+class SvaraBackend:
+    name = "svara"
+
+    def __init__(
+        self,
+        *,
+        client: VllmClient,
+        engine: SnacEngine,
+        template: PromptTemplate,
+        voices: dict[str, SvaraVoice],
+        decoder: DecoderOptions | None = None,
+        health_interval_s: float = 2.0,
+    ) -> None:
+        self.client = client
+        self.engine = engine
+        self.template = template
+        self._voices = voices
+        self._decoder = decoder or DecoderOptions()
+        self._health_interval_s = health_interval_s
+        self._available = False
+        self._prober: asyncio.Task[None] | None = None
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        base_url: str,
+        model: str,
+        snac_model: str,
+        device: str = "auto",
+        template: str = "svara-v1",
+        templates_path: str | None = None,
+        voices_path: str | None = None,
+        max_model_len: int = 4096,
+        connect_timeout_s: float = 3.0,
+        stall_timeout_s: float = 15.0,
+        health_interval_s: float = 2.0,
+        retry_after_s: int = 5,
+        batching: bool | None = None,
+        decoder: DecoderOptions | None = None,
+    ) -> SvaraBackend:
+        """Load everything (SNAC weights: seconds; run it off the event loop). Raises SnacLoadError
+        or ValueError with an actionable message when the configuration is wrong."""
+        prompt_template = PromptTemplate.load(template, Path(templates_path) if templates_path else None)
+        client = VllmClient(
+            base_url,
+            model,
+            stop_token_ids=prompt_template.stop_token_ids,
+            max_model_len=max_model_len,
+            connect_timeout_s=connect_timeout_s,
+            stall_timeout_s=stall_timeout_s,
+            retry_after_s=retry_after_s,
+        )
+        return cls(
+            client=client,
+            engine=SnacEngine.load(snac_model, device=device, batching=batching),
+            template=prompt_template,
+            voices=load_voices(Path(voices_path) if voices_path else None),
+            decoder=decoder,
+            health_interval_s=health_interval_s,
+        )
+
+    # --- TTSBackend ----------------------------------------------------------------------------
+    def voices(self) -> list[Voice]:
+        return [v.voice for v in self._voices.values()]
+
+    def is_available(self) -> bool:
+        return self._available
+
+    async def start(self) -> None:
+        """Probe vLLM now and keep probing in the background."""
+        await self.refresh()
+        if self._prober is None:
+            self._prober = asyncio.create_task(self._probe_loop(), name="svara-health")
+
+    async def refresh(self) -> bool:
+        available = await self.client.health()
+        if available != self._available:
+            log.info("svara upstream changed", extra={"fields": {"available": available}})
+        self._available = available
+        return available
+
+    def prompt_for(self, request: SynthesisRequest) -> str:
+        voice = self._voices.get(request.voice.id)
+        if voice is None:
+            raise SvaraBadRequest(f"voice {request.voice.id!r} is not a Svara voice")
+        if not request.text.strip():
+            raise SvaraBadRequest("text is empty")
+        return self.template.build(voice.speaker, request.text)
+
+    def check(self, request: SynthesisRequest) -> None:
+        """Everything that can be refused before audio starts: call it before the response begins."""
+        prompt = self.prompt_for(request)
+        self.client.payload(prompt, resolve_sampling(request.sampling))
+        if not self._available:
+            raise SvaraUnavailable(
+                "the Svara model (vLLM) is not ready", retry_after_s=self.client.retry_after_s
+            )
+
+    async def synthesize(self, request: SynthesisRequest) -> AsyncIterator[np.ndarray]:
+        self.check(request)
+        prompt = self.prompt_for(request)
+        sampling = resolve_sampling(request.sampling)
+        seed = sampling.seed if sampling.seed is not None else secrets.randbelow(2**31)
+        assembler = FrameAssembler(
+            code_offset=self.template.audio_code_offset, codebook_size=self.template.codebook_size
+        )
+        options = self._decoder
+        decoder = StreamDecoder(
+            self.engine,
+            seed=seed,
+            left_context=options.left_context,
+            right_context=options.right_context,
+            first_right_context=options.first_right_context,
+            max_span=options.max_span,
+        )
+        result = StreamResult()
+        started = time.monotonic()
+        outcome = "ok"
+        try:
+            async with contextlib.aclosing(self.client.stream(prompt, sampling, result)) as pieces:
+                async for text in pieces:
+                    for frame in assembler.feed(text):
+                        audio = await decoder.push(frame)
+                        if audio is not None:
+                            yield audio
+            assembler.finish()
+            tail = await decoder.finish()  # every complete frame, none lost at the end
+            if tail is not None:
+                yield tail
+        except SvaraUnavailable:
+            self._available = False  # do not wait for the next probe to say so
+            outcome = "unavailable"
+            raise
+        except (asyncio.CancelledError, GeneratorExit):
+            outcome = "cancelled"
+            raise
+        except Exception as exc:
+            outcome = type(exc).__name__
+            raise
+        finally:
+            stats = assembler.stats
+            failed = outcome not in ("ok", "cancelled")
+            log.log(
+                logging.WARNING if failed else logging.INFO,
+                "svara synthesis failed" if failed else "svara synthesis finished",
+                extra={
+                    "fields": {
+                        "outcome": outcome,
+                        "frames": stats.frames,
+                        "dropped_invalid": stats.dropped_invalid,
+                        "dropped_incomplete": stats.dropped_incomplete,
+                        "decodes": decoder.decodes,
+                        "finish_reason": result.finish_reason,
+                        "seconds": round(time.monotonic() - started, 3),
+                    }
+                },
+            )
+
+    async def close(self) -> None:
+        if self._prober is not None:
+            self._prober.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._prober
+        await self.client.close()
+        await self.engine.close()
+
+    async def _probe_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._health_interval_s)
+            with contextlib.suppress(Exception):  # a probe failure is "not available", never a crash
+                await self.refresh()

@@ -1,0 +1,82 @@
+"""Prompt building from a per-model template (templates.json): layout and special ids are data.
+
+The prompt is sent as text in which each special id is written as its token string; vLLM's
+tokenizer maps those back to the ids (and we send add_special_tokens=false so no second BOS is
+prepended). Only the voice's speaker string reaches the prompt, never its public id.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_TEMPLATES_PATH = Path(__file__).with_name("templates.json")
+
+# Anything that a tokenizer would read as a special token. User text must not smuggle these in
+# (e.g. an "<|eot_id|>" in the text would end the human turn early).
+_SPECIAL_TEXT = re.compile(r"<\|[^<>|]{0,64}\|>|<custom_token_\d+>")
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    name: str
+    special_ids: dict[str, int]
+    token_text: dict[int, str]
+    layout: list[str]
+    text: str
+    custom_token_offset: int
+    audio_code_offset: int
+    codebook_size: int
+    stop_token_ids: list[int]
+
+    @classmethod
+    def load(cls, name: str, path: Path | None = None) -> PromptTemplate:
+        source = path or DEFAULT_TEMPLATES_PATH
+        templates = json.loads(Path(source).read_text(encoding="utf-8"))
+        if name not in templates or name.startswith("_"):
+            known = ", ".join(k for k in templates if not k.startswith("_"))
+            raise ValueError(f"no prompt template {name!r} in {source}; known: {known}")
+        raw = templates[name]
+        template = cls(
+            name=name,
+            special_ids={k: int(v) for k, v in raw["special_ids"].items()},
+            token_text={int(k): v for k, v in raw["token_text"].items()},
+            layout=list(raw["layout"]),
+            text=raw["text"],
+            custom_token_offset=int(raw["custom_token_offset"]),
+            audio_code_offset=int(raw["audio_code_offset"]),
+            codebook_size=int(raw["codebook_size"]),
+            stop_token_ids=[int(i) for i in raw["stop_token_ids"]],
+        )
+        template.check()
+        return template
+
+    def check(self) -> None:
+        """Fail at start-up, not per request, when the template is inconsistent."""
+        if self.layout.count("{text}") != 1:
+            raise ValueError(f"template {self.name}: layout needs exactly one {{text}} slot")
+        for part in self.layout:
+            if part != "{text}" and part not in self.special_ids:
+                raise ValueError(f"template {self.name}: layout names unknown special token {part!r}")
+            if part != "{text}" and self.special_ids[part] not in self.token_text:
+                raise ValueError(f"template {self.name}: no token_text for {part!r}")
+        if "{text}" not in self.text:
+            raise ValueError(f"template {self.name}: text format lacks {{text}}")
+
+    def layout_ids(self) -> list[int | str]:
+        """The layout with special ids resolved; the text slot stays the string "{text}"."""
+        return [part if part == "{text}" else self.special_ids[part] for part in self.layout]
+
+    def build(self, speaker: str, text: str) -> str:
+        slot = self.text.format(speaker=sanitize(speaker), text=sanitize(text))
+        parts = [
+            slot if part == "{text}" else self.token_text[self.special_ids[part]] for part in self.layout
+        ]
+        return "".join(parts)
+
+
+def sanitize(text: str) -> str:
+    """Remove special-token spellings from user-controlled text."""
+    return _SPECIAL_TEXT.sub("", text)

@@ -1,0 +1,141 @@
+"""One SNAC model per process, shared by every stream, with a cross-stream batching scheduler.
+
+Decode jobs from all streams go into one queue. A single worker takes everything queued when it
+becomes free, groups jobs whose windows have the same length (so no padding changes any edge) and
+decodes each group in ONE call: on a GPU, concurrent streams cost about one decode, not N. Decoding
+runs in one worker thread so the event loop keeps reading token streams meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from .snac_model import NoiseContext, load_snac, make_noise_positional
+from .tokens import frames_to_codes
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DecodeJob:
+    frames: np.ndarray  # (W, 7) code frames: the window, context included
+    first_frame: int  # absolute index of frames[0] within its utterance (keys the noise)
+    seed: int
+    keep: tuple[int, int]  # sample range of the window's output to return
+    future: asyncio.Future[np.ndarray] = field(repr=False)
+
+
+def resolve_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+class SnacEngine:
+    def __init__(
+        self, model: Any, *, device: str = "cpu", batching: bool | None = None, max_batch: int = 32
+    ) -> None:
+        self.model = model
+        self.device = device
+        self.context: NoiseContext = make_noise_positional(model)
+        self.samples_per_frame = int(model.hop_length) * int(model.vq_strides[0])
+        self.sample_rate = int(model.sampling_rate)
+        # Batching pays off where one call is parallel hardware (GPU); on CPU one call per job.
+        self.batching = device.startswith("cuda") if batching is None else batching
+        self.max_batch = max_batch
+        self.batch_sizes: list[int] = []  # history for benchmarks and tests
+        self._queue: asyncio.Queue[DecodeJob] | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._thread: ThreadPoolExecutor | None = None  # made on first use, so close() is not final
+
+    @classmethod
+    def load(cls, source: str, *, device: str = "auto", batching: bool | None = None) -> SnacEngine:
+        resolved = resolve_device(device)
+        return cls(load_snac(source, resolved), device=resolved, batching=batching)
+
+    # --- synchronous decoding (worker thread, benchmarks, reference decodes) --------------------
+    def decode_batch(
+        self, windows: list[np.ndarray], first_frames: list[int], seeds: list[int]
+    ) -> np.ndarray:
+        """Decode equal-length windows in one call -> (B, W * samples_per_frame) float32."""
+        stacked = np.stack(windows)
+        layers = [np.stack(parts) for parts in zip(*(frames_to_codes(w) for w in stacked), strict=True)]
+        codes = [torch.from_numpy(layer).to(self.device) for layer in layers]
+        self.context.seeds = torch.tensor(seeds, dtype=torch.int64, device=self.device)
+        self.context.first_frames = torch.tensor(first_frames, dtype=torch.int64, device=self.device)
+        with torch.inference_mode():
+            audio = self.model.decode(codes)
+        return audio[:, 0, :].float().cpu().numpy()
+
+    def decode_whole(self, frames: np.ndarray, seed: int) -> np.ndarray:
+        """The reference: every frame of an utterance in one call."""
+        return self.decode_batch([frames], [0], [seed])[0]
+
+    # --- asynchronous, batched -----------------------------------------------------------------
+    async def decode(
+        self, frames: np.ndarray, first_frame: int, seed: int, keep: tuple[int, int]
+    ) -> np.ndarray:
+        loop = asyncio.get_running_loop()
+        if self._worker is None or self._worker.done() or self._worker.get_loop() is not loop:
+            self._queue = asyncio.Queue()
+            self._worker = asyncio.create_task(self._run(), name="snac-decoder")
+        assert self._queue is not None
+        job = DecodeJob(frames, first_frame, seed, keep, loop.create_future())
+        await self._queue.put(job)
+        return await job.future
+
+    async def _run(self) -> None:
+        assert self._queue is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            jobs = [await self._queue.get()]
+            while self.batching and not self._queue.empty():
+                jobs.append(self._queue.get_nowait())
+            jobs = [job for job in jobs if not job.future.done()]  # consumers that left
+            groups: dict[int, list[DecodeJob]] = defaultdict(list)
+            for job in jobs:
+                groups[len(job.frames)].append(job)
+            for group in groups.values():
+                for start in range(0, len(group), self.max_batch if self.batching else 1):
+                    batch = group[start : start + (self.max_batch if self.batching else 1)]
+                    await self._decode_group(loop, batch)
+
+    async def _decode_group(self, loop: asyncio.AbstractEventLoop, batch: list[DecodeJob]) -> None:
+        self.batch_sizes.append(len(batch))
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snac")
+        try:
+            audio = await loop.run_in_executor(
+                self._thread,
+                self.decode_batch,
+                [j.frames for j in batch],
+                [j.first_frame for j in batch],
+                [j.seed for j in batch],
+            )
+        except Exception as exc:  # a failed decode fails its streams, not the worker
+            log.exception("SNAC decode failed", extra={"fields": {"batch": len(batch)}})
+            for job in batch:
+                if not job.future.done():
+                    job.future.set_exception(exc)
+            return
+        for row, job in zip(audio, batch, strict=True):
+            if not job.future.done():
+                job.future.set_result(row[job.keep[0] : job.keep[1]].copy())
+
+    async def close(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+        if self._thread is not None:
+            self._thread.shutdown(wait=False, cancel_futures=True)
+            self._thread = None

@@ -1,0 +1,234 @@
+"""Streaming client for vLLM's OpenAI-compatible /v1/completions (aiohttp).
+
+Outcomes are distinct exceptions so the gateway can answer each one properly:
+refused / restarting / 5xx before the stream -> SvaraUnavailable (503 + Retry-After);
+4xx -> SvaraBadRequest; no bytes for `stall_timeout_s` -> SvaraStalled; the stream breaking after
+it started (disconnect, error event, missing [DONE]) -> SvaraStreamFailed. When the consumer stops
+iterating, the HTTP response is closed, and vLLM aborts a request whose client disconnected.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+
+import aiohttp
+from prometheus_client import Counter
+
+from tts_engine.base import SamplingParams
+
+from .errors import SvaraBadRequest, SvaraStalled, SvaraStreamFailed, SvaraUnavailable
+
+log = logging.getLogger(__name__)
+
+UPSTREAM_ERRORS = Counter(
+    "svara_upstream_errors_total",
+    "Failed or cut Svara token streams from vLLM, by kind.",
+    ["kind"],
+)
+
+# DESIGN.md sampling defaults, and the range a request may move each one within.
+DEFAULT_SAMPLING = SamplingParams(temperature=0.75, top_p=0.9, top_k=40, repetition_penalty=1.1)
+SAMPLING_BOUNDS: dict[str, tuple[float, float]] = {
+    "temperature": (0.05, 1.5),
+    "top_p": (0.05, 1.0),
+    "top_k": (1, 200),
+    "repetition_penalty": (1.0, 2.0),
+    "max_tokens": (28, 65536),
+    "seed": (0, 2**31 - 1),
+}
+
+
+def resolve_sampling(request: SamplingParams) -> SamplingParams:
+    """Request overrides on top of the defaults; raises SvaraBadRequest naming the field out of bounds."""
+    values = {}
+    for name, (low, high) in SAMPLING_BOUNDS.items():
+        value = getattr(request, name)
+        if value is not None and not low <= value <= high:
+            raise SvaraBadRequest(f"{name}={value} is outside [{low}, {high}]")
+        values[name] = value if value is not None else getattr(DEFAULT_SAMPLING, name)
+    return SamplingParams(**values)
+
+
+@dataclass
+class StreamResult:
+    finish_reason: str | None = None
+    stop_reason: int | str | None = None
+    events: int = 0
+
+
+class VllmClient:
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        *,
+        stop_token_ids: list[int],
+        max_model_len: int = 4096,
+        connect_timeout_s: float = 3.0,
+        stall_timeout_s: float = 15.0,
+        retry_after_s: int = 5,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.stop_token_ids = stop_token_ids
+        self.max_model_len = max_model_len
+        self.retry_after_s = retry_after_s
+        self._stall_timeout_s = stall_timeout_s
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, connect=connect_timeout_s, sock_read=stall_timeout_s
+        )
+        self._session: aiohttp.ClientSession | None = None
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def health(self, timeout_s: float = 2.0) -> bool:
+        try:
+            async with self._http().get(
+                f"{self.base_url}/health", timeout=aiohttp.ClientTimeout(total=timeout_s)
+            ) as response:
+                return response.status == 200
+        except (aiohttp.ClientError, TimeoutError):
+            return False
+
+    def max_tokens_for(self, prompt: str) -> int:
+        """Room left in the context. A byte-level BPE never makes more tokens than UTF-8 bytes, so
+        this is a safe upper bound on the prompt without a tokenizer in the gateway."""
+        return self.max_model_len - len(prompt.encode("utf-8"))
+
+    def payload(self, prompt: str, sampling: SamplingParams) -> dict[str, object]:
+        room = self.max_tokens_for(prompt)
+        if room < SAMPLING_BOUNDS["max_tokens"][0]:
+            raise SvaraBadRequest("text is too long for one Svara request; split it into shorter sentences")
+        max_tokens = min(sampling.max_tokens or room, room)
+        body: dict[str, object] = {
+            "model": self.model,
+            "prompt": prompt,
+            "stream": True,
+            "max_tokens": max_tokens,
+            "temperature": sampling.temperature,
+            "top_p": sampling.top_p,
+            "top_k": sampling.top_k,
+            "repetition_penalty": sampling.repetition_penalty,
+            "stop_token_ids": self.stop_token_ids,
+            # The prompt already spells BOS and every special token; custom tokens must come back as text.
+            "add_special_tokens": False,
+            "skip_special_tokens": False,
+        }
+        if sampling.seed is not None:
+            body["seed"] = sampling.seed
+        return body
+
+    async def stream(
+        self,
+        prompt: str,
+        sampling: SamplingParams,
+        result: StreamResult | None = None,
+    ) -> AsyncGenerator[str, None]:
+        """Yield generated text pieces as they arrive."""
+        result = result if result is not None else StreamResult()
+        body = self.payload(prompt, sampling)
+        url = f"{self.base_url}/v1/completions"
+        try:
+            response = await self._http().post(url, json=body)
+        except aiohttp.ConnectionTimeoutError as exc:
+            UPSTREAM_ERRORS.labels(kind="unavailable").inc()
+            raise SvaraUnavailable(
+                "vLLM did not accept the connection in time", retry_after_s=self.retry_after_s
+            ) from exc
+        except TimeoutError as exc:  # connected, but no response headers: hung
+            UPSTREAM_ERRORS.labels(kind="stalled").inc()
+            raise SvaraStalled(f"vLLM did not answer within {self._stall_timeout_s:.0f}s") from exc
+        except aiohttp.ClientConnectionError as exc:  # refused, reset, DNS: vLLM down or restarting
+            UPSTREAM_ERRORS.labels(kind="unavailable").inc()
+            raise SvaraUnavailable(
+                f"vLLM is not reachable ({type(exc).__name__})", retry_after_s=self.retry_after_s
+            ) from exc
+        complete = False
+        try:
+            await self._check_status(response)
+            async with contextlib.aclosing(self._events(response, result)) as events:
+                async for text in events:
+                    yield text
+            complete = True
+        finally:
+            if complete:
+                response.release()  # the connection goes back to the pool
+            else:
+                # Consumer gone or stream broken: closing (not releasing) drops the connection, and
+                # vLLM aborts a generation whose client disconnected.
+                response.close()
+
+    async def _check_status(self, response: aiohttp.ClientResponse) -> None:
+        if response.status == 200:
+            return
+        try:
+            detail = (await response.text())[:300]
+        except (aiohttp.ClientError, TimeoutError):
+            detail = ""
+        if response.status >= 500 or response.status == 429:
+            UPSTREAM_ERRORS.labels(kind="unavailable").inc()
+            raise SvaraUnavailable(f"vLLM answered HTTP {response.status}", retry_after_s=self.retry_after_s)
+        UPSTREAM_ERRORS.labels(kind="rejected").inc()
+        raise SvaraBadRequest(f"vLLM rejected the request (HTTP {response.status}): {detail}")
+
+    async def _events(
+        self, response: aiohttp.ClientResponse, result: StreamResult
+    ) -> AsyncGenerator[str, None]:
+        done = False
+        try:
+            async for raw in response.content:
+                line = raw.strip()
+                if not line.startswith(b"data:"):
+                    continue  # blank separators, comments, other SSE fields
+                data = line[5:].strip()
+                if data == b"[DONE]":
+                    done = True
+                    break
+                text = self._parse(data, result)
+                if text:
+                    yield text
+        except TimeoutError as exc:
+            UPSTREAM_ERRORS.labels(kind="stalled").inc()
+            raise SvaraStalled(f"vLLM sent nothing for {self._stall_timeout_s:.0f}s") from exc
+        except aiohttp.ClientError as exc:
+            UPSTREAM_ERRORS.labels(kind="mid_stream").inc()
+            raise SvaraStreamFailed(f"vLLM stream broke ({type(exc).__name__})") from exc
+        if not done:
+            UPSTREAM_ERRORS.labels(kind="mid_stream").inc()
+            raise SvaraStreamFailed("vLLM stream ended without [DONE]")
+        if result.finish_reason == "length":
+            UPSTREAM_ERRORS.labels(kind="length").inc()
+            log.warning("svara generation hit max_tokens", extra={"fields": {"events": result.events}})
+
+    @staticmethod
+    def _parse(data: bytes, result: StreamResult) -> str:
+        try:
+            event = json.loads(data)
+        except ValueError as exc:
+            UPSTREAM_ERRORS.labels(kind="mid_stream").inc()
+            raise SvaraStreamFailed("vLLM sent an event that is not JSON") from exc
+        if "error" in event or event.get("object") == "error":
+            UPSTREAM_ERRORS.labels(kind="mid_stream").inc()
+            error = event.get("error", event)
+            message = error.get("message", "unknown error") if isinstance(error, dict) else str(error)
+            raise SvaraStreamFailed(f"vLLM reported an error mid-stream: {message[:200]}")
+        result.events += 1
+        choices = event.get("choices") or []
+        if not choices:
+            return ""
+        choice = choices[0]
+        if choice.get("finish_reason") is not None:
+            result.finish_reason = choice["finish_reason"]
+            result.stop_reason = choice.get("stop_reason")
+        return str(choice.get("text") or "")
