@@ -12,6 +12,18 @@ import re
 
 _SENTENCE_END = re.compile(r"(?<=[.!?…।॥。！？؟۔])[\"'”’»)\]]*(?=\s|$)|(?<=[。！？।॥])")
 _CLAUSE_MARKS = ",;:—–،、"
+# A period after these is not a sentence end. Normalised text has them spelt out already; this
+# matters for raw text arriving in pieces over the WebSocket, split before normalisation.
+_NO_SPLIT_AFTER = {
+    "mr.", "mrs.", "ms.", "dr.", "prof.", "sr.", "jr.", "st.", "mt.", "vs.", "e.g.", "i.e.", "no.",
+    "gen.", "capt.", "lt.", "sgt.", "rev.", "approx.", "dept.", "inc.", "ltd.", "co.", "corp.",
+}
+
+
+def _is_abbreviation(text: str) -> bool:
+    word = text.rsplit(None, 1)[-1].lower() if text.strip() else ""
+    # Known abbreviations, and initials such as "J." in "J. R. Smith".
+    return word in _NO_SPLIT_AFTER or (len(word) == 2 and word[0].isalpha() and word[1] == ".")
 
 
 def split_sentences(text: str) -> list[str]:
@@ -20,6 +32,8 @@ def split_sentences(text: str) -> list[str]:
     start = 0
     for match in _SENTENCE_END.finditer(text):
         end = match.end()
+        if _is_abbreviation(text[start:end]):
+            continue
         if end > start:
             piece = text[start:end].strip()
             if piece:
