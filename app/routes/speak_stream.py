@@ -61,9 +61,8 @@ async def _speaker(ws: WebSocket, session: SpeechSession, queue: asyncio.Queue[o
             tail = session.finish()
             if tail:
                 await ws.send_bytes(tail)
-            await ws.send_json(
-                {"type": "done", "characters": session.characters, "audio_seconds": round(session.audio_seconds, 3)}
-            )
+            seconds = round(session.audio_seconds, 3)
+            await ws.send_json({"type": "done", "characters": ws.state.characters, "audio_seconds": seconds})
             return
         else:
             async for data in session.speak(str(item)):
