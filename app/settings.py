@@ -46,7 +46,9 @@ class GatewaySettings(BaseSettings):
         "when the optional piper-tts package is installed.",
     )
     tts_piper_threads: int = Field(2, ge=1, description="Piper syntheses that may run at the same time.")
-    max_text_chars: int = Field(5000, ge=1, description="Longest text one TTS request may carry (413 beyond).")
+    max_text_chars: int = Field(
+        5000, ge=1, description="Longest text one TTS request may carry (413 beyond)."
+    )
     tts_first_piece_chars: int = Field(
         80, ge=10, description="Longest first piece of a text: audio starts once it is synthesised."
     )

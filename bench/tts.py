@@ -41,11 +41,18 @@ FORMATS = ["pcm", "wav", "mp3", "opus", "flac", "aac"]
 def start_gateway() -> tuple[str, uvicorn.Server, threading.Thread]:
     port = free_port()
     settings = GatewaySettings(
-        gateway_host="127.0.0.1", gateway_port=port, redis_url=f"redis://127.0.0.1:{free_port()}/0",
-        asr_port=free_port(), license_proxy_port=free_port(), profile="cpu", tts_piper_enabled=True,
+        gateway_host="127.0.0.1",
+        gateway_port=port,
+        redis_url=f"redis://127.0.0.1:{free_port()}/0",
+        asr_port=free_port(),
+        license_proxy_port=free_port(),
+        profile="cpu",
+        tts_piper_enabled=True,
         log_level="warning",
     )
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
@@ -111,8 +118,12 @@ async def main(repeat: int) -> None:
         via = [(await gateway_request(client, url, "pcm"))[0] for _ in range(repeat)]
         d, g = statistics.median(direct), statistics.median(via)
         table(
-            f"Time to first audio (median of {repeat})", ["path", "ms", "ratio"],
-            [["backend in-process", f"{d * 1000:.1f}", "1.00"], ["gateway HTTP pcm", f"{g * 1000:.1f}", f"{g / d:.2f}"]],
+            f"Time to first audio (median of {repeat})",
+            ["path", "ms", "ratio"],
+            [
+                ["backend in-process", f"{d * 1000:.1f}", "1.00"],
+                ["gateway HTTP pcm", f"{g * 1000:.1f}", f"{g / d:.2f}"],
+            ],
         )
 
         seconds = await audio_seconds(client, url)
@@ -123,7 +134,11 @@ async def main(repeat: int) -> None:
             rtf = statistics.median(totals) / seconds
             pcm_rtf = pcm_rtf or rtf
             rows.append([fmt, f"{rtf:.3f}", f"{rtf / pcm_rtf:.2f}"])
-        table(f"Real-time factor per format ({seconds:.1f} s of audio; ratio to pcm)", ["format", "RTF", "ratio"], rows)
+        table(
+            f"Real-time factor per format ({seconds:.1f} s of audio; ratio to pcm)",
+            ["format", "RTF", "ratio"],
+            rows,
+        )
 
         rows, single = [], None
         for streams in (1, 4, 8):
@@ -137,7 +152,8 @@ async def main(repeat: int) -> None:
             rows.append([str(streams), f"{rate:.1f}", f"{rate / single:.2f}", f"{ttfb * 1000:.0f}"])
         table(
             "Aggregate throughput (pcm; audio s per wall s; ratio to 1 stream)",
-            ["streams", "audio s/s", "ratio", "median TTFB ms"], rows,
+            ["streams", "audio s/s", "ratio", "median TTFB ms"],
+            rows,
         )
     await backend.close()
     server.should_exit = True
@@ -145,6 +161,8 @@ async def main(repeat: int) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--repeat", type=int, default=3)
     asyncio.run(main(parser.parse_args().repeat))

@@ -42,7 +42,10 @@ def test_openai_sdk_create(client: openai.OpenAI) -> None:
 def test_openai_sdk_streaming_response(client: openai.OpenAI) -> None:
     parts: list[bytes] = []
     with client.audio.speech.with_streaming_response.create(
-        model="tts-1", voice="en_us_joe", input=" ".join([TEXT] * 4), response_format="wav"  # type: ignore[arg-type]
+        model="tts-1",
+        voice="en_us_joe",
+        input=" ".join([TEXT] * 4),
+        response_format="wav",  # type: ignore[arg-type]
     ) as response:
         assert response.headers["x-sample-rate"] == "22050"
         for part in response.iter_bytes():
@@ -60,7 +63,9 @@ def test_openai_sdk_sees_errors(client: openai.OpenAI) -> None:
 def test_sse_stream(tts_gateway: Gateway) -> None:
     events = []
     with httpx.stream(
-        "POST", f"{tts_gateway.url}/v1/audio/speech", timeout=120,
+        "POST",
+        f"{tts_gateway.url}/v1/audio/speech",
+        timeout=120,
         json={"input": TEXT, "voice": "en_us_joe", "response_format": "pcm", "stream_format": "sse"},
     ) as response:
         assert response.headers["content-type"].startswith("text/event-stream")
@@ -77,7 +82,10 @@ def test_svara_route_streamed_and_whole(tts_gateway: Gateway) -> None:
     body = {"text": TEXT, "voice": "en_us_joe", "response_format": "wav", "temperature": 0.7, "top_k": 40}
     whole = httpx.post(f"{tts_gateway.url}/v1/text-to-speech", json=body, timeout=120)
     assert whole.status_code == 200 and "content-length" in whole.headers
-    riff_size, data_size = struct.unpack("<I", whole.content[4:8])[0], struct.unpack("<I", whole.content[40:44])[0]
+    riff_size, data_size = (
+        struct.unpack("<I", whole.content[4:8])[0],
+        struct.unpack("<I", whole.content[40:44])[0],
+    )
     assert (riff_size, data_size) == (len(whole.content) - 8, len(whole.content) - 44)  # real sizes
     streamed = httpx.post(f"{tts_gateway.url}/v1/text-to-speech", json={**body, "stream": True}, timeout=120)
     assert streamed.headers.get("transfer-encoding") == "chunked"
@@ -97,8 +105,13 @@ def test_voice_catalogue(tts_gateway: Gateway) -> None:
     body = httpx.get(f"{tts_gateway.url}/v1/voices", timeout=10).json()
     joe = next(v for v in body["voices"] if v["id"] == "en_us_joe")
     assert joe == {
-        "id": "en_us_joe", "name": "Joe (US English)", "language": "en-US", "gender": "male",
-        "backend": "piper", "sample_rate": 22050, "available": True,
+        "id": "en_us_joe",
+        "name": "Joe (US English)",
+        "language": "en-US",
+        "gender": "male",
+        "backend": "piper",
+        "sample_rate": 22050,
+        "available": True,
     }
     assert body["default_voice"] == "en_us_joe"
 
@@ -151,7 +164,9 @@ def test_bad_input_other_routes(
 
 def test_malformed_json_then_service_still_works(tts_gateway: Gateway) -> None:
     response = httpx.post(
-        f"{tts_gateway.url}/v1/audio/speech", content=b'{"input": "hi", ', timeout=30,
+        f"{tts_gateway.url}/v1/audio/speech",
+        content=b'{"input": "hi", ',
+        timeout=30,
         headers={"content-type": "application/json"},
     )
     assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_parameter"
@@ -168,7 +183,8 @@ def test_client_disconnect_stops_synthesis(tts_gateway: Gateway) -> None:
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
         sock.sendall(
             b"POST /v1/audio/speech HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            + f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
         )
         assert sock.recv(4096).startswith(b"HTTP/1.1 200")  # audio is flowing
     # The generator of the piece in progress is closed early and no further pieces start.
@@ -182,6 +198,7 @@ def test_client_disconnect_stops_synthesis(tts_gateway: Gateway) -> None:
 
 # -- WebSocket ---------------------------------------------------------------------------------
 
+
 def _ws_url(gw: Gateway, query: str = "") -> str:
     return gw.url.replace("http://", "ws://") + "/v1/speak/stream" + query
 
@@ -189,7 +206,12 @@ def _ws_url(gw: Gateway, query: str = "") -> str:
 def test_ws_speaks_sentences_as_they_complete(tts_gateway: Gateway) -> None:
     with connect(_ws_url(tts_gateway, "?voice_id=en_us_joe&output_format=pcm&sample_rate=16000")) as ws:
         ready = json.loads(ws.recv())
-        assert ready == {"type": "ready", "voice_id": "en_us_joe", "output_format": "pcm", "sample_rate": 16000}
+        assert ready == {
+            "type": "ready",
+            "voice_id": "en_us_joe",
+            "output_format": "pcm",
+            "sample_rate": 16000,
+        }
         ws.send(json.dumps({"type": "text", "text": "The first sentence is"}))
         ws.send(json.dumps({"type": "text", "text": " complete now. The second"}))
         first = ws.recv(timeout=30)  # audio of sentence one, before the second one is finished
@@ -206,7 +228,9 @@ def test_ws_speaks_sentences_as_they_complete(tts_gateway: Gateway) -> None:
                 if messages[-1]["type"] == "done":
                     break
         done = messages[-1]
-        assert done["characters"] == len("The first sentence is complete now. The second is not, until closed.")
+        assert done["characters"] == len(
+            "The first sentence is complete now. The second is not, until closed."
+        )
         assert done["audio_seconds"] == pytest.approx(len(audio) / 2 / 16000, abs=0.01)
         assert done["audio_seconds"] > 2.0
 

@@ -69,7 +69,9 @@ def test_format_decodes_to_expected_duration_and_rate(
 def test_streaming_wav_plays_from_a_prefix(tts_gateway: Gateway) -> None:
     long_text = " ".join([TEXT] * 6)
     with httpx.stream(
-        "POST", f"{tts_gateway.url}/v1/audio/speech", timeout=120,
+        "POST",
+        f"{tts_gateway.url}/v1/audio/speech",
+        timeout=120,
         json={"input": long_text, "voice": "en_us_joe", "response_format": "wav"},
     ) as response:
         assert response.headers.get("transfer-encoding") == "chunked"
@@ -88,7 +90,8 @@ def test_sample_rate_is_resampled(
     tts_gateway: Gateway, reference: float, reference_pitch: float, rate: int
 ) -> None:
     response = httpx.post(
-        f"{tts_gateway.url}/v1/text-to-speech", timeout=120,
+        f"{tts_gateway.url}/v1/text-to-speech",
+        timeout=120,
         json={"text": TEXT, "voice": "en_us_joe", "response_format": "wav", "sample_rate": rate},
     )
     assert response.status_code == 200, response.text

@@ -45,7 +45,8 @@ def whisper():  # type: ignore[no-untyped-def]
 def test_paragraph_round_trip(tts_gateway: Gateway, whisper) -> None:  # type: ignore[no-untyped-def]
     paragraph = " ".join(SENTENCES)
     response = httpx.post(
-        f"{tts_gateway.url}/v1/audio/speech", timeout=300,
+        f"{tts_gateway.url}/v1/audio/speech",
+        timeout=300,
         json={"model": "tts-1", "input": paragraph, "voice": "en_us_joe", "response_format": "flac"},
     )
     assert response.status_code == 200, response.text

@@ -56,14 +56,22 @@ def _words(text: str) -> list[str]:
 def test_split_latin_devanagari_and_cjk() -> None:
     text = 'Hello there. Is it you? Yes! "Quoted." नमस्ते दुनिया। यह दूसरा वाक्य है॥ 你好。世界！ tail'
     assert split_sentences(text) == [
-        "Hello there.", "Is it you?", "Yes!", '"Quoted."', "नमस्ते दुनिया।", "यह दूसरा वाक्य है॥",
-        "你好。", "世界！", "tail",
+        "Hello there.",
+        "Is it you?",
+        "Yes!",
+        '"Quoted."',
+        "नमस्ते दुनिया।",
+        "यह दूसरा वाक्य है॥",
+        "你好。",
+        "世界！",
+        "tail",
     ]
 
 
 def test_split_keeps_abbreviations_and_initials_together() -> None:
     assert split_sentences("Dr. Smith met J. R. Tolkien. Then he left.") == [
-        "Dr. Smith met J. R. Tolkien.", "Then he left.",
+        "Dr. Smith met J. R. Tolkien.",
+        "Then he left.",
     ]
 
 

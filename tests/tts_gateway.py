@@ -73,8 +73,14 @@ class Gateway:
 def tts_gateway(redis_url: str) -> Iterator[Gateway]:
     port = free_port()
     settings = GatewaySettings(
-        redis_url=redis_url, gateway_host="127.0.0.1", gateway_port=port, asr_port=free_port(),
-        license_proxy_port=free_port(), profile="cpu", tts_piper_enabled=True, max_text_chars=5000,
+        redis_url=redis_url,
+        gateway_host="127.0.0.1",
+        gateway_port=port,
+        asr_port=free_port(),
+        license_proxy_port=free_port(),
+        profile="cpu",
+        tts_piper_enabled=True,
+        max_text_chars=5000,
         tts_ws_idle_timeout_s=2.0,
     )
     app = create_app(settings)

@@ -33,9 +33,7 @@ FORMATS: dict[str, AudioFormat] = {
     "wav": AudioFormat("wav", "audio/wav", None, None, None),
     "mp3": AudioFormat("mp3", "audio/mpeg", "mp3", "libmp3lame", _MPEG_RATES),
     # Opus always runs at 48 kHz inside (decoders output 48 kHz whatever the input was).
-    "opus": AudioFormat(
-        "opus", "audio/ogg", "ogg", "libopus", (48000,), (("page_duration", "100000"),)
-    ),
+    "opus": AudioFormat("opus", "audio/ogg", "ogg", "libopus", (48000,), (("page_duration", "100000"),)),
     "flac": AudioFormat("flac", "audio/flac", "flac", "flac", None),
     "aac": AudioFormat("aac", "audio/aac", "adts", "aac", _MPEG_RATES),
 }
@@ -69,9 +67,13 @@ def wav_header(sample_rate: int, data_bytes: int | None = None) -> bytes:
     data_size = 0xFFFFFFFF if data_bytes is None else data_bytes
     riff_size = 0xFFFFFFFF if data_bytes is None else 36 + data_bytes
     return (
-        b"RIFF" + struct.pack("<I", riff_size) + b"WAVE"
-        + b"fmt " + struct.pack("<IHHIIHH", 16, 1, 1, sample_rate, sample_rate * 2, 2, 16)
-        + b"data" + struct.pack("<I", data_size)
+        b"RIFF"
+        + struct.pack("<I", riff_size)
+        + b"WAVE"
+        + b"fmt "
+        + struct.pack("<IHHIIHH", 16, 1, 1, sample_rate, sample_rate * 2, 2, 16)
+        + b"data"
+        + struct.pack("<I", data_size)
     )
 
 

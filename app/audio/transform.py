@@ -32,7 +32,9 @@ class AudioTransform:
             node = self._link(node, graph.add("atempo", f"{speed:.6f}"))
         if in_rate != out_rate:
             node = self._link(node, graph.add("aresample", str(out_rate)))
-        node = self._link(node, graph.add("aformat", f"sample_fmts=flt:channel_layouts=mono:sample_rates={out_rate}"))
+        node = self._link(
+            node, graph.add("aformat", f"sample_fmts=flt:channel_layouts=mono:sample_rates={out_rate}")
+        )
         self._link(node, graph.add("abuffersink"))
         graph.configure()
         self._graph, self._source = graph, first

@@ -102,18 +102,24 @@ async def speak_stream(ws: WebSocket) -> None:
     query = ws.query_params
     try:
         request = SpeechRequest(
-            text="", voice_id=query.get("voice_id"), format=query.get("output_format", "pcm"),
+            text="",
+            voice_id=query.get("voice_id"),
+            format=query.get("output_format", "pcm"),
             sample_rate=_number(query.get("sample_rate"), int, "sample_rate"),
             speed=_speed if (_speed := _number(query.get("speed"), float, "speed")) is not None else 1.0,
             request_id=getattr(ws.state, "request_id", ""),
         )
         voice, backend = service.resolve_voice(request.voice_id)
-        fmt, rate = service.check_output(voice, request.format, request.sample_rate, request.speed, "output_format")
+        fmt, rate = service.check_output(
+            voice, request.format, request.sample_rate, request.speed, "output_format"
+        )
     except ApplianceError as exc:
         await _fail(ws, exc, 1011 if exc.status_code >= 500 else 1008)
         return
     session = SpeechSession(service, service.template(voice, backend, fmt, rate, request))
-    await ws.send_json({"type": "ready", "voice_id": voice.id, "output_format": fmt.name, "sample_rate": rate})
+    await ws.send_json(
+        {"type": "ready", "voice_id": voice.id, "output_format": fmt.name, "sample_rate": rate}
+    )
     queue: asyncio.Queue[object] = asyncio.Queue()
     speaker = asyncio.create_task(_speaker(ws, session, queue))
     buffer, closing = SentenceBuffer(), False
@@ -131,10 +137,10 @@ async def speak_stream(ws: WebSocket) -> None:
                 text = message.get("text")
                 if not isinstance(text, str):
                     raise InvalidParameter("text must be a string", param="text")
-                if session.characters + len(buffer) + len(text) > service.limits.max_text_chars:
+                limit = service.limits.max_text_chars
+                if ws.state.characters + len(text) > limit:
                     raise PayloadTooLarge(
-                        f"more than {service.limits.max_text_chars} characters in one session (MAX_TEXT_CHARS)",
-                        param="text",
+                        f"more than {limit} characters in one session (MAX_TEXT_CHARS)", param="text"
                     )
                 ws.state.characters += len(text)
                 for sentence in buffer.add(text):
@@ -146,7 +152,9 @@ async def speak_stream(ws: WebSocket) -> None:
                 queue.put_nowait(_FLUSH if kind == "flush" else _END)
                 closing = kind == "close"
             else:
-                raise InvalidParameter(f"unknown message type {kind!r}: use text, flush or close", param="type")
+                raise InvalidParameter(
+                    f"unknown message type {kind!r}: use text, flush or close", param="type"
+                )
     except _Gone:
         log.info("speak stream client left", extra={"fields": {"audio_s": round(session.audio_seconds, 2)}})
     except (ApplianceError, WebSocketDisconnect) as exc:

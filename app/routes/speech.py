@@ -132,7 +132,9 @@ async def _audio(request: Request, plan: SpeechPlan, *, stream: bool) -> Respons
             raise
         except Exception as exc:
             log.exception("synthesis failed")
-            raise UpstreamUnavailable(f"the {plan.backend.name} backend failed: {type(exc).__name__}") from exc
+            raise UpstreamUnavailable(
+                f"the {plan.backend.name} backend failed: {type(exc).__name__}"
+            ) from exc
         return Response(body, media_type=plan.content_type, headers=_headers(plan))
     parts = await _started(service, plan, request)
     return AudioStreamResponse(parts, media_type=plan.content_type, headers=_headers(plan))
@@ -165,7 +167,10 @@ async def openai_speech(body: OpenAISpeechBody, request: Request) -> Response:
     _meter(request, body.input)
     plan = _service(request).prepare(
         SpeechRequest(
-            text=body.input, voice_id=body.voice, format=body.response_format, speed=body.speed,
+            text=body.input,
+            voice_id=body.voice,
+            format=body.response_format,
+            speed=body.speed,
             request_id=getattr(request.state, "request_id", ""),
         )
     )
@@ -179,13 +184,22 @@ async def svara_speech(body: SvaraSpeechBody, request: Request) -> Response:
     """Svara-style speech; sampling fields reach backends driven by a language model."""
     _meter(request, body.text)
     sampling = SamplingParams(
-        temperature=body.temperature, top_p=body.top_p, top_k=body.top_k,
-        repetition_penalty=body.repetition_penalty, max_tokens=body.max_tokens, seed=body.seed,
+        temperature=body.temperature,
+        top_p=body.top_p,
+        top_k=body.top_k,
+        repetition_penalty=body.repetition_penalty,
+        max_tokens=body.max_tokens,
+        seed=body.seed,
     )
     plan = _service(request).prepare(
         SpeechRequest(
-            text=body.text, voice_id=body.voice, format=body.response_format, sample_rate=body.sample_rate,
-            speed=body.speed, sampling=sampling, request_id=getattr(request.state, "request_id", ""),
+            text=body.text,
+            voice_id=body.voice,
+            format=body.response_format,
+            sample_rate=body.sample_rate,
+            speed=body.speed,
+            sampling=sampling,
+            request_id=getattr(request.state, "request_id", ""),
         ),
         text_param="text",
     )
@@ -201,7 +215,11 @@ async def smallest_speak(body: SmallestSpeakBody, request: Request) -> Response:
         fmt = "wav" if body.add_wav_header else "pcm"
     plan = _service(request).prepare(
         SpeechRequest(
-            text=body.text, voice_id=body.voice_id, format=fmt, sample_rate=body.sample_rate, speed=body.speed,
+            text=body.text,
+            voice_id=body.voice_id,
+            format=fmt,
+            sample_rate=body.sample_rate,
+            speed=body.speed,
             request_id=getattr(request.state, "request_id", ""),
         ),
         text_param="text",

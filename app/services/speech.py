@@ -102,7 +102,12 @@ class SpeechService:
         return voice, backend
 
     def check_output(
-        self, voice: Voice, fmt_name: str, sample_rate: int | None, speed: float, param: str = "response_format"
+        self,
+        voice: Voice,
+        fmt_name: str,
+        sample_rate: int | None,
+        speed: float,
+        param: str = "response_format",
     ) -> tuple[AudioFormat, int]:
         fmt = FORMATS.get(fmt_name.lower()) if isinstance(fmt_name, str) else None
         if fmt is None:
@@ -134,8 +139,16 @@ class SpeechService:
     ) -> SpeechPlan:
         """A plan without text yet (the WebSocket session fills in one sentence at a time)."""
         return SpeechPlan(
-            voice=voice, backend=backend, format=fmt, sample_rate=rate, speed=request.speed, text="",
-            pieces=[], characters=0, sampling=request.sampling, request_id=request.request_id,
+            voice=voice,
+            backend=backend,
+            format=fmt,
+            sample_rate=rate,
+            speed=request.speed,
+            text="",
+            pieces=[],
+            characters=0,
+            sampling=request.sampling,
+            request_id=request.request_id,
         )
 
     def plan_text(self, template: SpeechPlan, raw_text: str) -> SpeechPlan:
@@ -153,7 +166,9 @@ class SpeechService:
         tail = np.zeros(0, dtype=np.float32)  # held back: it may be blended with the next piece
         for index, piece in enumerate(plan.pieces):
             chunks = plan.backend.synthesize(
-                SynthesisRequest(text=piece, voice=plan.voice, sampling=plan.sampling, request_id=plan.request_id)
+                SynthesisRequest(
+                    text=piece, voice=plan.voice, sampling=plan.sampling, request_id=plan.request_id
+                )
             )
             fresh = True
             try:
@@ -205,15 +220,20 @@ class SpeechService:
                 encoder.close()
             log.info(
                 "speech",
-                extra={"fields": {
-                    "voice": plan.voice.id, "format": plan.format.name, "pieces": len(plan.pieces),
-                    "characters": plan.characters, "audio_s": round(produced / plan.sample_rate, 2),
-                    "complete": finished, "ms": round((time.perf_counter() - started) * 1000, 1),
-                }},
+                extra={
+                    "fields": {
+                        "voice": plan.voice.id,
+                        "format": plan.format.name,
+                        "pieces": len(plan.pieces),
+                        "characters": plan.characters,
+                        "audio_s": round(produced / plan.sample_rate, 2),
+                        "complete": finished,
+                        "ms": round((time.perf_counter() - started) * 1000, 1),
+                    }
+                },
             )
 
     async def render(self, plan: SpeechPlan, on_audio: AudioCallback | None = None) -> bytes:
         """The whole file, for non-streamed replies (WAV gets its real sizes)."""
         data = b"".join([part async for part in self.stream(plan, on_audio)])
         return finalize_wav(data) if plan.format.name == "wav" else data
-

@@ -14,13 +14,38 @@ from .numbers import cardinal, digits, ordinal, year
 
 # Abbreviations that end with a period the sentence splitter must not mistake for a full stop.
 _ABBREVIATIONS = {
-    "Mr.": "Mister", "Mrs.": "Missus", "Ms.": "Miz", "Dr.": "Doctor", "Prof.": "Professor",
-    "Sr.": "Senior", "Jr.": "Junior", "St.": "Saint", "Mt.": "Mount", "Gen.": "General",
-    "Capt.": "Captain", "Lt.": "Lieutenant", "Sgt.": "Sergeant", "Rev.": "Reverend",
-    "vs.": "versus", "etc.": "et cetera", "e.g.": "for example", "i.e.": "that is",
-    "approx.": "approximately", "dept.": "department", "No.": "number", "Inc.": "Incorporated",
-    "Ltd.": "Limited", "Co.": "Company", "Corp.": "Corporation", "Ave.": "Avenue", "Jan.": "January",
-    "Feb.": "February", "Aug.": "August", "Sept.": "September", "Oct.": "October", "Nov.": "November",
+    "Mr.": "Mister",
+    "Mrs.": "Missus",
+    "Ms.": "Miz",
+    "Dr.": "Doctor",
+    "Prof.": "Professor",
+    "Sr.": "Senior",
+    "Jr.": "Junior",
+    "St.": "Saint",
+    "Mt.": "Mount",
+    "Gen.": "General",
+    "Capt.": "Captain",
+    "Lt.": "Lieutenant",
+    "Sgt.": "Sergeant",
+    "Rev.": "Reverend",
+    "vs.": "versus",
+    "etc.": "et cetera",
+    "e.g.": "for example",
+    "i.e.": "that is",
+    "approx.": "approximately",
+    "dept.": "department",
+    "No.": "number",
+    "Inc.": "Incorporated",
+    "Ltd.": "Limited",
+    "Co.": "Company",
+    "Corp.": "Corporation",
+    "Ave.": "Avenue",
+    "Jan.": "January",
+    "Feb.": "February",
+    "Aug.": "August",
+    "Sept.": "September",
+    "Oct.": "October",
+    "Nov.": "November",
     "Dec.": "December",
 }
 _ABBREV_RE = re.compile(
@@ -37,7 +62,9 @@ _CURRENCIES = {
 }
 _SCALE_WORDS = "thousand|million|billion|trillion"
 _MONEY_RE = re.compile(
-    r"(?P<sym>[$€£₹¥])\s?(?P<num>\d[\d,]*)(?:\.(?P<frac>\d{1,2}))?(?!\d)(?:\s(?P<scale>" + _SCALE_WORDS + r"))?"
+    r"(?P<sym>[$€£₹¥])\s?(?P<num>\d[\d,]*)(?:\.(?P<frac>\d{1,2}))?(?!\d)(?:\s(?P<scale>"
+    + _SCALE_WORDS
+    + r"))?"
 )
 _PERCENT_RE = re.compile(r"(?P<num>\d[\d,]*(?:\.\d+)?)\s?%")
 _ORDINAL_RE = re.compile(r"\b(?P<num>\d+)(?:st|nd|rd|th)\b", re.IGNORECASE)
@@ -104,8 +131,11 @@ def _plain_number(m: re.Match[str]) -> str:
         return digits(raw)  # "007", zip codes: digit by digit
     value = _int(raw)
     before = m.string[: m.start()]
-    if "," not in raw and len(raw) == 4 and 1100 <= value <= 2099 and (
-        _YEAR_CONTEXT_RE.search(before) or value >= 1900
+    if (
+        "," not in raw
+        and len(raw) == 4
+        and 1100 <= value <= 2099
+        and (_YEAR_CONTEXT_RE.search(before) or value >= 1900)
     ):
         return year(value)
     return cardinal(value)

@@ -15,8 +15,30 @@ _CLAUSE_MARKS = ",;:—–،、"
 # A period after these is not a sentence end. Normalised text has them spelt out already; this
 # matters for raw text arriving in pieces over the WebSocket, split before normalisation.
 _NO_SPLIT_AFTER = {
-    "mr.", "mrs.", "ms.", "dr.", "prof.", "sr.", "jr.", "st.", "mt.", "vs.", "e.g.", "i.e.", "no.",
-    "gen.", "capt.", "lt.", "sgt.", "rev.", "approx.", "dept.", "inc.", "ltd.", "co.", "corp.",
+    "mr.",
+    "mrs.",
+    "ms.",
+    "dr.",
+    "prof.",
+    "sr.",
+    "jr.",
+    "st.",
+    "mt.",
+    "vs.",
+    "e.g.",
+    "i.e.",
+    "no.",
+    "gen.",
+    "capt.",
+    "lt.",
+    "sgt.",
+    "rev.",
+    "approx.",
+    "dept.",
+    "inc.",
+    "ltd.",
+    "co.",
+    "corp.",
 }
 
 
