@@ -131,7 +131,9 @@ class PyAVEncoder:
         self._sink = _Sink()
         options = {"flush_packets": "1", **dict(fmt.container_options)}
         self._container = av.open(self._sink, mode="w", format=fmt.container, container_options=options)
-        self._stream = self._container.add_stream(fmt.codec, rate=sample_rate, layout="mono")
+        self._stream: av.AudioStream = self._container.add_stream(  # type: ignore[assignment]
+            fmt.codec, rate=sample_rate, layout="mono"
+        )
         self._pts = 0
         self._closed = False
 

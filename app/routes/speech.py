@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Literal
 
 from fastapi import APIRouter, Request
@@ -94,7 +94,7 @@ def _headers(plan: SpeechPlan) -> dict[str, str]:
     return {"X-Sample-Rate": str(plan.sample_rate), "X-Voice": plan.voice.id, "Cache-Control": "no-store"}
 
 
-async def _started(service: SpeechService, plan: SpeechPlan, request: Request) -> AsyncIterator[bytes]:
+async def _started(service: SpeechService, plan: SpeechPlan, request: Request) -> AsyncGenerator[bytes, None]:
     """The audio stream with its first bytes already produced (a failure here is still a clean error)."""
     stream = service.stream(plan, _on_audio(request))
     try:
@@ -107,7 +107,7 @@ async def _started(service: SpeechService, plan: SpeechPlan, request: Request) -
         log.exception("synthesis failed before the response started")
         raise UpstreamUnavailable(f"the {plan.backend.name} backend failed: {type(exc).__name__}") from exc
 
-    async def chained() -> AsyncIterator[bytes]:
+    async def chained() -> AsyncGenerator[bytes, None]:
         try:
             if first:
                 yield first

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -191,7 +191,9 @@ class SpeechService:
         if tail.size:
             yield tail
 
-    async def stream(self, plan: SpeechPlan, on_audio: AudioCallback | None = None) -> AsyncIterator[bytes]:
+    async def stream(
+        self, plan: SpeechPlan, on_audio: AudioCallback | None = None
+    ) -> AsyncGenerator[bytes, None]:
         """Encoded bytes as they are produced. `on_audio(seconds)` reports the audio so far."""
         encoder = make_encoder(plan.format, plan.sample_rate)
         transform = AudioTransform(plan.voice.sample_rate, plan.sample_rate, plan.speed)
