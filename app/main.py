@@ -19,8 +19,9 @@ from .components import ComponentRegistry, ProbeResult, http_health_probe
 from .errors import install_error_handlers
 from .metrics import MetricsMiddleware
 from .middleware import RequestIdMiddleware
-from .routes import health, metrics
+from .routes import health, metrics, speak_stream, speech
 from .settings import GatewaySettings
+from .tts import start_tts
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.state.http = http
         app.state.redis = redis
         app.state.components = registry
+        tts = start_tts(settings, registry)  # add further TTS backends with tts.catalog.add(...)
+        app.state.tts = tts
+        app.state.speech = tts.service
         await registry.refresh_all()
         prober = asyncio.create_task(registry.run(settings.health_probe_interval_s))
         log.info("gateway started", extra={"fields": {"profile": settings.profile, "port": settings.gateway_port}})
@@ -59,6 +63,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             prober.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await prober
+            await tts.close()
             await http.aclose()
             await redis.aclose()
 
@@ -84,4 +89,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    app.include_router(speech.router)
+    app.include_router(speak_stream.router)
     return app

@@ -39,6 +39,24 @@ class GatewaySettings(BaseSettings):
     # --- ASR -----------------------------------------------------------------------------------
 
     # --- TTS -----------------------------------------------------------------------------------
+    tts_default_voice: str = Field("en_us_joe", description="Voice used when a request names none.")
+    tts_piper_enabled: bool | None = Field(
+        None,
+        description="Load the Piper CPU voice. Unset: on in the cpu profile, and in the gpu profile "
+        "when the optional piper-tts package is installed.",
+    )
+    tts_piper_threads: int = Field(2, ge=1, description="Piper syntheses that may run at the same time.")
+    max_text_chars: int = Field(
+        5000, ge=1, description="Longest text one TTS request may carry (413 beyond)."
+    )
+    tts_first_piece_chars: int = Field(
+        80, ge=10, description="Longest first piece of a text: audio starts once it is synthesised."
+    )
+    tts_max_piece_chars: int = Field(300, ge=20, description="Longest later piece sent to a backend at once.")
+    tts_crossfade_ms: float = Field(15.0, ge=0, description="Crossfade between consecutive pieces.")
+    tts_ws_idle_timeout_s: float = Field(
+        30.0, gt=0, description="WS /v1/speak/stream: close a client that sends nothing for this long."
+    )
     # Svara on vLLM (hosted in-process by the gateway; TTS_LLM_BASE_URL above is the vLLM server).
     vllm_served_model_name: str = Field("svara", description="Model name vLLM serves Svara under.")
     vllm_max_model_len: int = Field(4096, description="vLLM's context length; bounds prompt + max_tokens.")
@@ -90,6 +108,14 @@ class GatewaySettings(BaseSettings):
     @property
     def license_proxy_url(self) -> str:
         return f"http://{self.license_proxy_host}:{self.license_proxy_port}"
+
+    @property
+    def piper_enabled(self) -> bool:
+        if self.tts_piper_enabled is not None:
+            return self.tts_piper_enabled
+        import importlib.util  # only to see whether the optional package is there
+
+        return self.profile == "cpu" or importlib.util.find_spec("piper") is not None
 
     @property
     def svara_enabled(self) -> bool:

@@ -66,3 +66,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     running.start()
     yield running
     running.stop()
+
+
+# TTS: the in-process gateway with the real Piper voice (tests/tts_gateway.py).
+from tests.tts_gateway import tts_gateway  # noqa: E402, F401

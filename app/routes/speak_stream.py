@@ -1,0 +1,170 @@
+"""WS /v1/speak/stream: text in as it is written (an LLM's output), audio out sentence by sentence.
+
+Query: voice_id, output_format (default pcm), sample_rate, speed — checked before anything else.
+Client -> server (JSON text frames):
+  {"type": "text", "text": "..."}   more text; every sentence is spoken as soon as it is complete
+  {"type": "flush"}                 speak what is buffered now, even without a sentence end
+  {"type": "close"}                 speak the rest, finish the stream, then the server closes
+Server -> client: {"type": "ready", ...}, binary audio frames, {"type": "flushed", ...} after a
+flush, {"type": "done", ...} at the end, or {"type": "error", "error": {...}} followed by a close
+(1008 for the client's mistakes and idle clients, 1011 for the server's).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from fastapi import APIRouter, WebSocket
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+
+from app.errors import ApplianceError, InvalidParameter, PayloadTooLarge, UpstreamUnavailable
+from app.services.speech import SpeechRequest, SpeechService
+from app.services.speech_session import SentenceBuffer, SpeechSession
+
+router = APIRouter(tags=["text-to-speech"])
+log = logging.getLogger(__name__)
+
+_FLUSH = object()  # queue markers between the receiver and the speaker
+_END = object()
+
+
+class _Gone(Exception):
+    """The client disconnected."""
+
+
+async def _fail(ws: WebSocket, error: ApplianceError, code: int) -> None:
+    if ws.client_state is WebSocketState.CONNECTED:
+        with contextlib.suppress(Exception):  # it may have gone meanwhile
+            await ws.send_json({"type": "error", **error.body()})
+            await ws.close(code, error.code)
+
+
+def _number(raw: str | None, kind: type, name: str) -> Any:
+    if raw is None or raw == "":
+        return None
+    try:
+        return kind(raw)
+    except ValueError:
+        raise InvalidParameter(f"{name} must be a number", param=name) from None
+
+
+async def _speaker(ws: WebSocket, session: SpeechSession, queue: asyncio.Queue[object]) -> None:
+    while True:
+        item = await queue.get()
+        if item is _FLUSH:
+            await ws.send_json({"type": "flushed", "audio_seconds": round(session.audio_seconds, 3)})
+        elif item is _END:
+            tail = session.finish()
+            if tail:
+                await ws.send_bytes(tail)
+            seconds = round(session.audio_seconds, 3)
+            await ws.send_json({"type": "done", "characters": ws.state.characters, "audio_seconds": seconds})
+            return
+        else:
+            async for data in session.speak(str(item)):
+                await ws.send_bytes(data)
+                ws.state.audio_seconds = session.audio_seconds  # usage metering, as it goes
+
+
+async def _receive(ws: WebSocket, speaker: asyncio.Task[None], timeout_s: float) -> dict[str, Any] | None:
+    """The next client message as a dict, or None once the speaker has finished (or failed)."""
+    receiving = asyncio.ensure_future(ws.receive())
+    done, _ = await asyncio.wait({receiving, speaker}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+    if receiving not in done:
+        receiving.cancel()
+        if speaker in done:
+            return None
+        raise InvalidParameter(f"no message for {timeout_s:g} s: send text, flush or close", param="idle")
+    message = receiving.result()
+    if message["type"] == "websocket.disconnect":
+        raise _Gone
+    if message.get("text") is None:
+        raise InvalidParameter("send JSON text frames, not binary", param="message")
+    try:
+        parsed = json.loads(message["text"])
+    except ValueError:
+        raise InvalidParameter("messages must be JSON objects", param="message") from None
+    if not isinstance(parsed, dict):
+        raise InvalidParameter("messages must be JSON objects", param="message")
+    return parsed
+
+
+@router.websocket("/v1/speak/stream")
+async def speak_stream(ws: WebSocket) -> None:
+    service: SpeechService = ws.app.state.speech
+    settings = ws.app.state.settings
+    await ws.accept()
+    ws.state.characters, ws.state.audio_seconds = 0, 0.0
+    query = ws.query_params
+    try:
+        request = SpeechRequest(
+            text="",
+            voice_id=query.get("voice_id"),
+            format=query.get("output_format", "pcm"),
+            sample_rate=_number(query.get("sample_rate"), int, "sample_rate"),
+            speed=_speed if (_speed := _number(query.get("speed"), float, "speed")) is not None else 1.0,
+            request_id=getattr(ws.state, "request_id", ""),
+        )
+        voice, backend = service.resolve_voice(request.voice_id)
+        fmt, rate = service.check_output(
+            voice, request.format, request.sample_rate, request.speed, "output_format"
+        )
+    except ApplianceError as exc:
+        await _fail(ws, exc, 1011 if exc.status_code >= 500 else 1008)
+        return
+    session = SpeechSession(service, service.template(voice, backend, fmt, rate, request))
+    await ws.send_json(
+        {"type": "ready", "voice_id": voice.id, "output_format": fmt.name, "sample_rate": rate}
+    )
+    queue: asyncio.Queue[object] = asyncio.Queue()
+    speaker = asyncio.create_task(_speaker(ws, session, queue))
+    buffer, closing = SentenceBuffer(), False
+    try:
+        while True:
+            message = await _receive(ws, speaker, settings.tts_ws_idle_timeout_s if not closing else 3600.0)
+            if message is None:
+                speaker.result()  # re-raises the speaker's failure, if any
+                await ws.close(1000)
+                return
+            if closing:
+                continue  # after "close" nothing more is read as text
+            kind = message.get("type", "text" if "text" in message else None)
+            if kind == "text":
+                text = message.get("text")
+                if not isinstance(text, str):
+                    raise InvalidParameter("text must be a string", param="text")
+                limit = service.limits.max_text_chars
+                if ws.state.characters + len(text) > limit:
+                    raise PayloadTooLarge(
+                        f"more than {limit} characters in one session (MAX_TEXT_CHARS)", param="text"
+                    )
+                ws.state.characters += len(text)
+                for sentence in buffer.add(text):
+                    queue.put_nowait(sentence)
+            elif kind in ("flush", "close"):
+                rest = buffer.take_all()
+                if rest:
+                    queue.put_nowait(rest)
+                queue.put_nowait(_FLUSH if kind == "flush" else _END)
+                closing = kind == "close"
+            else:
+                raise InvalidParameter(
+                    f"unknown message type {kind!r}: use text, flush or close", param="type"
+                )
+    except _Gone:
+        log.info("speak stream client left", extra={"fields": {"audio_s": round(session.audio_seconds, 2)}})
+    except (ApplianceError, WebSocketDisconnect) as exc:
+        if isinstance(exc, ApplianceError):
+            await _fail(ws, exc, 1011 if exc.status_code >= 500 else 1008)
+    except Exception:
+        log.exception("speak stream failed")
+        await _fail(ws, UpstreamUnavailable("synthesis failed; the session is closed"), 1011)
+    finally:
+        speaker.cancel()
+        with contextlib.suppress(BaseException):
+            await speaker
+        session.close()

@@ -1,0 +1,238 @@
+"""TTS over HTTP: the OpenAI, Svara-style and Smallest-style surfaces and the voice catalogue.
+
+HTTP only: bodies are parsed here and handed to `SpeechService` as a `SpeechRequest`. The service
+validates and picks the backend, and the first audio is produced, before the response starts,
+so every client mistake (and a backend that fails at once) is a proper JSON error.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.types import Receive, Scope, Send
+
+from app.errors import ApplianceError, UpstreamUnavailable
+from app.services.speech import SpeechPlan, SpeechRequest, SpeechService
+from tts_engine.base import SamplingParams
+
+router = APIRouter(tags=["text-to-speech"])
+log = logging.getLogger(__name__)
+
+
+class OpenAISpeechBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    model: str = Field("tts-1", description="Accepted for compatibility; the voice picks the backend.")
+    input: str
+    voice: str
+    response_format: str = "mp3"
+    speed: float = 1.0
+    stream_format: Literal["audio", "sse"] = "audio"
+
+
+class SvaraSpeechBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    text: str
+    voice: str | None = None
+    model_id: str | None = None
+    stream: bool = False
+    response_format: str = "wav"
+    sample_rate: int | None = None
+    speed: float = 1.0
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, gt=0, le=1)
+    top_k: int | None = Field(None, ge=1)
+    repetition_penalty: float | None = Field(None, gt=0)
+    max_tokens: int | None = Field(None, ge=1)
+    seed: int | None = None
+
+
+class SmallestSpeakBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    text: str
+    voice_id: str | None = None
+    sample_rate: int | None = None
+    speed: float = 1.0
+    add_wav_header: bool = True
+    output_format: str = "wav"
+
+
+class AudioStreamResponse(StreamingResponse):
+    """Closes the audio generator however the response ends, so synthesis never outlives it."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self.body_iterator.aclose()  # type: ignore[attr-defined]
+
+
+def _service(request: Request) -> SpeechService:
+    return request.app.state.speech  # type: ignore[no-any-return]
+
+
+def _meter(request: Request, text: str) -> None:
+    # Usage metering contract: the license middleware reads these after the response.
+    request.state.characters = len(text)
+    request.state.audio_seconds = 0.0
+
+
+def _on_audio(request: Request):  # type: ignore[no-untyped-def]
+    def update(seconds: float) -> None:
+        request.state.audio_seconds = seconds
+
+    return update
+
+
+def _headers(plan: SpeechPlan) -> dict[str, str]:
+    return {"X-Sample-Rate": str(plan.sample_rate), "X-Voice": plan.voice.id, "Cache-Control": "no-store"}
+
+
+async def _started(service: SpeechService, plan: SpeechPlan, request: Request) -> AsyncGenerator[bytes, None]:
+    """The audio stream with its first bytes already produced (a failure here is still a clean error)."""
+    stream = service.stream(plan, _on_audio(request))
+    try:
+        first = await anext(stream, b"")
+    except ApplianceError:
+        await stream.aclose()
+        raise
+    except Exception as exc:
+        await stream.aclose()
+        log.exception("synthesis failed before the response started")
+        raise UpstreamUnavailable(f"the {plan.backend.name} backend failed: {type(exc).__name__}") from exc
+
+    async def chained() -> AsyncGenerator[bytes, None]:
+        try:
+            if first:
+                yield first
+            async for part in stream:
+                yield part
+        except Exception:
+            # Headers are gone: ending the chunked body early is how the client learns of it.
+            log.exception("synthesis failed mid-stream")
+            raise
+        finally:
+            await stream.aclose()
+
+    return chained()
+
+
+async def _audio(request: Request, plan: SpeechPlan, *, stream: bool) -> Response:
+    service = _service(request)
+    if not stream:
+        try:
+            body = await service.render(plan, _on_audio(request))
+        except ApplianceError:
+            raise
+        except Exception as exc:
+            log.exception("synthesis failed")
+            raise UpstreamUnavailable(
+                f"the {plan.backend.name} backend failed: {type(exc).__name__}"
+            ) from exc
+        return Response(body, media_type=plan.content_type, headers=_headers(plan))
+    parts = await _started(service, plan, request)
+    return AudioStreamResponse(parts, media_type=plan.content_type, headers=_headers(plan))
+
+
+async def _sse(request: Request, plan: SpeechPlan) -> Response:
+    parts = await _started(_service(request), plan, request)
+
+    async def events() -> AsyncIterator[str]:
+        try:
+            async for part in parts:
+                delta = {"type": "speech.audio.delta", "audio": base64.b64encode(part).decode()}
+                yield f"data: {json.dumps(delta)}\n\n"
+        except Exception:
+            error = UpstreamUnavailable("synthesis failed mid-stream").body()
+            yield f"data: {json.dumps({'type': 'error', **error})}\n\n"
+            return
+        finally:
+            await parts.aclose()  # type: ignore[attr-defined]
+        chars = plan.characters
+        usage = {"input_tokens": chars, "output_tokens": 0, "total_tokens": chars}
+        yield f"data: {json.dumps({'type': 'speech.audio.done', 'usage': usage})}\n\n"
+
+    return AudioStreamResponse(events(), media_type="text/event-stream", headers=_headers(plan))
+
+
+@router.post("/v1/audio/speech")
+async def openai_speech(body: OpenAISpeechBody, request: Request) -> Response:
+    """OpenAI-compatible speech; always streamed (chunked), or as SSE with `stream_format=sse`."""
+    _meter(request, body.input)
+    plan = _service(request).prepare(
+        SpeechRequest(
+            text=body.input,
+            voice_id=body.voice,
+            format=body.response_format,
+            speed=body.speed,
+            request_id=getattr(request.state, "request_id", ""),
+        )
+    )
+    if body.stream_format == "sse":
+        return await _sse(request, plan)
+    return await _audio(request, plan, stream=True)
+
+
+@router.post("/v1/text-to-speech")
+async def svara_speech(body: SvaraSpeechBody, request: Request) -> Response:
+    """Svara-style speech; sampling fields reach backends driven by a language model."""
+    _meter(request, body.text)
+    sampling = SamplingParams(
+        temperature=body.temperature,
+        top_p=body.top_p,
+        top_k=body.top_k,
+        repetition_penalty=body.repetition_penalty,
+        max_tokens=body.max_tokens,
+        seed=body.seed,
+    )
+    plan = _service(request).prepare(
+        SpeechRequest(
+            text=body.text,
+            voice_id=body.voice,
+            format=body.response_format,
+            sample_rate=body.sample_rate,
+            speed=body.speed,
+            sampling=sampling,
+            request_id=getattr(request.state, "request_id", ""),
+        ),
+        text_param="text",
+    )
+    return await _audio(request, plan, stream=body.stream)
+
+
+@router.post("/v1/speak")
+async def smallest_speak(body: SmallestSpeakBody, request: Request) -> Response:
+    """Smallest-style speech: the whole file. For wav/pcm, `add_wav_header` picks which of the two."""
+    _meter(request, body.text)
+    fmt = body.output_format.lower()
+    if fmt in ("wav", "pcm"):
+        fmt = "wav" if body.add_wav_header else "pcm"
+    plan = _service(request).prepare(
+        SpeechRequest(
+            text=body.text,
+            voice_id=body.voice_id,
+            format=fmt,
+            sample_rate=body.sample_rate,
+            speed=body.speed,
+            request_id=getattr(request.state, "request_id", ""),
+        ),
+        text_param="text",
+        format_param="output_format",
+    )
+    return await _audio(request, plan, stream=False)
+
+
+@router.get("/v1/voices")
+async def voices(request: Request) -> dict[str, object]:
+    """Every voice of every backend, with whether it can speak right now."""
+    catalog = _service(request).catalog
+    return {
+        "voices": [entry.as_dict() for entry in catalog.entries()],
+        "default_voice": catalog.default_voice,
+    }

@@ -1,0 +1,1 @@
+"""Gateway services: typed internal requests, no HTTP imports."""

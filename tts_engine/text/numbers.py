@@ -1,0 +1,101 @@
+"""English number words (cardinals, ordinals, years, digit strings). Written for TTS, not locale-complete."""
+
+from __future__ import annotations
+
+_ONES = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+]
+_TENS = ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+_SCALES = [
+    (10**12, "trillion"),
+    (10**9, "billion"),
+    (10**6, "million"),
+    (1000, "thousand"),
+]
+_ORDINAL_IRREGULAR = {
+    "one": "first",
+    "two": "second",
+    "three": "third",
+    "five": "fifth",
+    "eight": "eighth",
+    "nine": "ninth",
+    "twelve": "twelfth",
+}
+
+
+def _below_thousand(n: int) -> str:
+    words: list[str] = []
+    if n >= 100:
+        words.append(f"{_ONES[n // 100]} hundred")
+        n %= 100
+    if n >= 20:
+        tens = _TENS[n // 10]
+        words.append(f"{tens}-{_ONES[n % 10]}" if n % 10 else tens)
+    elif n or not words:
+        words.append(_ONES[n])
+    return " ".join(words)
+
+
+def cardinal(n: int) -> str:
+    """123456 -> 'one hundred twenty-three thousand four hundred fifty-six'."""
+    if n < 0:
+        return "minus " + cardinal(-n)
+    if n >= 10**15:
+        return digits(str(n))  # nobody says these: read digit by digit rather than invent words
+    words: list[str] = []
+    for value, name in _SCALES:
+        if n >= value:
+            words.append(f"{cardinal(n // value)} {name}")
+            n %= value
+    if n or not words:
+        words.append(_below_thousand(n))
+    return " ".join(words)
+
+
+def ordinal(n: int) -> str:
+    """21 -> 'twenty-first'."""
+    words = cardinal(n)
+    head, sep, last = words.rpartition("-") if "-" in words.split(" ")[-1] else words.rpartition(" ")
+    if last in _ORDINAL_IRREGULAR:
+        last = _ORDINAL_IRREGULAR[last]
+    elif last.endswith("y"):
+        last = last[:-1] + "ieth"
+    else:
+        last += "th"
+    return f"{head}{sep}{last}"
+
+
+def year(n: int) -> str:
+    """1999 -> 'nineteen ninety-nine', 2005 -> 'two thousand five', 2024 -> 'twenty twenty-four'."""
+    if 2000 <= n <= 2009 or n % 1000 == 0:
+        return cardinal(n)
+    high, low = divmod(n, 100)
+    if low == 0:
+        return f"{cardinal(high)} hundred"
+    if low < 10:
+        return f"{cardinal(high)} oh {cardinal(low)}"
+    return f"{cardinal(high)} {cardinal(low)}"
+
+
+def digits(text: str) -> str:
+    """'0142' -> 'zero one four two'."""
+    return " ".join(_ONES[int(d)] for d in text if d.isdigit())
