@@ -32,6 +32,7 @@ def test_health_is_ready_with_every_component_and_program(stack: Stack) -> None:
         "redis": "ready",
         "asr": "ready",
         "license": "ready",
+        "tts": "ready",
     }
     assert body["components"]["asr"]["model"] == "tiny.en"
     wait_until(lambda: "programs" in httpx.get(f"{stack.url}/health").json(), 15, "monitor to publish")
