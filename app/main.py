@@ -14,8 +14,10 @@ from fastapi import FastAPI
 from common.states import ComponentState
 
 from . import __version__
+from .clients.license import LicenseClient
 from .components import ComponentRegistry, ProbeResult, http_health_probe
 from .errors import install_error_handlers
+from .licensing import LicenseMiddleware
 from .middleware import RequestIdMiddleware
 from .routes import health
 from .settings import GatewaySettings
@@ -43,7 +45,16 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         )
         registry.add("redis", _redis_probe(redis))
         registry.add("asr", http_health_probe(http, f"{settings.asr_url}/health"))
-        registry.add("license", http_health_probe(http, f"{settings.license_proxy_url}/health"))
+        license_client = LicenseClient(
+            settings.license_proxy_url,
+            mode=settings.effective_license_mode,
+            refresh_interval_s=settings.license_refresh_interval_s,
+            timeout_s=settings.license_proxy_timeout_s,
+            outbox_max=settings.license_usage_outbox_max,
+        )
+        await license_client.start()
+        app.state.license = license_client
+        registry.add("license", license_client.probe)
         app.state.settings = settings
         app.state.http = http
         app.state.redis = redis
@@ -57,6 +68,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             prober.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await prober
+            await license_client.stop()
             await http.aclose()
             await redis.aclose()
 
@@ -66,6 +78,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         lifespan=lifespan,
         description="Text-to-speech and speech-to-text on one port.",
     )
+    app.add_middleware(LicenseMiddleware)  # inside RequestIdMiddleware: records carry the request id
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
     app.include_router(health.router)

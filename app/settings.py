@@ -41,6 +41,18 @@ class GatewaySettings(BaseSettings):
     # --- TTS -----------------------------------------------------------------------------------
 
     # --- license -------------------------------------------------------------------------------
+    license_mode: Literal["online", "offline", "disabled"] | None = Field(
+        None,
+        description="Same variable as the proxy's: disabled skips enforcement and metering (unlicensed). "
+        "Unset: online in the gpu profile, disabled in the cpu profile.",
+    )
+    license_refresh_interval_s: float = Field(
+        1.0, description="How often the gateway refreshes its cached license status from the proxy."
+    )
+    license_proxy_timeout_s: float = Field(2.0, description="Timeout of one call to the license proxy.")
+    license_usage_outbox_max: int = Field(
+        10_000, description="Usage records the gateway holds while the proxy is unreachable (then drops)."
+    )
 
     @property
     def asr_url(self) -> str:
@@ -49,6 +61,12 @@ class GatewaySettings(BaseSettings):
     @property
     def license_proxy_url(self) -> str:
         return f"http://{self.license_proxy_host}:{self.license_proxy_port}"
+
+    @property
+    def effective_license_mode(self) -> str:
+        if self.license_mode is not None:
+            return self.license_mode
+        return "online" if self.profile == "gpu" else "disabled"
 
     @property
     def svara_enabled(self) -> bool:
