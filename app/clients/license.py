@@ -166,6 +166,11 @@ class LicenseClient:
         return ProbeResult(ComponentState.READY, detail)
 
     # --- usage ------------------------------------------------------------------------------------------
+    @property
+    def pending_usage(self) -> int:
+        """Records not yet taken by the proxy."""
+        return len(self._outbox)
+
     def report(self, record: dict[str, Any]) -> None:
         """Queue one usage record; never blocks the request."""
         if len(self._outbox) >= self._outbox_max:
