@@ -26,6 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cryptography.hazmat.primitives import serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
+from fastapi import FastAPI, Request  # noqa: E402
+from fastapi.responses import JSONResponse  # noqa: E402
 
 from license_proxy.offline import canonical_bytes, key_id  # noqa: E402
 
@@ -121,13 +123,16 @@ class Store:
     def summary(self) -> dict[str, Any]:
         with self.lock:
             batches = self.db.execute("SELECT COUNT(*), COALESCE(SUM(n), 0) FROM batches").fetchone()
-            ids = [r[0] for r in self.db.execute("SELECT record_id FROM records")]
+            rows = self.db.execute("SELECT record_id, body FROM records").fetchall()
+            ids = [r[0] for r in rows]
+            request_ids = [json.loads(r[1]).get("request_id") for r in rows]
             counters = dict(self.db.execute("SELECT name, value FROM counters").fetchall())
             totals = [json.loads(r[0]) for r in self.db.execute("SELECT totals FROM batches")]
         return {
             "batches": batches[0],
             "records_in_batches": batches[1],
             "record_ids": ids,
+            "request_ids": request_ids,
             "duplicate_batches": counters.get("duplicate_batches", 0),
             "duplicate_records": counters.get("duplicate_records", 0),
             "requests_total": sum(t.get("requests", 0) for t in totals),
@@ -141,10 +146,7 @@ def _append_line(path: Path, line: str) -> None:
         fh.write(line + "\n")
 
 
-def build_app(licenses_path: Path, data: Path, capture: Path | None):  # type: ignore[no-untyped-def]
-    from fastapi import FastAPI, Request
-    from fastapi.responses import JSONResponse
-
+def build_app(licenses_path: Path, data: Path, capture: Path | None) -> FastAPI:
     data.mkdir(parents=True, exist_ok=True)
     store = Store(data / "server.sqlite3")
     faults = {"fail_after_record": 0}
