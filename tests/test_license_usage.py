@@ -161,7 +161,7 @@ def test_nothing_sent_to_the_license_server_carries_text_transcripts_or_audio(
             streamed_audio = ws.receive_bytes()
         wait_until(lambda: server.usage()["records_in_batches"] >= 4, 30, "usage at the server")
 
-    assert "elephants" in transcript.lower()  # real speech, really transcribed
+    assert "marmalade" in transcript.lower()  # real speech, really transcribed
     assert len(audio) > PCM_BYTES_PER_SECOND and len(streamed_audio) > PCM_BYTES_PER_SECOND
     entries = [json.loads(line) for line in server.capture.read_text().splitlines()]
     assert {e["path"] for e in entries} == {"/v1/licenses/validate", "/v1/usage/batches"}
