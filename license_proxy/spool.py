@@ -74,7 +74,16 @@ class UsageSpool:
         report=False (offline, disabled: no server to report to) counts them for today's quota only."""
         with self._lock:
             pending = self._pending_locked()
-            if pending + len(records) > self.max_records:
+            ids = [r.record_id for r in records]
+            marks = ",".join("?" * len(ids))
+            known = {
+                row[0]
+                for row in self._db.execute(
+                    f"SELECT record_id FROM records WHERE record_id IN ({marks})", ids
+                )
+            }
+            # Retries of stored records are answered as duplicates, even when the spool is full.
+            if pending + len(set(ids) - known) > self.max_records:
                 raise SpoolFull(f"usage spool is full ({pending}/{self.max_records} records undelivered)")
             accepted = 0
             self._db.execute("BEGIN IMMEDIATE")

@@ -93,13 +93,14 @@ class LicenseClient:
         self._tasks = [asyncio.create_task(self._refresh_loop()), asyncio.create_task(self._send_loop())]
 
     async def stop(self, flush_timeout_s: float = 3.0) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._flush(), flush_timeout_s)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        # A send cut short above may have reached the proxy: it is re-sent, and the proxy dedupes.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._flush(), flush_timeout_s)
         if self._outbox:
             log.error(
                 "usage records not delivered at shutdown", extra={"fields": {"records": len(self._outbox)}}
