@@ -184,6 +184,9 @@ class OnlineValidator:
     # --- verdict ---------------------------------------------------------------------------------------
     def verdict(self, now: float | None = None) -> Verdict:
         now = time.time() if now is None else now
+        if not self.settings.license_key or not self.settings.license_server_url:
+            reason = "online licensing needs LICENSE_KEY and LICENSE_SERVER_URL (or set LICENSE_MODE)"
+            return Verdict(False, "not_configured", reason, "none")
         if self.denied is not None:
             return Verdict(False, self.denied[0], self.denied[1], "server")
         if self.terms is None or self.validated_at is None:
