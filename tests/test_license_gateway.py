@@ -81,8 +81,8 @@ def test_valid_license_serves_every_route_and_health_is_ready(fresh: Env) -> Non
         ws.send_bytes(b"\0" * 3200)
         ws.send_text(json.dumps({"type": "close_stream"}))
         assert ws.receive_json()["is_last"] is True
+    wait_until(lambda: c.get("/health").status_code == 200, 5, "health to follow the license")
     health = c.get("/health")
-    assert health.status_code == 200
     license_component = health.json()["components"]["license"]
     assert license_component["state"] == "ready" and license_component["license_id"] == "LIC-1"
 
@@ -95,8 +95,9 @@ def test_expired_and_revoked_licenses_are_refused_and_health_says_invalid(fresh:
     error = response.json()["error"]
     assert error["code"] == "license_expired" and error["license_code"] == "expired"
     assert "renew" in error["message"]
+    # /health reads the component registry, which probes the client every 0.2 s here
+    wait_until(lambda: c.get("/health").status_code == 503, 5, "health to follow the license")
     health = c.get("/health")
-    assert health.status_code == 503
     component = health.json()["components"]["license"]
     assert component["state"] == "invalid" and "expired" in component["error"]
     assert c.get("/health/live").status_code == 200  # liveness stays up
