@@ -110,7 +110,7 @@ def test_proxy_restart_during_outage_keeps_the_grace_running(
     tmp_path: Path, server: LicenseServer, proxies: list
 ) -> None:
     state = tmp_path / "state"
-    grace_h = 8 / 3600  # 8 s, so the test can watch it run out
+    grace_h = 15 / 3600  # 15 s, so the test can watch it run out
     proxy = online_proxy(state, server.url, proxies, LICENSE_GRACE_HOURS=str(grace_h))
     first = proxy.wait_status(lambda s: s["code"] == "ok")
     server.stop()
@@ -119,9 +119,9 @@ def test_proxy_restart_during_outage_keeps_the_grace_running(
     cached = proxy.wait_status(lambda s: s["code"] == "cached")
     assert cached["validated_at"] == pytest.approx(first["validated_at"])  # from before the restart
     elapsed = time.time() - first["validated_at"]
-    assert cached["grace_remaining_s"] <= 8 - elapsed + 0.5
-    expired = proxy.wait_status(lambda s: s["code"] == "grace_expired", timeout_s=15)
-    assert time.time() - first["validated_at"] >= 8  # it ran out 8 s after the validation, not the restart
+    assert cached["grace_remaining_s"] <= 15 - elapsed + 0.5
+    expired = proxy.wait_status(lambda s: s["code"] == "grace_expired", timeout_s=25)
+    assert time.time() - first["validated_at"] >= 15  # not before the grace was up
     assert expired["valid"] is False
 
     server.start()  # the server is back: validated again, the cache is fresh
