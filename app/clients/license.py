@@ -176,6 +176,8 @@ class LicenseClient:
         """Queue one usage record; never blocks the request."""
         if len(self._outbox) >= self._outbox_max:
             self._dropped += 1
+            if self._dropped % 1000 != 1:  # the first drop, then one line per thousand
+                return
             log.error("usage outbox full; record dropped", extra={"fields": {"dropped_total": self._dropped}})
             return
         self._outbox.append(record)
