@@ -87,6 +87,13 @@ class NotLicensed(ApplianceError):
     error_type = "license_error"
 
 
+class LicenseExpired(NotLicensed):
+    """The license ran out (or its offline grace did): renewing it fixes this."""
+
+    status_code = 402
+    code = "license_expired"
+
+
 class OverQuota(ApplianceError):
     status_code = 429
     code = "over_quota"

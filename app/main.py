@@ -15,8 +15,10 @@ from common.states import ComponentState
 
 from . import __version__
 from .access import AccessMiddleware, load_key_digests
+from .clients.license import LicenseClient
 from .components import ComponentRegistry, ProbeResult, http_health_probe
 from .errors import install_error_handlers
+from .licensing import LicenseMiddleware
 from .metrics import MetricsMiddleware
 from .middleware import RequestIdMiddleware
 from .routes import health, metrics, speak_stream, speech
@@ -46,7 +48,16 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         )
         registry.add("redis", _redis_probe(redis))
         registry.add("asr", http_health_probe(http, f"{settings.asr_url}/health"))
-        registry.add("license", http_health_probe(http, f"{settings.license_proxy_url}/health"))
+        license_client = LicenseClient(
+            settings.license_proxy_url,
+            mode=settings.effective_license_mode,
+            refresh_interval_s=settings.license_refresh_interval_s,
+            timeout_s=settings.license_proxy_timeout_s,
+            outbox_max=settings.license_usage_outbox_max,
+        )
+        await license_client.start()
+        app.state.license = license_client
+        registry.add("license", license_client.probe)
         app.state.settings = settings
         app.state.http = http
         app.state.redis = redis
@@ -64,6 +75,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await prober
             await tts.close()
+            await license_client.stop()
             await http.aclose()
             await redis.aclose()
 
@@ -76,7 +88,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     digests = load_key_digests(settings.api_keys, settings.api_keys_file)
     if not digests:
         log.warning("NO API KEYS CONFIGURED: anyone who reaches this port can use the API (set API_KEYS)")
-    # Added innermost first: requests pass RequestId -> Metrics -> Access -> routes.
+    # Added innermost first: requests pass RequestId -> Metrics -> Access -> License -> routes
+    # (License inside RequestId so usage records carry the request id).
+    app.add_middleware(LicenseMiddleware)
     app.add_middleware(
         AccessMiddleware,
         digests=digests,

@@ -86,6 +86,18 @@ class GatewaySettings(BaseSettings):
     snac_max_span_frames: int = Field(32, ge=1, description="Spans double from 1 frame up to this size.")
 
     # --- license -------------------------------------------------------------------------------
+    license_mode: Literal["online", "offline", "disabled"] | None = Field(
+        None,
+        description="Same variable as the proxy's: disabled skips enforcement and metering (unlicensed). "
+        "Unset: online in the gpu profile, disabled in the cpu profile.",
+    )
+    license_refresh_interval_s: float = Field(
+        1.0, description="How often the gateway refreshes its cached license status from the proxy."
+    )
+    license_proxy_timeout_s: float = Field(2.0, description="Timeout of one call to the license proxy.")
+    license_usage_outbox_max: int = Field(
+        10_000, description="Usage records the gateway holds while the proxy is unreachable (then drops)."
+    )
 
     # --- access, limits, metrics ---------------------------------------------------------------
     api_keys: str = Field(
@@ -116,6 +128,10 @@ class GatewaySettings(BaseSettings):
         import importlib.util  # only to see whether the optional package is there
 
         return self.profile == "cpu" or importlib.util.find_spec("piper") is not None
+    def effective_license_mode(self) -> str:
+        if self.license_mode is not None:
+            return self.license_mode
+        return "online" if self.profile == "gpu" else "disabled"
 
     @property
     def svara_enabled(self) -> bool:

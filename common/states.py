@@ -10,6 +10,7 @@ class ComponentState(StrEnum):
     READY = "ready"
     DOWN = "down"  # was reachable before, or past its start-up grace, and is not now
     DISABLED = "disabled"  # not part of this deployment
+    INVALID = "invalid"  # answers, but refuses to serve (the license component: no valid license)
 
 # Redis hash written by the health monitor (program -> JSON of its supervisord state) and shown by
 # the gateway's /health.
