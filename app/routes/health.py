@@ -34,7 +34,7 @@ async def ready(request: Request) -> JSONResponse:
         "version": __version__,
         "profile": settings.profile,
         "components": registry.snapshot(),
-        "auth": "api_keys" if request.app.state.auth_enabled else "disabled: no API keys configured",
+        "auth": "api_keys" if getattr(request.app.state, "auth_enabled", False) else "disabled: no API keys configured",
     }
     programs = await _monitor_programs(request)
     if programs is not None:
