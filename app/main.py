@@ -14,10 +14,12 @@ from fastapi import FastAPI
 from common.states import ComponentState
 
 from . import __version__
+from .clients.asr import AsrClient
 from .components import ComponentRegistry, ProbeResult, http_health_probe
 from .errors import install_error_handlers
 from .middleware import RequestIdMiddleware
-from .routes import health
+from .routes import health, listen, transcriptions
+from .services.transcription import TranscriptionService
 from .settings import GatewaySettings
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,13 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.state.http = http
         app.state.redis = redis
         app.state.components = registry
+        app.state.asr = AsrClient(
+            redis, registry, worker_url=settings.asr_url, result_ttl_s=settings.asr_result_ttl_s,
+            max_queued=settings.asr_max_queued_jobs, retry_after_s=settings.retry_after_s,
+        )
+        app.state.transcription = TranscriptionService(
+            app.state.asr, registry, job_timeout_s=settings.asr_job_timeout_s
+        )
         await registry.refresh_all()
         prober = asyncio.create_task(registry.run(settings.health_probe_interval_s))
         log.info("gateway started", extra={"fields": {"profile": settings.profile, "port": settings.gateway_port}})
@@ -57,6 +66,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             prober.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await prober
+            await app.state.asr.aclose()
             await http.aclose()
             await redis.aclose()
 
@@ -69,4 +79,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(listen.router)
+    app.include_router(transcriptions.router)
     return app

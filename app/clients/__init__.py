@@ -1,0 +1,1 @@
+"""Clients of the engines behind the gateway (made in the lifespan, kept on app.state)."""
