@@ -171,7 +171,7 @@ def start_worker(redis_url: str, log_dir: Path, name: str, **env: str) -> Worker
 
 @pytest.fixture(scope="session")
 def asr_worker(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
-    worker = start_worker(redis_url, tmp_path_factory.mktemp("asr"), "worker-main", ASR_BEAM_SIZE="1")
+    worker = start_worker(redis_url, tmp_path_factory.mktemp("asr"), "worker-main", ASR_BEAM_SIZE="1", ASR_STREAM_IDLE_TIMEOUT_S="3")
     yield worker
     worker.stop()
 
