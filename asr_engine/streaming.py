@@ -81,12 +81,18 @@ class Session:
             spoken = self.vad_pos - self.speech_start
             if spoken >= self.settings.asr_stream_max_utterance_s * SAMPLE_RATE:
                 out.append(await self._final(self.vad_pos))
-            elif self.vad_pos - self.last_partial_at >= self.settings.asr_stream_partial_interval_s * SAMPLE_RATE:
+            elif self._partial_due():
                 self.last_partial_at = self.vad_pos
                 out.append(await self._partial())
         else:  # no speech pending: keep only the pre-roll
             self._trim(self.total - PAD)
         return out
+
+    def _partial_due(self) -> bool:
+        # Only while the speaker is talking: a partial started in the pause before an endpoint
+        # would hold up that utterance's final.
+        interval = self.settings.asr_stream_partial_interval_s * SAMPLE_RATE
+        return self.last_speech == self.vad_pos and self.vad_pos - self.last_partial_at >= interval
 
     async def flush(self) -> list[dict[str, Any]]:
         """The client asked for everything pending (finalize / close_stream)."""
