@@ -37,7 +37,7 @@ class GatewaySettings(BaseSettings):
     retry_after_s: int = Field(5, description="Retry-After sent with 503 while a component is not ready.")
 
     # --- ASR -----------------------------------------------------------------------------------
-    max_upload_bytes: int = Field(100_000_000, description="Largest accepted audio upload in bytes (413 above).")
+    max_upload_bytes: int = Field(100_000_000, description="Largest accepted upload in bytes (413 above).")
     max_audio_seconds: float = Field(7200.0, description="Longest accepted audio in seconds (413 above).")
     asr_job_timeout_s: float = Field(
         600.0, description="How long a synchronous transcription waits for its queued job before 504."

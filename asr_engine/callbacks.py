@@ -32,8 +32,12 @@ class CallbackSender:
                     await ensure_group(self.redis, q.CALLBACK_STREAM, q.CALLBACK_GROUP)
                     while True:
                         batch = await next_messages(
-                            self.redis, q.CALLBACK_STREAM, q.CALLBACK_GROUP, self.consumer,
-                            self.settings.asr_claim_idle_s, 1000,
+                            self.redis,
+                            q.CALLBACK_STREAM,
+                            q.CALLBACK_GROUP,
+                            self.consumer,
+                            self.settings.asr_claim_idle_s,
+                            1000,
                         )
                         for (msg_id, fields), _ in batch:
                             # One slow receiver must not hold up the others.
@@ -43,7 +47,9 @@ class CallbackSender:
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
-                    log.warning("callback loop error; retrying", extra={"fields": {"error": type(exc).__name__}})
+                    log.warning(
+                        "callback loop error; retrying", extra={"fields": {"error": type(exc).__name__}}
+                    )
                     await asyncio.sleep(1.0)
         finally:
             for task in list(self._inflight):
@@ -56,7 +62,12 @@ class CallbackSender:
         body = await self.redis.get(q.result_key(job_id))
         delivered = False
         async with kept_claimed(
-            self.redis, q.CALLBACK_STREAM, q.CALLBACK_GROUP, self.consumer, msg_id, self.settings.asr_claim_idle_s
+            self.redis,
+            q.CALLBACK_STREAM,
+            q.CALLBACK_GROUP,
+            self.consumer,
+            msg_id,
+            self.settings.asr_claim_idle_s,
         ):
             delay = self.settings.asr_callback_backoff_s
             for attempt in range(1, self.settings.asr_callback_attempts + 1):
@@ -64,7 +75,9 @@ class CallbackSender:
                     break  # the result expired: nothing left to deliver
                 try:
                     response = await self.http.post(
-                        url, content=body, headers={"content-type": "application/json", "x-request-id": job_id}
+                        url,
+                        content=body,
+                        headers={"content-type": "application/json", "x-request-id": job_id},
                     )
                     if response.status_code < 300:
                         delivered = True

@@ -62,7 +62,9 @@ class JobConsumer:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # Redis down or restarting: keep trying, streaming still works
-                log.warning("job loop error; retrying", extra={"fields": {"error": f"{type(exc).__name__}: {exc}"}})
+                log.warning(
+                    "job loop error; retrying", extra={"fields": {"error": f"{type(exc).__name__}: {exc}"}}
+                )
                 await asyncio.sleep(1.0)
 
     async def process(self, msg_id: bytes, fields: dict[bytes, bytes], claimed: bool) -> None:
@@ -73,14 +75,18 @@ class JobConsumer:
             deliveries = await delivery_count(self.redis, q.STREAM, q.GROUP, msg_id)
             log_fields["deliveries"] = deliveries
             if deliveries > self.settings.asr_max_deliveries:
-                await self.finish(job, msg_id, _failure("internal_error", "the job failed on every worker that tried it"))
+                await self.finish(
+                    job, msg_id, _failure("internal_error", "the job failed on every worker that tried it")
+                )
                 return
         if await self.redis.exists(q.result_key(job.job_id)):  # finished before a crash, not acked
             await self.finish(job, msg_id, None)
             return
         pcm = await self.redis.get(q.audio_key(job.job_id))
         if pcm is None:
-            await self.finish(job, msg_id, _failure("not_found", "the job's audio expired before it was processed"))
+            await self.finish(
+                job, msg_id, _failure("not_found", "the job's audio expired before it was processed")
+            )
             return
         await self.redis.set(
             q.meta_key(job.job_id), q.dumps({"status": "processing"}), ex=self.settings.asr_result_ttl_s
@@ -99,7 +105,9 @@ class JobConsumer:
             self.redis, q.STREAM, q.GROUP, self.consumer, msg_id, self.settings.asr_claim_idle_s
         ):
             try:
-                result = await asyncio.to_thread(transcribe, self.model, self.pipeline, pcm16_to_float(pcm), opts)
+                result = await asyncio.to_thread(
+                    transcribe, self.model, self.pipeline, pcm16_to_float(pcm), opts
+                )
                 payload = {"status": "done", "request_id": job.job_id, **result}
             except InvalidRequest as exc:
                 payload = _failure("invalid_parameter", str(exc))

@@ -68,7 +68,10 @@ def create_app(settings: AsrSettings | None = None) -> FastAPI:
     async def health() -> JSONResponse:
         loaded: LoadedModel | None = app.state.model
         if loaded is None:
-            body = {"status": "starting" if app.state.load_error is None else "failed", "version": __version__}
+            body = {
+                "status": "starting" if app.state.load_error is None else "failed",
+                "version": __version__,
+            }
             if app.state.load_error:
                 body["error"] = app.state.load_error
             return JSONResponse(body, status_code=503)
@@ -90,7 +93,9 @@ def create_app(settings: AsrSettings | None = None) -> FastAPI:
         await websocket.accept()
         loaded: LoadedModel | None = app.state.model
         if loaded is None:
-            await websocket.send_json({"type": "error", "error": {"code": "starting", "message": "model loading"}})
+            await websocket.send_json(
+                {"type": "error", "error": {"code": "starting", "message": "model loading"}}
+            )
             await websocket.close(1013)  # try again later
             return
         await serve_session(websocket, loaded.model, settings)

@@ -29,7 +29,7 @@ class AsrSettings(BaseSettings):
 
     # --- batch jobs ----------------------------------------------------------------------------
     asr_consumer_name: str = Field(
-        "", description="This worker's consumer name in the job group; empty: hostname-pid (unique per process)."
+        "", description="This worker's consumer name in the job group; empty: hostname-pid (unique)."
     )
     asr_claim_idle_s: float = Field(
         30.0, description="A job unacknowledged this long (its worker died) is claimed by another worker."
@@ -37,7 +37,7 @@ class AsrSettings(BaseSettings):
     asr_max_deliveries: int = Field(
         3, description="A job delivered this many times without finishing (it crashes workers) is failed."
     )
-    asr_result_ttl_s: int = Field(86400, description="How long job results (and their audio) are kept in Redis.")
+    asr_result_ttl_s: int = Field(86400, description="How long job results (and audio) are kept in Redis.")
     asr_batched_min_s: float = Field(
         60.0, description="Audio at least this long uses faster-whisper's BatchedInferencePipeline."
     )

@@ -125,7 +125,9 @@ class Session:
         self._trim(end)
         return self._message(text, words, language, is_final=True, stable=text)
 
-    async def _transcribe(self, start: int, end: int, *, final: bool) -> tuple[str, list[dict[str, Any]], str]:
+    async def _transcribe(
+        self, start: int, end: int, *, final: bool
+    ) -> tuple[str, list[dict[str, Any]], str]:
         audio = self.buf[start - self.buf_start : end - self.buf_start].copy()
         offset = start / SAMPLE_RATE
         want_words = self.options.word_timestamps and final
@@ -209,7 +211,9 @@ async def serve_session(websocket: WebSocket, model: WhisperModel, settings: Asr
             try:
                 message = await asyncio.wait_for(websocket.receive(), settings.asr_stream_idle_timeout_s)
             except TimeoutError:
-                raise SessionClosed(1008, "idle_timeout", "no audio or control message received in time") from None
+                raise SessionClosed(
+                    1008, "idle_timeout", "no audio or control message received in time"
+                ) from None
             if message["type"] == "websocket.disconnect":
                 reason = "client_gone"
                 return
@@ -259,7 +263,9 @@ def _parse_control(text: str) -> str:
         raise SessionClosed(1007, "invalid_json", "text frames must be JSON control messages") from None
     kind = control.get("type") if isinstance(control, dict) else None
     if kind not in ("finalize", "close_stream"):
-        raise SessionClosed(1003, "unknown_control", 'control messages are {"type": "finalize" | "close_stream"}')
+        raise SessionClosed(
+            1003, "unknown_control", 'control messages are {"type": "finalize" | "close_stream"}'
+        )
     return str(kind)
 
 

@@ -36,10 +36,10 @@ def pcm16_to_float(pcm: bytes) -> np.ndarray:
 def check_language(model: WhisperModel, language: str | None) -> None:
     # faster-whisper silently switches an English-only model to English; say so instead.
     if language and language not in model.supported_languages:
-        raise InvalidRequest(
-            f"language {language!r} is not supported by this model "
-            f"(supported: {', '.join(model.supported_languages[:10])}{'…' if len(model.supported_languages) > 10 else ''})"
+        shown = ", ".join(model.supported_languages[:10]) + (
+            ", …" if len(model.supported_languages) > 10 else ""
         )
+        raise InvalidRequest(f"language {language!r} is not supported by this model (supported: {shown})")
 
 
 def transcribe(

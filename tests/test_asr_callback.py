@@ -11,15 +11,12 @@ import httpx
 import pytest
 
 from app.main import create_app
-from tests.asr_helpers import (  # noqa: F401  (fixtures)
+from tests.asr_helpers import (
     MAX_WER,
     ServerThread,
     Speech,
     Worker,
-    asr_worker,
-    gateway,
     gateway_settings,
-    speech,
     wer,
 )
 from tests.support import free_port, wait_until
@@ -60,7 +57,11 @@ def receiver() -> Iterator[Receiver]:
 
 
 def test_callback_delivered_once_after_a_failed_attempt(
-    gateway: ServerThread, speech: Speech, receiver: Receiver, redis_url: str, asr_worker: Worker  # noqa: F811
+    gateway: ServerThread,
+    speech: Speech,
+    receiver: Receiver,
+    redis_url: str,
+    asr_worker: Worker,
 ) -> None:
     response = httpx.post(
         f"{gateway.url}/v1/listen",
@@ -83,8 +84,11 @@ def test_callback_delivered_once_after_a_failed_attempt(
     assert receiver.attempts == 2 and len(receiver.received) == 1
 
 
-def test_bad_callback_url_is_422(gateway: ServerThread, speech: Speech) -> None:  # noqa: F811
+def test_bad_callback_url_is_422(gateway: ServerThread, speech: Speech) -> None:
     response = httpx.post(
-        f"{gateway.url}/v1/listen", params={"callback_url": "ftp://example/x"}, content=speech.wav(), timeout=10
+        f"{gateway.url}/v1/listen",
+        params={"callback_url": "ftp://example/x"},
+        content=speech.wav(),
+        timeout=10,
     )
     assert response.status_code == 422 and response.json()["error"]["param"] == "callback_url"

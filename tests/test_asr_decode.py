@@ -60,6 +60,12 @@ def test_duration_limit_from_header_and_while_decoding() -> None:
 
 
 def test_subtitles() -> None:
-    segments = [Segment(id=0, start=0.0, end=1.5, text=" Hello."), Segment(id=1, start=3661.25, end=3662.0, text="Bye")]
-    assert to_srt(segments) == "1\n00:00:00,000 --> 00:00:01,500\nHello.\n\n2\n01:01:01,250 --> 01:01:02,000\nBye\n"
+    segments = [
+        Segment(id=0, start=0.0, end=1.5, text=" Hello."),
+        Segment(id=1, start=3661.25, end=3662.0, text="Bye"),
+    ]
+    assert (
+        to_srt(segments)
+        == "1\n00:00:00,000 --> 00:00:01,500\nHello.\n\n2\n01:01:01,250 --> 01:01:02,000\nBye\n"
+    )
     assert to_vtt(segments).startswith("WEBVTT\n\n00:00:00.000 --> 00:00:01.500\nHello.\n\n01:01:01.250")

@@ -11,7 +11,15 @@ import redis
 
 from app.main import create_app
 from common import asr_jobs as q
-from tests.asr_helpers import MAX_WER, SENTENCES, ServerThread, gateway_settings, piper_speech, start_worker, wer
+from tests.asr_helpers import (
+    MAX_WER,
+    SENTENCES,
+    ServerThread,
+    gateway_settings,
+    piper_speech,
+    start_worker,
+    wer,
+)
 from tests.support import wait_until
 from tests.test_asr_callback import Receiver
 
@@ -27,10 +35,19 @@ def test_job_of_a_killed_worker_is_finished_by_another_once(redis_url: str, tmp_
     second = None
     try:
         with ServerThread(create_app(gateway_settings(url, first.port))) as gateway:
-            wait_until(lambda: httpx.get(f"{gateway.url}/health", timeout=2).json()["components"]["asr"]["state"]
-                       == "ready", 20, "gateway sees worker A")
+            wait_until(
+                lambda: (
+                    httpx.get(f"{gateway.url}/health", timeout=2).json()["components"]["asr"]["state"]
+                    == "ready"
+                ),
+                20,
+                "gateway sees worker A",
+            )
             response = httpx.post(
-                f"{gateway.url}/v1/listen", params={"callback_url": receiver.url}, content=speech.wav(), timeout=30
+                f"{gateway.url}/v1/listen",
+                params={"callback_url": receiver.url},
+                content=speech.wav(),
+                timeout=30,
             )
             assert response.status_code == 202, response.text
             job_id = response.json()["request_id"]

@@ -8,13 +8,10 @@ import httpx
 import openai
 import pytest
 
-from tests.asr_helpers import (  # noqa: F401  (fixtures)
+from tests.asr_helpers import (
     MAX_WER,
     ServerThread,
     Speech,
-    asr_worker,
-    gateway,
-    speech,
     wer,
 )
 
@@ -23,7 +20,7 @@ _VTT_TIME = r"\d\d:\d\d:\d\d\.\d\d\d --> \d\d:\d\d:\d\d\.\d\d\d"
 
 
 @pytest.fixture(scope="module")
-def client(gateway: ServerThread) -> openai.OpenAI:  # noqa: F811
+def client(gateway: ServerThread) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="unused", max_retries=0, timeout=120)
 
 
@@ -32,14 +29,16 @@ def _seconds(stamp: str) -> float:
     return int(h) * 3600 + int(m) * 60 + float(s)
 
 
-def test_json_and_text(client: openai.OpenAI, speech: Speech) -> None:  # noqa: F811
+def test_json_and_text(client: openai.OpenAI, speech: Speech) -> None:
     result = client.audio.transcriptions.create(model="whisper-1", file=("a.wav", speech.wav()))
     assert wer(speech.text, result.text) <= MAX_WER
-    text = client.audio.transcriptions.create(model="whisper-1", file=("a.wav", speech.wav()), response_format="text")
+    text = client.audio.transcriptions.create(
+        model="whisper-1", file=("a.wav", speech.wav()), response_format="text"
+    )
     assert isinstance(text, str) and wer(speech.text, text) <= MAX_WER
 
 
-def test_verbose_json_with_words_and_segments(client: openai.OpenAI, speech: Speech) -> None:  # noqa: F811
+def test_verbose_json_with_words_and_segments(client: openai.OpenAI, speech: Speech) -> None:
     result = client.audio.transcriptions.create(
         model="whisper-1",
         file=("a.wav", speech.wav()),
@@ -58,8 +57,10 @@ def test_verbose_json_with_words_and_segments(client: openai.OpenAI, speech: Spe
     assert all(0 <= s.start < s.end <= result.duration + 0.01 for s in result.segments)
 
 
-def test_srt_and_vtt_are_valid(client: openai.OpenAI, speech: Speech) -> None:  # noqa: F811
-    srt = client.audio.transcriptions.create(model="whisper-1", file=("a.wav", speech.wav()), response_format="srt")
+def test_srt_and_vtt_are_valid(client: openai.OpenAI, speech: Speech) -> None:
+    srt = client.audio.transcriptions.create(
+        model="whisper-1", file=("a.wav", speech.wav()), response_format="srt"
+    )
     blocks = [b for b in str(srt).strip().split("\n\n") if b]
     assert blocks
     previous_end = 0.0
@@ -71,7 +72,11 @@ def test_srt_and_vtt_are_valid(client: openai.OpenAI, speech: Speech) -> None:  
         assert previous_end - 0.01 <= start < end <= speech.duration + 0.01
         previous_end = end
         assert lines[2].strip()
-    vtt = str(client.audio.transcriptions.create(model="whisper-1", file=("a.wav", speech.wav()), response_format="vtt"))
+    vtt = str(
+        client.audio.transcriptions.create(
+            model="whisper-1", file=("a.wav", speech.wav()), response_format="vtt"
+        )
+    )
     assert vtt.startswith("WEBVTT\n\n")
     cues = [b for b in vtt.split("\n\n")[1:] if b.strip()]
     assert len(cues) == len(blocks)
@@ -80,9 +85,11 @@ def test_srt_and_vtt_are_valid(client: openai.OpenAI, speech: Speech) -> None:  
         assert re.fullmatch(_VTT_TIME, timing) and text.strip()
 
 
-def test_openai_errors(client: openai.OpenAI, gateway: ServerThread, speech: Speech) -> None:  # noqa: F811
+def test_openai_errors(client: openai.OpenAI, gateway: ServerThread, speech: Speech) -> None:
     with pytest.raises(openai.UnprocessableEntityError) as info:
-        client.audio.transcriptions.create(model="whisper-1", file=("a.wav", speech.wav()), response_format="yaml")  # type: ignore[arg-type]
+        client.audio.transcriptions.create(
+            model="whisper-1", file=("a.wav", speech.wav()), response_format="yaml"
+        )  # type: ignore[arg-type]
     assert info.value.body["param"] == "response_format"  # type: ignore[index]
     with pytest.raises(openai.UnprocessableEntityError):
         client.audio.transcriptions.create(
@@ -92,5 +99,7 @@ def test_openai_errors(client: openai.OpenAI, gateway: ServerThread, speech: Spe
         client.audio.transcriptions.create(model="whisper-1", file=("a.wav", b"not audio at all" * 50))
     assert bad.value.status_code == 415
     # A raw body is not accepted here: the OpenAI surface is multipart only.
-    raw = httpx.post(f"{gateway.url}/v1/audio/transcriptions", content=speech.wav(), headers={"content-type": "audio/wav"})
+    raw = httpx.post(
+        f"{gateway.url}/v1/audio/transcriptions", content=speech.wav(), headers={"content-type": "audio/wav"}
+    )
     assert raw.status_code == 415

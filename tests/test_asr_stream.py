@@ -12,15 +12,12 @@ import pytest
 import websockets
 from websockets.asyncio.client import connect
 
-from tests.asr_helpers import (  # noqa: F401  (fixtures)
+from tests.asr_helpers import (
     MAX_WER,
     SENTENCES,
     ServerThread,
     Speech,
-    asr_worker,
-    gateway,
     piper_speech,
-    speech,
     wer,
 )
 
@@ -33,7 +30,9 @@ def _ws_url(gateway: ServerThread, **params: str) -> str:
     return f"ws://127.0.0.1:{gateway.port}/v1/listen/stream?{query}"
 
 
-async def _stream(url: str, pcm: bytes, rate: int = 16000, tail: list[Any] | None = None) -> list[dict[str, Any]]:
+async def _stream(
+    url: str, pcm: bytes, rate: int = 16000, tail: list[Any] | None = None
+) -> list[dict[str, Any]]:
     """Send the audio paced, then close_stream; return every message until the server closes."""
     messages: list[dict[str, Any]] = []
     async with connect(url) as ws:
@@ -61,7 +60,8 @@ def three_utterances() -> Speech:
 
 
 async def test_realtime_stream_partials_finals_then_last(
-    gateway: ServerThread, three_utterances: Speech  # noqa: F811
+    gateway: ServerThread,
+    three_utterances: Speech,
 ) -> None:
     messages = await _stream(_ws_url(gateway, word_timestamps="true"), three_utterances.pcm16k())
     assert messages[-1]["is_last"] is True and all(not m["is_last"] for m in messages[:-1])
@@ -81,8 +81,12 @@ async def test_realtime_stream_partials_finals_then_last(
     assert starts == sorted(starts) and 0 <= starts[0] and starts[-1] <= three_utterances.duration
     # Streaming and batch agree within a few WER points on the same audio.
     streamed = " ".join(f["transcript"] for f in finals)
-    batch = httpx.post(f"{gateway.url}/v1/listen", content=three_utterances.wav(), timeout=120).json()["text"]
-    assert abs(wer(three_utterances.text, streamed) - wer(three_utterances.text, batch)) <= 0.05, (streamed, batch)
+    async with httpx.AsyncClient(timeout=120) as http:
+        batch = (await http.post(f"{gateway.url}/v1/listen", content=three_utterances.wav())).json()["text"]
+    assert abs(wer(three_utterances.text, streamed) - wer(three_utterances.text, batch)) <= 0.05, (
+        streamed,
+        batch,
+    )
 
 
 async def test_finalize_flushes_and_keeps_the_session_open(gateway: ServerThread) -> None:

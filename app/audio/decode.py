@@ -64,7 +64,9 @@ def decode_audio(data: bytes, *, max_seconds: float) -> DecodedAudio:
             for out in resampler.resample(None):
                 chunks.append(out.to_ndarray().reshape(-1))
         except av.error.FFmpegError:
-            raise BadRequest("the audio is corrupt or truncated and could not be decoded", param="audio") from None
+            raise BadRequest(
+                "the audio is corrupt or truncated and could not be decoded", param="audio"
+            ) from None
         fmt = container.format.name
     pcm = np.concatenate(chunks).astype("<i2").tobytes() if chunks else b""
     if not pcm:
@@ -74,7 +76,8 @@ def decode_audio(data: bytes, *, max_seconds: float) -> DecodedAudio:
 
 def _too_long(max_seconds: float) -> PayloadTooLarge:
     return PayloadTooLarge(
-        f"the audio is longer than this service's limit of {max_seconds:.0f} s (MAX_AUDIO_SECONDS)", param="audio"
+        f"the audio is longer than this service's limit of {max_seconds:.0f} s (MAX_AUDIO_SECONDS)",
+        param="audio",
     )
 
 

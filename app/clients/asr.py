@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -20,8 +19,14 @@ T = TypeVar("T")
 
 class AsrClient:
     def __init__(
-        self, redis: aioredis.Redis, components: ComponentRegistry, *, worker_url: str, result_ttl_s: int,
-        max_queued: int, retry_after_s: int,
+        self,
+        redis: aioredis.Redis,
+        components: ComponentRegistry,
+        *,
+        worker_url: str,
+        result_ttl_s: int,
+        max_queued: int,
+        retry_after_s: int,
     ) -> None:
         self.redis = redis
         self.components = components
@@ -57,7 +62,9 @@ class AsrClient:
             pipe = self.redis.pipeline(transaction=True)
             pipe.set(q.audio_key(job.job_id), pcm, ex=self.result_ttl_s)
             pipe.set(
-                q.meta_key(job.job_id), q.dumps({"status": "queued", "created": time.time()}), ex=self.result_ttl_s
+                q.meta_key(job.job_id),
+                q.dumps({"status": "queued", "created": time.time()}),
+                ex=self.result_ttl_s,
             )
             pipe.xadd(q.STREAM, job.to_fields())  # type: ignore[arg-type]
             await pipe.execute()
@@ -96,10 +103,13 @@ class AsrClient:
             self._http = aiohttp.ClientSession()
         try:
             return await self._http.ws_connect(
-                f"{self.worker_ws_url}/v1/stream", params=params, timeout=aiohttp.ClientWSTimeout(ws_close=5),
-                heartbeat=None, max_msg_size=0,
+                f"{self.worker_ws_url}/v1/stream",
+                params=params,
+                timeout=aiohttp.ClientWSTimeout(ws_close=5),
+                heartbeat=None,
+                max_msg_size=0,
             )
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             self.components.mark_down("asr", type(exc).__name__)
             raise UpstreamUnavailable(
                 "the ASR worker is not reachable; retry shortly", retry_after_s=self.retry_after_s

@@ -24,7 +24,14 @@ log = logging.getLogger(__name__)
 
 _KNOWN = {"language", "timestamps", "word_timestamps", "callback_url", "model"}
 # Smallest / Deepgram features this engine does not have: say so instead of ignoring them.
-_UNSUPPORTED = {"diarize", "emotion_detection", "age_detection", "gender_detection", "redact_pii", "sentiment"}
+_UNSUPPORTED = {
+    "diarize",
+    "emotion_detection",
+    "age_detection",
+    "gender_detection",
+    "redact_pii",
+    "sentiment",
+}
 
 
 def _flag(value: str | None, name: str) -> bool:
@@ -71,7 +78,9 @@ async def listen(request: Request) -> JSONResponse:
         request, file_fields=("audio", "file"), max_bytes=settings.max_upload_bytes, allow_raw=True
     )
     params = _params(request, upload.fields)
-    words = _flag(params.get("timestamps"), "timestamps") or _flag(params.get("word_timestamps"), "word_timestamps")
+    words = _flag(params.get("timestamps"), "timestamps") or _flag(
+        params.get("word_timestamps"), "word_timestamps"
+    )
     callback = _callback_url(params.get("callback_url"))
     audio = decode_audio(upload.data, max_seconds=settings.max_audio_seconds)
     request.state.audio_seconds = audio.duration  # usage metering reads this
@@ -107,7 +116,11 @@ async def listen_stream(websocket: WebSocket) -> None:
         websocket.app.state.components.require("asr")
         service.check_language(language)
         upstream = await service.client.open_stream(
-            {k: v for k, v in {"language": language or "", "word_timestamps": str(words).lower()}.items() if v}
+            {
+                k: v
+                for k, v in {"language": language or "", "word_timestamps": str(words).lower()}.items()
+                if v
+            }
         )
     except ApplianceError as exc:
         await _close(websocket, 1013 if exc.status_code == 503 else 1008, exc.code, exc.message)

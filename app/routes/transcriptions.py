@@ -37,7 +37,9 @@ async def transcriptions(request: Request) -> Response:
     service: TranscriptionService = request.app.state.transcription
     settings = request.app.state.settings
     service.check_ready()
-    upload = await read_upload(request, file_fields=("file",), max_bytes=settings.max_upload_bytes, allow_raw=False)
+    upload = await read_upload(
+        request, file_fields=("file",), max_bytes=settings.max_upload_bytes, allow_raw=False
+    )
     form = _form(upload.fields)
     if form.granularities and form.response_format != "verbose_json":
         raise InvalidParameter(
@@ -90,5 +92,7 @@ def _form(fields: dict[str, list[str]]) -> TranscriptionForm:
         first = exc.errors()[0]
         param = ".".join(str(p) for p in first["loc"]) or None
         if first["type"] == "extra_forbidden":
-            raise InvalidParameter(f"{param} is not supported by this speech-to-text engine", param=param) from None
+            raise InvalidParameter(
+                f"{param} is not supported by this speech-to-text engine", param=param
+            ) from None
         raise InvalidParameter(f"{param}: {first['msg']}", param=param) from None

@@ -25,7 +25,9 @@ class Upload:
 
 
 def _too_large(max_bytes: int) -> PayloadTooLarge:
-    return PayloadTooLarge(f"the upload is larger than this service's limit of {max_bytes} bytes (MAX_UPLOAD_BYTES)")
+    return PayloadTooLarge(
+        f"the upload is larger than this service's limit of {max_bytes} bytes (MAX_UPLOAD_BYTES)"
+    )
 
 
 async def _limited(request: Request, max_bytes: int) -> AsyncIterator[bytes]:
@@ -37,7 +39,9 @@ async def _limited(request: Request, max_bytes: int) -> AsyncIterator[bytes]:
         yield chunk
 
 
-async def read_upload(request: Request, *, file_fields: tuple[str, ...], max_bytes: int, allow_raw: bool) -> Upload:
+async def read_upload(
+    request: Request, *, file_fields: tuple[str, ...], max_bytes: int, allow_raw: bool
+) -> Upload:
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > max_bytes:
         raise _too_large(max_bytes)  # before reading a byte of it
@@ -65,7 +69,9 @@ async def _read_multipart(request: Request, file_fields: tuple[str, ...], max_by
             else:
                 upload.fields.setdefault(key, []).append(value)
         if not upload.data and not any(key in file_fields for key, _ in form.multi_items()):
-            raise BadRequest(f"the multipart body has no file field {' or '.join(file_fields)!r}", param=file_fields[0])
+            raise BadRequest(
+                f"the multipart body has no file field {' or '.join(file_fields)!r}", param=file_fields[0]
+            )
         return upload
     finally:
         await form.close()

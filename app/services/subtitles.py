@@ -25,6 +25,8 @@ def to_srt(segments: Sequence[Segment]) -> str:
 
 def to_vtt(segments: Sequence[Segment]) -> str:
     blocks = [
-        f"{_clock(s.start, '.')} --> {_clock(s.end, '.')}\n{s.text.strip()}\n" for s in segments if s.text.strip()
+        f"{_clock(s.start, '.')} --> {_clock(s.end, '.')}\n{s.text.strip()}\n"
+        for s in segments
+        if s.text.strip()
     ]
     return "WEBVTT\n\n" + "\n".join(blocks)

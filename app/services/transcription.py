@@ -74,7 +74,8 @@ class TranscriptionService:
         if language and isinstance(languages, list) and language not in languages:
             shown = ", ".join(languages[:12]) + (", …" if len(languages) > 12 else "")
             raise InvalidParameter(
-                f"language {language!r} is not supported by the loaded model (supported: {shown})", param="language"
+                f"language {language!r} is not supported by the loaded model (supported: {shown})",
+                param="language",
             )
 
     async def submit(self, req: TranscriptionRequest) -> str:
@@ -136,7 +137,9 @@ class StreamAudio:
         self.sample_rate = sample_rate
         self.samples = 0
         self._resampler = (
-            None if sample_rate == TARGET_RATE else av.AudioResampler(format="s16", layout="mono", rate=TARGET_RATE)
+            None
+            if sample_rate == TARGET_RATE
+            else av.AudioResampler(format="s16", layout="mono", rate=TARGET_RATE)
         )
 
     @property
@@ -153,7 +156,9 @@ class StreamAudio:
             np.frombuffer(data, dtype="<i2").reshape(1, -1), format="s16", layout="mono"
         )
         frame.sample_rate = self.sample_rate
-        return b"".join(bytes(out.to_ndarray().astype("<i2").tobytes()) for out in self._resampler.resample(frame))
+        return b"".join(
+            bytes(out.to_ndarray().astype("<i2").tobytes()) for out in self._resampler.resample(frame)
+        )
 
 
 def parse_control(text: str) -> str:
@@ -164,5 +169,7 @@ def parse_control(text: str) -> str:
         raise BadRequest("text frames must be JSON control messages") from None
     kind = control.get("type") if isinstance(control, dict) else None
     if kind not in ("finalize", "close_stream"):
-        raise InvalidParameter('control messages are {"type": "finalize"} or {"type": "close_stream"}', param="type")
+        raise InvalidParameter(
+            'control messages are {"type": "finalize"} or {"type": "close_stream"}', param="type"
+        )
     return str(kind)
