@@ -55,7 +55,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             max_queued=settings.asr_max_queued_jobs, retry_after_s=settings.retry_after_s,
         )
         app.state.transcription = TranscriptionService(
-            app.state.asr, registry, job_timeout_s=settings.asr_job_timeout_s
+            app.state.asr, registry, job_timeout_s=settings.asr_job_timeout_s,
+            max_audio_seconds=settings.max_audio_seconds,
         )
         await registry.refresh_all()
         prober = asyncio.create_task(registry.run(settings.health_probe_interval_s))

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
@@ -58,7 +59,11 @@ async def next_messages(
     stale = [m for m in claimed[1] if m[1]]
     if stale:
         return [(m, True) for m in stale]
-    fresh = await redis.xreadgroup(group, consumer, {stream: ">"}, count=1, block=block_ms)
+    # Without decode_responses the client returns bytes; its stubs cannot know that.
+    fresh = cast(
+        list[tuple[bytes, list[Message]]],
+        await redis.xreadgroup(group, consumer, {stream: ">"}, count=1, block=block_ms),
+    )
     return [(m, False) for _, messages in fresh or [] for m in messages]
 
 

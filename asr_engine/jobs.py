@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from faster_whisper import BatchedInferencePipeline, WhisperModel
@@ -82,7 +82,7 @@ class JobConsumer:
         if await self.redis.exists(q.result_key(job.job_id)):  # finished before a crash, not acked
             await self.finish(job, msg_id, None)
             return
-        pcm = await self.redis.get(q.audio_key(job.job_id))
+        pcm = cast(bytes | None, await self.redis.get(q.audio_key(job.job_id)))
         if pcm is None:
             await self.finish(
                 job, msg_id, _failure("not_found", "the job's audio expired before it was processed")

@@ -13,7 +13,6 @@ import aiohttp
 from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse
 
-from app.audio.decode import decode_audio
 from app.errors import ApplianceError, InvalidParameter
 from app.services.transcription import StreamAudio, TranscriptionRequest, TranscriptionService, parse_control
 
@@ -82,7 +81,7 @@ async def listen(request: Request) -> JSONResponse:
         params.get("word_timestamps"), "word_timestamps"
     )
     callback = _callback_url(params.get("callback_url"))
-    audio = decode_audio(upload.data, max_seconds=settings.max_audio_seconds)
+    audio = await service.decode(upload.data)
     request.state.audio_seconds = audio.duration  # usage metering reads this
     req = TranscriptionRequest(audio=audio, language=language, word_timestamps=words, callback_url=callback)
     if callback:

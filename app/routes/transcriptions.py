@@ -8,7 +8,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 
-from app.audio.decode import decode_audio
 from app.errors import InvalidParameter
 from app.services.subtitles import to_srt, to_vtt
 from app.services.transcription import TranscriptionRequest, TranscriptionService
@@ -46,7 +45,7 @@ async def transcriptions(request: Request) -> Response:
             "timestamp_granularities[] needs response_format=verbose_json", param="timestamp_granularities[]"
         )
     service.check_language(form.language)
-    audio = decode_audio(upload.data, max_seconds=settings.max_audio_seconds)
+    audio = await service.decode(upload.data)
     request.state.audio_seconds = audio.duration  # usage metering reads this
     want_words = "word" in form.granularities
     transcript = await service.transcribe(

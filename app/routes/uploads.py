@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 
 from fastapi import Request
@@ -30,7 +30,7 @@ def _too_large(max_bytes: int) -> PayloadTooLarge:
     )
 
 
-async def _limited(request: Request, max_bytes: int) -> AsyncIterator[bytes]:
+async def _limited(request: Request, max_bytes: int) -> AsyncGenerator[bytes, None]:
     received = 0
     async for chunk in request.stream():
         received += len(chunk)

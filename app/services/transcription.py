@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ import av
 import numpy as np
 from pydantic import BaseModel
 
-from app.audio.decode import TARGET_RATE, DecodedAudio
+from app.audio.decode import TARGET_RATE, DecodedAudio, decode_audio
 from app.clients.asr import AsrClient
 from app.components import ComponentRegistry
 from app.errors import ApplianceError, BadRequest, InvalidParameter, NotFound, UnsupportedMedia
@@ -60,10 +61,22 @@ class TranscriptionRequest:
 
 
 class TranscriptionService:
-    def __init__(self, client: AsrClient, components: ComponentRegistry, *, job_timeout_s: float) -> None:
+    def __init__(
+        self,
+        client: AsrClient,
+        components: ComponentRegistry,
+        *,
+        job_timeout_s: float,
+        max_audio_seconds: float,
+    ) -> None:
         self.client = client
         self.components = components
         self.job_timeout_s = job_timeout_s
+        self.max_audio_seconds = max_audio_seconds
+
+    async def decode(self, data: bytes) -> DecodedAudio:
+        # Decoding an hour of compressed audio takes seconds: keep the event loop free meanwhile.
+        return await asyncio.to_thread(decode_audio, data, max_seconds=self.max_audio_seconds)
 
     def check_ready(self) -> None:
         self.components.require("asr")
