@@ -94,6 +94,8 @@ class Stack:
             capture_output=True,
             text=True,
             timeout=30,
+            # supervisorctl also reads ./supervisord.conf, whose serverurl needs RUN_DIR to expand.
+            env={**self.env, "RUN_DIR": str(self.data_dir / "run")},
         )
         return out.stdout
 
