@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,6 +19,7 @@ from tests.asr_helpers import (
     ServerThread,
     Speech,
     piper_speech,
+    start_worker,
     wer,
 )
 
@@ -144,3 +146,28 @@ async def test_idle_session_is_closed(gateway: ServerThread) -> None:
     one = piper_speech(SENTENCES[:1])
     messages = await _stream(_ws_url(gateway), one.pcm16k())
     assert any(m["is_final"] and m["transcript"] for m in messages)
+
+
+async def test_session_longer_than_the_limit_ends_with_is_last_and_1008(
+    redis_url: str, tmp_path: Path, speech: Speech
+) -> None:
+    worker = await asyncio.to_thread(
+        start_worker, redis_url, tmp_path, "worker-short", ASR_STREAM_MAX_SESSION_S="2"
+    )
+    try:
+        messages: list[dict[str, Any]] = []
+        async with connect(f"ws://127.0.0.1:{worker.port}/v1/stream") as ws:
+            pcm = speech.pcm16k()
+            for offset in range(0, len(pcm), 6400):  # 200 ms frames, no pacing: the limit is audio time
+                await ws.send(pcm[offset : offset + 6400])
+            with pytest.raises(websockets.ConnectionClosed):
+                while True:
+                    messages.append(json.loads(await asyncio.wait_for(ws.recv(), 30)))
+            assert ws.close_code == 1008
+        assert messages[-1]["error"]["code"] == "max_duration"
+        assert messages[-2]["is_last"] is True and 2.0 <= messages[-2]["duration"] <= 2.3
+        assert any(
+            m.get("is_final") and m.get("transcript") for m in messages[:-2]
+        )  # speech so far is flushed
+    finally:
+        worker.stop()
