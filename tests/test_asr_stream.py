@@ -151,8 +151,9 @@ async def test_idle_session_is_closed(gateway: ServerThread) -> None:
 async def test_session_longer_than_the_limit_ends_with_is_last_and_1008(
     redis_url: str, tmp_path: Path, speech: Speech
 ) -> None:
+    own_db = redis_url.rsplit("/", 1)[0] + "/2"  # it must not take batch jobs of other tests
     worker = await asyncio.to_thread(
-        start_worker, redis_url, tmp_path, "worker-short", ASR_STREAM_MAX_SESSION_S="2"
+        start_worker, own_db, tmp_path, "worker-short", ASR_STREAM_MAX_SESSION_S="2"
     )
     try:
         messages: list[dict[str, Any]] = []
