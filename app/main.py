@@ -15,13 +15,15 @@ from common.states import ComponentState
 
 from . import __version__
 from .access import AccessMiddleware, load_key_digests
+from .clients.asr import AsrClient
 from .clients.license import LicenseClient
 from .components import ComponentRegistry, ProbeResult, http_health_probe
 from .errors import install_error_handlers
 from .licensing import LicenseMiddleware
 from .metrics import MetricsMiddleware
 from .middleware import RequestIdMiddleware
-from .routes import health, metrics, speak_stream, speech
+from .routes import health, listen, metrics, speak_stream, speech, transcriptions
+from .services.transcription import TranscriptionService
 from .settings import GatewaySettings
 from .tts import start_tts
 
@@ -65,6 +67,14 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         tts = start_tts(settings, registry)  # add further TTS backends with tts.catalog.add(...)
         app.state.tts = tts
         app.state.speech = tts.service
+        app.state.asr = AsrClient(
+            redis, registry, worker_url=settings.asr_url, result_ttl_s=settings.asr_result_ttl_s,
+            max_queued=settings.asr_max_queued_jobs, retry_after_s=settings.retry_after_s,
+        )
+        app.state.transcription = TranscriptionService(
+            app.state.asr, registry, job_timeout_s=settings.asr_job_timeout_s,
+            max_audio_seconds=settings.max_audio_seconds,
+        )
         await registry.refresh_all()
         prober = asyncio.create_task(registry.run(settings.health_probe_interval_s))
         log.info("gateway started", extra={"fields": {"profile": settings.profile, "port": settings.gateway_port}})
@@ -76,6 +86,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                 await prober
             await tts.close()
             await license_client.stop()
+            await app.state.asr.aclose()
             await http.aclose()
             await redis.aclose()
 
@@ -105,4 +116,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(metrics.router)
     app.include_router(speech.router)
     app.include_router(speak_stream.router)
+    app.include_router(listen.router)
+    app.include_router(transcriptions.router)
     return app

@@ -37,6 +37,15 @@ class GatewaySettings(BaseSettings):
     retry_after_s: int = Field(5, description="Retry-After sent with 503 while a component is not ready.")
 
     # --- ASR -----------------------------------------------------------------------------------
+    max_upload_bytes: int = Field(100_000_000, description="Largest accepted upload in bytes (413 above).")
+    max_audio_seconds: float = Field(7200.0, description="Longest accepted audio in seconds (413 above).")
+    asr_job_timeout_s: float = Field(
+        600.0, description="How long a synchronous transcription waits for its queued job before 504."
+    )
+    asr_result_ttl_s: int = Field(86400, description="How long queued audio and job results stay in Redis.")
+    asr_max_queued_jobs: int = Field(
+        1000, description="Jobs waiting in the queue above which new batch requests get 503."
+    )
 
     # --- TTS -----------------------------------------------------------------------------------
     tts_default_voice: str = Field("en_us_joe", description="Voice used when a request names none.")

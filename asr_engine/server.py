@@ -1,46 +1,66 @@
-"""The worker's HTTP/WebSocket API (loopback only): health now, sessions and jobs on top."""
+"""The worker's HTTP/WebSocket API (loopback only): health, streaming sessions; batch jobs come
+from Redis and run in background tasks started once the model is loaded."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI
+import redis.asyncio as aioredis
+from fastapi import FastAPI, WebSocket
 from fastapi.responses import JSONResponse
 
 from . import __version__
+from .callbacks import CallbackSender
+from .jobs import JobConsumer
 from .model import LoadedModel, load_model
 from .settings import AsrSettings
+from .streaming import serve_session
 
 log = logging.getLogger(__name__)
 
 
 def create_app(settings: AsrSettings | None = None) -> FastAPI:
     settings = settings or AsrSettings()
+    consumer = settings.asr_consumer_name or f"{socket.gethostname()}-{os.getpid()}"
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.model = None
         app.state.load_error = None
+        app.state.jobs = None
+        redis = aioredis.from_url(settings.redis_url, socket_connect_timeout=2, health_check_interval=10)
+        tasks: list[asyncio.Task[None]] = []
 
         async def load() -> None:
             try:
                 # Loading blocks for seconds; the API answers "starting" meanwhile.
-                app.state.model = await asyncio.to_thread(load_model, settings)
+                loaded = await asyncio.to_thread(load_model, settings)
             except Exception as exc:
                 log.exception("model failed to load")
                 app.state.load_error = f"{type(exc).__name__}: {exc}"
+                return
+            app.state.model = loaded
+            app.state.jobs = JobConsumer(settings, redis, loaded.model, consumer)
+            tasks.append(asyncio.create_task(app.state.jobs.run()))
+            tasks.append(asyncio.create_task(CallbackSender(settings, redis, consumer).run()))
+            log.info("consuming batch jobs", extra={"fields": {"consumer": consumer}})
 
-        loader = asyncio.create_task(load())
+        tasks.append(asyncio.create_task(load()))
         try:
             yield
         finally:
-            loader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await loader
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await redis.aclose()
 
     app = FastAPI(title="ASR worker", version=__version__, lifespan=lifespan)
 
@@ -48,7 +68,10 @@ def create_app(settings: AsrSettings | None = None) -> FastAPI:
     async def health() -> JSONResponse:
         loaded: LoadedModel | None = app.state.model
         if loaded is None:
-            body = {"status": "starting" if app.state.load_error is None else "failed", "version": __version__}
+            body = {
+                "status": "starting" if app.state.load_error is None else "failed",
+                "version": __version__,
+            }
             if app.state.load_error:
                 body["error"] = app.state.load_error
             return JSONResponse(body, status_code=503)
@@ -59,7 +82,22 @@ def create_app(settings: AsrSettings | None = None) -> FastAPI:
                 "model": loaded.name,
                 "device": loaded.device,
                 "compute_type": loaded.compute_type,
+                "languages": loaded.model.supported_languages,
+                "consumer": consumer,
+                "jobs_done": app.state.jobs.jobs_done if app.state.jobs else 0,
             }
         )
+
+    @app.websocket("/v1/stream")
+    async def stream(websocket: WebSocket) -> None:
+        await websocket.accept()
+        loaded: LoadedModel | None = app.state.model
+        if loaded is None:
+            await websocket.send_json(
+                {"type": "error", "error": {"code": "starting", "message": "model loading"}}
+            )
+            await websocket.close(1013)  # try again later
+            return
+        await serve_session(websocket, loaded.model, settings)
 
     return app

@@ -28,5 +28,39 @@ class AsrSettings(BaseSettings):
     log_level: str = Field("info", description="Log level.")
 
     # --- batch jobs ----------------------------------------------------------------------------
+    asr_consumer_name: str = Field(
+        "", description="This worker's consumer name in the job group; empty: hostname-pid (unique)."
+    )
+    asr_claim_idle_s: float = Field(
+        30.0, description="A job unacknowledged this long (its worker died) is claimed by another worker."
+    )
+    asr_max_deliveries: int = Field(
+        3, description="A job delivered this many times without finishing (it crashes workers) is failed."
+    )
+    asr_result_ttl_s: int = Field(86400, description="How long job results (and audio) are kept in Redis.")
+    asr_batched_min_s: float = Field(
+        60.0, description="Audio at least this long uses faster-whisper's BatchedInferencePipeline."
+    )
+    asr_batch_size: int = Field(8, description="Batch size of the batched pipeline.")
+    asr_beam_size: int = Field(5, description="Beam size for batch jobs.")
+    asr_callback_attempts: int = Field(6, description="Attempts to POST a result to a callback_url.")
+    asr_callback_backoff_s: float = Field(
+        1.0, description="First retry delay of callback delivery; doubles on every attempt."
+    )
+    asr_callback_timeout_s: float = Field(10.0, description="Timeout of one callback POST.")
 
     # --- streaming -----------------------------------------------------------------------------
+    asr_stream_max_session_s: float = Field(3600.0, description="Longest streaming session (audio seconds).")
+    asr_stream_idle_timeout_s: float = Field(
+        30.0, description="A streaming session that receives nothing for this long is closed."
+    )
+    asr_stream_vad_threshold: float = Field(0.5, description="Silero VAD speech probability threshold.")
+    asr_stream_endpoint_ms: int = Field(
+        500, description="Silence after speech that ends an utterance (and sends its final result)."
+    )
+    asr_stream_partial_interval_s: float = Field(
+        1.0, description="Audio seconds between partial results within an utterance."
+    )
+    asr_stream_max_utterance_s: float = Field(
+        25.0, description="An utterance this long is finalised even without a pause (Whisper sees 30 s)."
+    )

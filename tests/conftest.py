@@ -12,6 +12,9 @@ import redis
 
 from tests.support import Stack, free_port, wait_until
 
+# Fixtures of the speech-to-text tests (Piper speech, a real ASR worker, an in-process gateway).
+pytest_plugins = ["tests.asr_helpers"]
+
 
 def _cuda_available() -> bool:
     try:

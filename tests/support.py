@@ -96,6 +96,17 @@ class Stack:
     def info(self, program: str) -> dict[str, Any]:
         """supervisord's view of one program (pid, start time, state)."""
         return next(p for p in self.rpc().processes() if p["name"] == program)
+    def supervisorctl(self, *args: str) -> str:
+        sock = self.data_dir / "run" / "supervisor.sock"
+        out = subprocess.run(
+            [sys.executable, "-m", "supervisor.supervisorctl", "-s", f"unix://{sock}", *args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            # supervisorctl also reads ./supervisord.conf, whose serverurl needs RUN_DIR to expand.
+            env={**self.env, "RUN_DIR": str(self.data_dir / "run")},
+        )
+        return out.stdout
 
     def pid(self, program: str) -> int:
         """The program's pid (0 while it is not running)."""

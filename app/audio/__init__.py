@@ -1,1 +1,1 @@
-"""Audio in and out of the gateway with PyAV: decoding (ASR) and streaming encoders (TTS)."""
+"""Audio in and out of the gateway with PyAV: decoding uploads, encoding synthesized speech."""

@@ -1,1 +1,1 @@
-"""Gateway services: typed internal requests, no HTTP imports."""
+"""Typed internal requests and the work behind the routes; no HTTP types here."""

@@ -1,0 +1,116 @@
+"""Client of the ASR workers: batch jobs through Redis, streaming sessions over a WebSocket."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import aiohttp
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from app.components import ComponentRegistry
+from app.errors import UpstreamTimeout, UpstreamUnavailable
+from common import asr_jobs as q
+
+T = TypeVar("T")
+
+
+class AsrClient:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        components: ComponentRegistry,
+        *,
+        worker_url: str,
+        result_ttl_s: int,
+        max_queued: int,
+        retry_after_s: int,
+    ) -> None:
+        self.redis = redis
+        self.components = components
+        self.worker_ws_url = worker_url.replace("http://", "ws://", 1).replace("https://", "wss://", 1)
+        self.result_ttl_s = result_ttl_s
+        self.max_queued = max_queued
+        self.retry_after_s = retry_after_s
+        self._http: aiohttp.ClientSession | None = None
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+
+    async def _redis(self, call: Callable[[], Awaitable[T]]) -> T:
+        """Redis failures become a 503 at once (and mark Redis down), never a hang."""
+        try:
+            return await call()
+        except (RedisError, OSError) as exc:
+            self.components.mark_down("redis", type(exc).__name__)
+            raise UpstreamUnavailable(
+                "the job queue (Redis) is unavailable; retry shortly", retry_after_s=self.retry_after_s
+            ) from None
+
+    # --- batch ---------------------------------------------------------------------------------
+    async def enqueue(self, job: q.Job, pcm: bytes) -> None:
+        queued = await self._redis(lambda: self.redis.xlen(q.STREAM))
+        if queued >= self.max_queued:
+            raise UpstreamUnavailable(
+                f"{queued} transcription jobs are waiting; retry later", retry_after_s=self.retry_after_s
+            )
+
+        async def write() -> None:
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.set(q.audio_key(job.job_id), pcm, ex=self.result_ttl_s)
+            pipe.set(
+                q.meta_key(job.job_id),
+                q.dumps({"status": "queued", "created": time.time()}),
+                ex=self.result_ttl_s,
+            )
+            pipe.xadd(q.STREAM, job.to_fields())  # type: ignore[arg-type]
+            await pipe.execute()
+
+        await self._redis(write)
+
+    async def wait(self, job_id: str, timeout_s: float) -> dict[str, Any]:
+        """Wait for a job's result: BLPOP on its notification list, in short steps so that a lost
+        notification or a Redis blip costs at most one step."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            result = await self.result(job_id)
+            if result is not None:
+                return result
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise UpstreamTimeout(
+                    f"the transcription did not finish within {timeout_s:.0f} s; "
+                    f"its result will be at GET /v1/listen/{job_id}"
+                )
+            await self._redis(lambda: self.redis.blpop([q.done_key(job_id)], timeout=1))
+
+    async def result(self, job_id: str) -> dict[str, Any] | None:
+        return q.loads(await self._redis(lambda: self.redis.get(q.result_key(job_id))))
+
+    async def status(self, job_id: str) -> dict[str, Any] | None:
+        """The result when there is one, else the job's state (queued / processing), else None."""
+        result = await self.result(job_id)
+        if result is not None:
+            return result
+        return q.loads(await self._redis(lambda: self.redis.get(q.meta_key(job_id))))
+
+    # --- streaming -----------------------------------------------------------------------------
+    async def open_stream(self, params: dict[str, str]) -> aiohttp.ClientWebSocketResponse:
+        if self._http is None:
+            self._http = aiohttp.ClientSession()
+        try:
+            return await self._http.ws_connect(
+                f"{self.worker_ws_url}/v1/stream",
+                params=params,
+                timeout=aiohttp.ClientWSTimeout(ws_close=5),
+                heartbeat=None,
+                max_msg_size=0,
+            )
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            self.components.mark_down("asr", type(exc).__name__)
+            raise UpstreamUnavailable(
+                "the ASR worker is not reachable; retry shortly", retry_after_s=self.retry_after_s
+            ) from None

@@ -1,0 +1,181 @@
+"""Smallest-style speech-to-text: POST /v1/listen, GET /v1/listen/{request_id}, WS /v1/listen/stream."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
+from fastapi.responses import JSONResponse
+
+from app.errors import ApplianceError, InvalidParameter
+from app.services.transcription import StreamAudio, TranscriptionRequest, TranscriptionService, parse_control
+
+from .uploads import read_upload
+
+router = APIRouter(tags=["speech-to-text"])
+log = logging.getLogger(__name__)
+
+_KNOWN = {"language", "timestamps", "word_timestamps", "callback_url", "model"}
+# Smallest / Deepgram features this engine does not have: say so instead of ignoring them.
+_UNSUPPORTED = {
+    "diarize",
+    "emotion_detection",
+    "age_detection",
+    "gender_detection",
+    "redact_pii",
+    "sentiment",
+}
+
+
+def _flag(value: str | None, name: str) -> bool:
+    if value is None or value.lower() in ("", "false", "0", "no"):
+        return False
+    if value.lower() in ("true", "1", "yes"):
+        return True
+    raise InvalidParameter(f"{name} must be true or false", param=name)
+
+
+def _params(request: Request, form: dict[str, list[str]]) -> dict[str, str]:
+    params = {k: v for k, v in request.query_params.items()}
+    params.update({k: v[-1] for k, v in form.items()})
+    for name in params:
+        if name in _UNSUPPORTED:
+            raise InvalidParameter(f"{name} is not supported by this speech-to-text engine", param=name)
+        if name not in _KNOWN:
+            raise InvalidParameter(
+                f"unknown parameter {name!r} (accepted: {', '.join(sorted(_KNOWN))})", param=name
+            )
+    return params
+
+
+def _callback_url(value: str | None) -> str | None:
+    if not value:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise InvalidParameter("callback_url must be an absolute http(s) URL", param="callback_url")
+    return value
+
+
+@router.post("/v1/listen")
+async def listen(request: Request) -> JSONResponse:
+    service: TranscriptionService = request.app.state.transcription
+    settings = request.app.state.settings
+    params = _params(request, {})
+    language = params.get("language") or None
+    if language == "auto":
+        language = None
+    service.check_ready()  # before reading a large body: a down worker answers 503 at once
+    service.check_language(language)
+    upload = await read_upload(
+        request, file_fields=("audio", "file"), max_bytes=settings.max_upload_bytes, allow_raw=True
+    )
+    params = _params(request, upload.fields)
+    words = _flag(params.get("timestamps"), "timestamps") or _flag(
+        params.get("word_timestamps"), "word_timestamps"
+    )
+    callback = _callback_url(params.get("callback_url"))
+    audio = await service.decode(upload.data)
+    request.state.audio_seconds = audio.duration  # usage metering reads this
+    req = TranscriptionRequest(audio=audio, language=language, word_timestamps=words, callback_url=callback)
+    if callback:
+        job_id = await service.submit(req)
+        return JSONResponse({"request_id": job_id, "status": "queued"}, status_code=202)
+    transcript = await service.transcribe(req)
+    return JSONResponse(transcript.model_dump(exclude_none=True))
+
+
+@router.get("/v1/listen/{request_id}")
+async def listen_result(request: Request, request_id: str) -> JSONResponse:
+    service: TranscriptionService = request.app.state.transcription
+    return JSONResponse(await service.lookup(request_id))
+
+
+@router.websocket("/v1/listen/stream")
+async def listen_stream(websocket: WebSocket) -> None:
+    service: TranscriptionService = websocket.app.state.transcription
+    await websocket.accept()
+    query = websocket.query_params
+    # Validate and reserve the worker before any audio flows.
+    try:
+        try:
+            sample_rate = int(query.get("sample_rate", "16000"))
+        except ValueError:
+            raise InvalidParameter("sample_rate must be an integer", param="sample_rate") from None
+        audio = StreamAudio(sample_rate, query.get("encoding", "linear16"))
+        language = query.get("language") or None
+        language = None if language == "auto" else language
+        words = _flag(query.get("word_timestamps") or query.get("timestamps"), "word_timestamps")
+        websocket.app.state.components.require("asr")
+        service.check_language(language)
+        upstream = await service.client.open_stream(
+            {
+                k: v
+                for k, v in {"language": language or "", "word_timestamps": str(words).lower()}.items()
+                if v
+            }
+        )
+    except ApplianceError as exc:
+        await _close(websocket, 1013 if exc.status_code == 503 else 1008, exc.code, exc.message)
+        return
+    try:
+        await _proxy(websocket, upstream, audio)
+    finally:
+        websocket.state.audio_seconds = audio.seconds  # usage metering reads this
+        await upstream.close()
+
+
+async def _proxy(websocket: WebSocket, upstream: aiohttp.ClientWebSocketResponse, audio: StreamAudio) -> None:
+    async def client_to_worker() -> None:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            if message.get("bytes") is not None:
+                try:
+                    pcm = audio.convert(message["bytes"])
+                except ApplianceError as exc:
+                    await _close(websocket, 1007, exc.code, exc.message)
+                    return
+                if pcm:
+                    await upstream.send_bytes(pcm)
+                continue
+            try:
+                kind = parse_control(message.get("text") or "")
+            except ApplianceError as exc:
+                await _close(websocket, 1007 if exc.code == "bad_request" else 1003, exc.code, exc.message)
+                return
+            await upstream.send_str(json.dumps({"type": kind}))
+
+    async def worker_to_client() -> None:
+        async for message in upstream:
+            if message.type == aiohttp.WSMsgType.TEXT:
+                await websocket.send_text(message.data)
+        code = upstream.close_code or 1011
+        if code in (1000, 1003, 1007, 1008):  # the worker ended the session on purpose
+            await websocket.close(code)
+        else:  # the worker went away mid-session: say so rather than close silently
+            await _close(websocket, 1011, "upstream_closed", "the ASR worker ended the session unexpectedly")
+
+    # Whichever side ends first ends the session: the client leaving or sending a bad frame, or
+    # the worker closing after is_last (or failing).
+    tasks = [asyncio.create_task(client_to_worker()), asyncio.create_task(worker_to_client())]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _close(websocket: WebSocket, code: int, error_code: str, message: str) -> None:
+    body: dict[str, Any] = {"type": "error", "error": {"code": error_code, "message": message}}
+    with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+        await websocket.send_json(body)
+        await websocket.close(code)

