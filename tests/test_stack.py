@@ -66,8 +66,13 @@ def test_hung_license_proxy_is_restarted_by_the_health_monitor(stack: Stack) -> 
     assert not _alive(hung_pid)
     assert "restarting hung program" in stack.log("health_monitor")
     wait_until(lambda: http_status(f"{stack.url}/health") == 200, 30, "/health back to 200")
-    programs = httpx.get(f"{stack.url}/health").json().get("programs", {})
-    assert programs.get("license_proxy", {}).get("restarts_by_monitor", 0) >= 1
+
+    def restart_published() -> bool:
+        programs = httpx.get(f"{stack.url}/health").json().get("programs", {})
+        return bool(programs.get("license_proxy", {}).get("restarts_by_monitor", 0) >= 1)
+
+    wait_until(restart_published, 15, "the restart to show in /health")
+    assert 'health_monitor_restarts{program="license_proxy"} 1.0' in httpx.get(f"{stack.url}/metrics").text
 
 
 def test_ctrl_c_stops_every_child(tmp_path: Path) -> None:
