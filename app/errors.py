@@ -12,6 +12,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from tts_engine.base import EngineBadRequest, EngineError, EngineStreamFailed, EngineTimeout, EngineUnavailable
+
 log = logging.getLogger(__name__)
 
 
@@ -118,6 +120,27 @@ class UpstreamTimeout(ApplianceError):
     error_type = "server_error"
 
 
+class UpstreamStreamFailed(ApplianceError):
+    """The engine failed after the response had started."""
+
+    status_code = 502
+    code = "upstream_stream_failed"
+    error_type = "server_error"
+
+
+def from_engine_error(exc: EngineError) -> ApplianceError:
+    """The one mapping of engine error kinds (tts_engine.base) onto the gateway's errors."""
+    if isinstance(exc, EngineUnavailable):
+        return UpstreamUnavailable(str(exc), retry_after_s=exc.retry_after_s)
+    if isinstance(exc, EngineTimeout):
+        return UpstreamTimeout(str(exc))
+    if isinstance(exc, EngineBadRequest):
+        return InvalidParameter(str(exc))
+    if isinstance(exc, EngineStreamFailed):
+        return UpstreamStreamFailed(str(exc))
+    return ApplianceError(f"the engine failed: {type(exc).__name__}")
+
+
 def error_response(exc: ApplianceError) -> JSONResponse:
     return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers)
 
@@ -128,6 +151,10 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code >= 500:
             log.warning("request failed", extra={"fields": {"code": exc.code, "status": exc.status_code}})
         return error_response(exc)
+
+    @app.exception_handler(EngineError)
+    async def _engine_error(_: Request, exc: EngineError) -> JSONResponse:
+        return await _appliance_error(_, from_engine_error(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

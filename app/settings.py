@@ -48,11 +48,19 @@ class GatewaySettings(BaseSettings):
     )
 
     # --- TTS -----------------------------------------------------------------------------------
-    tts_default_voice: str = Field("en_us_joe", description="Voice used when a request names none.")
+    tts_default_voice: str = Field(
+        "", description="Voice used when a request names none. Empty: en_us_joe (Piper) in the cpu profile, "
+        "en_female (Svara) in the gpu profile."
+    )
     tts_piper_enabled: bool | None = Field(
         None,
         description="Load the Piper CPU voice. Unset: on in the cpu profile, and in the gpu profile "
         "when the optional piper-tts package is installed.",
+    )
+    tts_svara_enabled: bool | None = Field(
+        None,
+        description="Serve the Svara voices (vLLM + SNAC). Unset: on in the gpu profile, off in the cpu "
+        "profile, where they are listed as unavailable. SNAC decodes on CPU when no GPU is present.",
     )
     tts_piper_threads: int = Field(2, ge=1, description="Piper syntheses that may run at the same time.")
     max_text_chars: int = Field(
@@ -145,6 +153,13 @@ class GatewaySettings(BaseSettings):
         return "online" if self.profile == "gpu" else "disabled"
 
     @property
+    def default_voice(self) -> str:
+        if self.tts_default_voice:
+            return self.tts_default_voice
+        return "en_female" if self.profile == "gpu" else "en_us_joe"
+
+    @property
     def svara_enabled(self) -> bool:
-        """The Svara backend runs only in the GPU profile or when vLLM is pointed at explicitly."""
+        if self.tts_svara_enabled is not None:
+            return self.tts_svara_enabled
         return self.profile == "gpu"

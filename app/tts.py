@@ -6,15 +6,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 from common.states import ComponentState
 from tts_engine.catalog import VoiceCatalog
 from tts_engine.piper_backend import PiperBackend
+from tts_engine.svara.backend import SvaraBackend
+from tts_engine.svara.catalogue import load_voices
+from tts_engine.svara.errors import SnacLoadError
+from tts_engine.unavailable import UnavailableBackend
 
+from .clients.svara import create_svara_backend
 from .components import ComponentRegistry, Probe, ProbeResult
 from .services.speech import SpeechLimits, SpeechService
 from .settings import GatewaySettings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -22,15 +31,56 @@ class TTSRuntime:
     catalog: VoiceCatalog
     service: SpeechService
     piper: PiperBackend | None
-    loading: asyncio.Task[None] | None
+    loading: list[asyncio.Task[None]]
 
     async def close(self) -> None:
-        if self.loading is not None:
-            self.loading.cancel()
+        for task in self.loading:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self.loading
+                await task
         for backend in self.catalog.backends:
             await backend.close()
+
+
+class SvaraLoader:
+    """Lists the Svara voices at once (unavailable), loads SNAC in the background, then swaps the
+    real backend in; its probe is the "svara" component of /health."""
+
+    def __init__(self, settings: GatewaySettings, catalog: VoiceCatalog) -> None:
+        self.settings = settings
+        self.catalog = catalog
+        voices = load_voices(Path(settings.svara_voices_path) if settings.svara_voices_path else None)
+        self.placeholder = UnavailableBackend(
+            "svara",
+            [v.voice for v in voices.values()],
+            "the Svara voices are loading (SNAC decoder); retry shortly",
+            retry_after_s=settings.retry_after_s,
+        )
+        self.backend: SvaraBackend | None = None
+        self.error: str | None = None
+        catalog.add(self.placeholder)
+
+    async def load(self) -> None:
+        try:
+            backend = await create_svara_backend(self.settings)
+        except (SnacLoadError, ValueError) as exc:
+            self.error = str(exc)
+            self.placeholder.reason = f"the Svara voices cannot load: {exc}"
+            log.error("svara backend failed to load", extra={"fields": {"error": self.error}})
+            return
+        self.catalog.replace(self.placeholder, backend)
+        self.backend = backend
+
+    async def probe(self) -> ProbeResult:
+        if self.backend is not None:
+            state = ComponentState.READY if self.backend.is_available() else ComponentState.DOWN
+            detail = {"model": self.settings.vllm_served_model_name, "vllm": self.settings.tts_llm_base_url}
+            if state is ComponentState.DOWN:
+                detail["error"] = "vLLM is not answering its /health"
+            return ProbeResult(state, detail)
+        if self.error is not None:
+            return ProbeResult(ComponentState.DOWN, {"error": self.error})
+        return ProbeResult(ComponentState.STARTING)
 
 
 def _piper_probe(piper: PiperBackend, loading: asyncio.Task[None]) -> Probe:
@@ -48,7 +98,7 @@ def _piper_probe(piper: PiperBackend, loading: asyncio.Task[None]) -> Probe:
 def start_tts(settings: GatewaySettings, registry: ComponentRegistry) -> TTSRuntime:
     """Build the TTS side and start loading the Piper voice in the background (the gateway answers
     at once; requests for a voice still loading get 503 + Retry-After)."""
-    catalog = VoiceCatalog(default_voice=settings.tts_default_voice)
+    catalog = VoiceCatalog(default_voice=settings.default_voice)
     service = SpeechService(
         catalog,
         SpeechLimits(
@@ -59,12 +109,27 @@ def start_tts(settings: GatewaySettings, registry: ComponentRegistry) -> TTSRunt
         ),
     )
     piper: PiperBackend | None = None
-    loading: asyncio.Task[None] | None = None
+    loading: list[asyncio.Task[None]] = []
     if settings.piper_enabled:
         piper = PiperBackend(max_concurrency=settings.tts_piper_threads)
         catalog.add(piper)
-        loading = asyncio.create_task(piper.load())
-        registry.add("tts", _piper_probe(piper, loading))
+        loading.append(asyncio.create_task(piper.load()))
+        registry.add("tts", _piper_probe(piper, loading[-1]))
     else:
         registry.add("tts", None)
+    if settings.svara_enabled:
+        svara = SvaraLoader(settings, catalog)
+        loading.append(asyncio.create_task(svara.load()))
+        registry.add("svara", svara.probe)
+    else:
+        # Listed, so clients see what the appliance offers, but refused with the reason.
+        voices = load_voices(Path(settings.svara_voices_path) if settings.svara_voices_path else None)
+        catalog.add(UnavailableBackend(
+            "svara",
+            [v.voice for v in voices.values()],
+            f"the Svara voices are disabled in this deployment (PROFILE={settings.profile}; "
+            "they need vLLM, see TTS_SVARA_ENABLED)",
+            retry_after_s=settings.retry_after_s,
+        ))
+        registry.add("svara", None)
     return TTSRuntime(catalog=catalog, service=service, piper=piper, loading=loading)

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from app.clients.svara import create_svara_backend, to_appliance_error
+from app.clients.svara import create_svara_backend
+from app.errors import from_engine_error
 from app.settings import GatewaySettings
 from tests.svara_support import seeded_snac_dir
 from tests.vllm_standin import VllmStandin
@@ -24,15 +25,16 @@ from tts_engine.svara.errors import (
     [
         (SvaraUnavailable("down", retry_after_s=7), 503, "upstream_unavailable"),
         (SvaraStalled("hung"), 504, "upstream_timeout"),
-        (SvaraBadRequest("temperature=5 is outside"), 400, "bad_request"),
+        (SvaraBadRequest("temperature=5 is outside"), 422, "invalid_parameter"),
         (SvaraStreamFailed("broke"), 502, "upstream_stream_failed"),
+        (SnacLoadError("SNAC_MODEL_PATH=/x lacks config.json"), 503, "upstream_unavailable"),
     ],
 )
 def test_engine_errors_map_to_distinct_gateway_errors(error: Exception, status: int, code: str) -> None:
-    mapped = to_appliance_error(error)  # type: ignore[arg-type]
+    mapped = from_engine_error(error)  # type: ignore[arg-type]
     assert (mapped.status_code, mapped.code) == (status, code)
     assert mapped.body()["error"]["message"] == str(error)  # type: ignore[index]
-    if status == 503:
+    if isinstance(error, SvaraUnavailable):
         assert mapped.headers["Retry-After"] == "7"
 
 

@@ -150,7 +150,7 @@ def test_bad_input_openai(tts_gateway: Gateway, body: dict[str, object], status:
         ("/v1/speak", {"text": "hi", "sample_rate": 4000}, 422, "sample_rate"),
         ("/v1/speak", {"text": "hi", "sample_rate": 96000}, 422, "sample_rate"),
         ("/v1/speak", {"text": "hi", "output_format": "midi"}, 422, "output_format"),
-        ("/v1/text-to-speech", {"text": "hi", "voice": "hi_male"}, 404, "voice"),
+        ("/v1/text-to-speech", {"text": "hi", "voice": "xx_nobody"}, 404, "voice"),
         ("/v1/text-to-speech", {"text": "hi", "top_p": 3}, 422, "top_p"),
     ],
 )
@@ -160,6 +160,15 @@ def test_bad_input_other_routes(
     response = httpx.post(f"{tts_gateway.url}{route}", json=body, timeout=30)
     assert response.status_code == status, response.text
     assert response.json()["error"]["param"] == param
+
+
+def test_disabled_svara_voice_is_listed_and_refused_with_the_reason(tts_gateway: Gateway) -> None:
+    voices = {v["id"]: v for v in httpx.get(f"{tts_gateway.url}/v1/voices").json()["voices"]}
+    assert len([v for v in voices.values() if v["backend"] == "svara"]) == 38
+    assert voices["hi_male"]["available"] is False and voices["hi_male"]["language"] == "hi"
+    response = httpx.post(f"{tts_gateway.url}/v1/text-to-speech", json={"text": "hi", "voice": "hi_male"})
+    assert response.status_code == 503 and "Retry-After" in response.headers
+    assert "disabled in this deployment" in response.json()["error"]["message"]
 
 
 def test_malformed_json_then_service_still_works(tts_gateway: Gateway) -> None:

@@ -40,6 +40,9 @@ class SpyBackend:
     def is_available(self) -> bool:
         return self.inner.is_available()
 
+    def check(self, request: SynthesisRequest) -> None:
+        self.inner.check(request)
+
     async def synthesize(self, request: SynthesisRequest) -> AsyncIterator[np.ndarray]:
         self.started += 1
         completed = False

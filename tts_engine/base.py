@@ -44,6 +44,30 @@ class SynthesisRequest:
     request_id: str = ""
 
 
+class EngineError(Exception):
+    """Base of the errors a backend raises; the gateway maps each kind onto one HTTP error."""
+
+
+class EngineUnavailable(EngineError):
+    """The engine (or what it calls) is not ready or refused: retry after `retry_after_s`."""
+
+    def __init__(self, message: str, *, retry_after_s: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class EngineBadRequest(EngineError):
+    """The request itself cannot be served (e.g. sampling values out of bounds)."""
+
+
+class EngineTimeout(EngineError):
+    """The engine stopped producing within its time limit (hung upstream)."""
+
+
+class EngineStreamFailed(EngineError):
+    """Synthesis failed after audio had started to flow."""
+
+
 @runtime_checkable
 class TTSBackend(Protocol):
     name: str
@@ -54,6 +78,11 @@ class TTSBackend(Protocol):
 
     def is_available(self) -> bool:
         """Whether synthesis can start right now (model loaded, upstream reachable)."""
+        ...
+
+    def check(self, request: SynthesisRequest) -> None:
+        """Raise an EngineError for anything refusable before audio starts (called before the
+        response begins, so the client gets a clean HTTP error instead of a broken stream)."""
         ...
 
     def synthesize(self, request: SynthesisRequest) -> AsyncIterator[np.ndarray]:

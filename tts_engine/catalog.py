@@ -33,6 +33,10 @@ class VoiceCatalog:
     def add(self, backend: TTSBackend) -> None:
         self._backends.append(backend)
 
+    def replace(self, old: TTSBackend, new: TTSBackend) -> None:
+        """Swap a backend in place (e.g. a loaded one for the placeholder that listed its voices)."""
+        self._backends[self._backends.index(old)] = new
+
     @property
     def backends(self) -> list[TTSBackend]:
         return list(self._backends)

@@ -113,6 +113,9 @@ class PiperBackend:
         """What /health shows for this backend."""
         return {"model": "en_US-joe-medium", "loaded": self._voice is not None, "active": self.active}
 
+    def check(self, request: SynthesisRequest) -> None:
+        """Piper takes any text and has no sampling knobs: nothing to refuse up front."""
+
     async def synthesize(self, request: SynthesisRequest) -> AsyncIterator[np.ndarray]:
         if self._voice is None:
             raise RuntimeError(self.error or "the Piper voice is not loaded yet")

@@ -1,29 +1,12 @@
-"""The Svara backend as the gateway hosts it: built from GatewaySettings, engine errors mapped onto
-the gateway's one error hierarchy. tts_engine never imports app, so the mapping lives here."""
+"""The Svara backend as the gateway hosts it, built from GatewaySettings. Its errors are engine
+errors (tts_engine.base), mapped onto HTTP errors by app.errors.from_engine_error."""
 
 from __future__ import annotations
 
 import asyncio
 
-from app.errors import ApplianceError, BadRequest, UpstreamTimeout, UpstreamUnavailable
 from app.settings import GatewaySettings
 from tts_engine.svara.backend import DecoderOptions, SvaraBackend
-from tts_engine.svara.errors import (
-    SnacLoadError,
-    SvaraBadRequest,
-    SvaraError,
-    SvaraStalled,
-    SvaraStreamFailed,
-    SvaraUnavailable,
-)
-
-
-class UpstreamStreamFailed(ApplianceError):
-    """vLLM failed after the stream had started (the response is already under way)."""
-
-    status_code = 502
-    code = "upstream_stream_failed"
-    error_type = "server_error"
 
 
 async def create_svara_backend(settings: GatewaySettings) -> SvaraBackend:
@@ -54,18 +37,3 @@ async def create_svara_backend(settings: GatewaySettings) -> SvaraBackend:
     )
     await backend.start()
     return backend
-
-
-def to_appliance_error(exc: SvaraError) -> ApplianceError:
-    """One place that turns Svara engine errors into the gateway's errors (and so its JSON shape)."""
-    if isinstance(exc, SvaraUnavailable):
-        return UpstreamUnavailable(str(exc), retry_after_s=exc.retry_after_s)
-    if isinstance(exc, SvaraStalled):
-        return UpstreamTimeout(str(exc))
-    if isinstance(exc, SvaraBadRequest):
-        return BadRequest(str(exc))
-    if isinstance(exc, SvaraStreamFailed):
-        return UpstreamStreamFailed(str(exc))
-    if isinstance(exc, SnacLoadError):
-        return UpstreamUnavailable(f"the SNAC decoder is not loaded: {exc}")
-    return ApplianceError(str(exc))

@@ -21,9 +21,10 @@ from typing import Any
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from app.errors import ApplianceError, InvalidParameter, PayloadTooLarge, UpstreamUnavailable
+from app.errors import ApplianceError, InvalidParameter, PayloadTooLarge, UpstreamUnavailable, from_engine_error
 from app.services.speech import SpeechRequest, SpeechService
 from app.services.speech_session import SentenceBuffer, SpeechSession
+from tts_engine.base import EngineError
 
 router = APIRouter(tags=["text-to-speech"])
 log = logging.getLogger(__name__)
@@ -160,6 +161,8 @@ async def speak_stream(ws: WebSocket) -> None:
     except (ApplianceError, WebSocketDisconnect) as exc:
         if isinstance(exc, ApplianceError):
             await _fail(ws, exc, 1011 if exc.status_code >= 500 else 1008)
+    except EngineError as exc:
+        await _fail(ws, from_engine_error(exc), 1011)
     except Exception:
         log.exception("speak stream failed")
         await _fail(ws, UpstreamUnavailable("synthesis failed; the session is closed"), 1011)

@@ -18,9 +18,9 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import Receive, Scope, Send
 
-from app.errors import ApplianceError, UpstreamUnavailable
+from app.errors import ApplianceError, UpstreamStreamFailed, UpstreamUnavailable, from_engine_error
 from app.services.speech import SpeechPlan, SpeechRequest, SpeechService
-from tts_engine.base import SamplingParams
+from tts_engine.base import EngineError, SamplingParams
 
 router = APIRouter(tags=["text-to-speech"])
 log = logging.getLogger(__name__)
@@ -102,6 +102,9 @@ async def _started(service: SpeechService, plan: SpeechPlan, request: Request) -
     except ApplianceError:
         await stream.aclose()
         raise
+    except EngineError as exc:
+        await stream.aclose()
+        raise from_engine_error(exc) from exc
     except Exception as exc:
         await stream.aclose()
         log.exception("synthesis failed before the response started")
@@ -130,6 +133,8 @@ async def _audio(request: Request, plan: SpeechPlan, *, stream: bool) -> Respons
             body = await service.render(plan, _on_audio(request))
         except ApplianceError:
             raise
+        except EngineError as exc:
+            raise from_engine_error(exc) from exc
         except Exception as exc:
             log.exception("synthesis failed")
             raise UpstreamUnavailable(
@@ -148,9 +153,11 @@ async def _sse(request: Request, plan: SpeechPlan) -> Response:
             async for part in parts:
                 delta = {"type": "speech.audio.delta", "audio": base64.b64encode(part).decode()}
                 yield f"data: {json.dumps(delta)}\n\n"
-        except Exception:
-            error = UpstreamUnavailable("synthesis failed mid-stream").body()
-            yield f"data: {json.dumps({'type': 'error', **error})}\n\n"
+        except Exception as exc:
+            failure = from_engine_error(exc) if isinstance(exc, EngineError) else UpstreamStreamFailed(
+                "synthesis failed mid-stream"
+            )
+            yield f"data: {json.dumps({'type': 'error', **failure.body()})}\n\n"
             return
         finally:
             await parts.aclose()  # type: ignore[attr-defined]

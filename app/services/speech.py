@@ -17,8 +17,8 @@ import numpy as np
 
 from app.audio.encode import FORMATS, AudioFormat, PyAVEncoder, finalize_wav, make_encoder, output_rate
 from app.audio.transform import AudioTransform
-from app.errors import InvalidParameter, NotFound, PayloadTooLarge, UpstreamUnavailable
-from tts_engine.base import SamplingParams, SynthesisRequest, TTSBackend, Voice
+from app.errors import InvalidParameter, NotFound, PayloadTooLarge, UpstreamUnavailable, from_engine_error
+from tts_engine.base import EngineError, SamplingParams, SynthesisRequest, TTSBackend, Voice
 from tts_engine.catalog import UnknownVoice, VoiceCatalog
 from tts_engine.text import normalize_text, split_text
 
@@ -96,9 +96,9 @@ class SpeechService:
                 extra={"valid_voices": exc.valid},
             ) from None
         if not backend.is_available():
-            raise UpstreamUnavailable(
-                f"voice {voice.id!r} ({backend.name} backend) is not ready; retry shortly (see GET /health)"
-            )
+            # A backend that knows why it cannot speak (disabled, failed to load) says so.
+            reason = getattr(backend, "reason", None) or "is not ready; retry shortly (see GET /health)"
+            raise UpstreamUnavailable(f"voice {voice.id!r} ({backend.name} backend): {reason}")
         return voice, backend
 
     def check_output(
@@ -131,6 +131,13 @@ class SpeechService:
         plan = self.plan_text(self.template(voice, backend, fmt, rate, request), request.text)
         if not plan.pieces:  # only invisible characters were sent
             raise InvalidParameter(f"{text_param} has nothing speakable", param=text_param)
+        first = SynthesisRequest(
+            text=plan.pieces[0], voice=voice, sampling=plan.sampling, request_id=plan.request_id
+        )
+        try:
+            backend.check(first)
+        except EngineError as exc:
+            raise from_engine_error(exc) from exc
         return plan
 
     @staticmethod

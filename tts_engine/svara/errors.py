@@ -1,34 +1,30 @@
-"""Engine-level errors of the Svara backend. The gateway maps them onto `app.errors` (tts_engine
-never imports app): unavailable -> 503 + Retry-After, stalled -> 504, failed mid-stream -> the
-stream ends visibly."""
+"""Errors of the Svara backend, each one of the engine error kinds of `tts_engine.base`, which the
+gateway maps onto HTTP errors in one place (tts_engine never imports app)."""
 
 from __future__ import annotations
 
+from tts_engine.base import EngineBadRequest, EngineError, EngineStreamFailed, EngineTimeout, EngineUnavailable
 
-class SvaraError(Exception):
+
+class SvaraError(EngineError):
     """Base of every error the Svara backend raises."""
 
 
-class SvaraUnavailable(SvaraError):
-    """vLLM refused the connection, is restarting or answered 5xx before any token: retry later.
-    Compatible with `app.errors.UpstreamUnavailable` (same meaning, carries `retry_after_s`)."""
-
-    def __init__(self, message: str, *, retry_after_s: int = 5) -> None:
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
+class SvaraUnavailable(SvaraError, EngineUnavailable):
+    """vLLM refused the connection, is restarting or answered 5xx before any token: retry later."""
 
 
-class SvaraBadRequest(SvaraError):
+class SvaraBadRequest(SvaraError, EngineBadRequest):
     """vLLM rejected the request itself (4xx): retrying the same request will not help."""
 
 
-class SvaraStreamFailed(SvaraError):
+class SvaraStreamFailed(SvaraError, EngineStreamFailed):
     """The token stream broke after it had started (connection lost, error event, bad payload)."""
 
 
-class SvaraStalled(SvaraError):
+class SvaraStalled(SvaraError, EngineTimeout):
     """No token arrived within the stall timeout (upstream hung)."""
 
 
-class SnacLoadError(SvaraError):
+class SnacLoadError(SvaraError, EngineUnavailable):
     """The SNAC decoder model could not be loaded; the message says what to set."""
