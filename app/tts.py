@@ -107,6 +107,7 @@ def start_tts(settings: GatewaySettings, registry: ComponentRegistry) -> TTSRunt
             max_piece_chars=settings.tts_max_piece_chars,
             crossfade_ms=settings.tts_crossfade_ms,
         ),
+        retry_after_s=settings.retry_after_s,
     )
     piper: PiperBackend | None = None
     loading: list[asyncio.Task[None]] = []

@@ -71,9 +71,10 @@ class SpeechLimits:
 
 
 class SpeechService:
-    def __init__(self, catalog: VoiceCatalog, limits: SpeechLimits | None = None) -> None:
+    def __init__(self, catalog: VoiceCatalog, limits: SpeechLimits | None = None, retry_after_s: int = 5) -> None:
         self.catalog = catalog
         self.limits = limits or SpeechLimits()
+        self.retry_after_s = retry_after_s
 
     # -- validation ----------------------------------------------------------------------------
     def check_text(self, text: str, param: str = "input") -> None:
@@ -98,7 +99,9 @@ class SpeechService:
         if not backend.is_available():
             # A backend that knows why it cannot speak (disabled, failed to load) says so.
             reason = getattr(backend, "reason", None) or "is not ready; retry shortly (see GET /health)"
-            raise UpstreamUnavailable(f"voice {voice.id!r} ({backend.name} backend): {reason}")
+            raise UpstreamUnavailable(
+                f"voice {voice.id!r} ({backend.name} backend): {reason}", retry_after_s=self.retry_after_s
+            )
         return voice, backend
 
     def check_output(
