@@ -11,6 +11,7 @@ import httpx
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 
+from common.aio import cancel_and_wait
 from common.states import ComponentState
 
 from . import __version__
@@ -81,9 +82,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            prober.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await prober
+            await cancel_and_wait([prober])
             await tts.close()
             await license_client.stop()
             await app.state.asr.aclose()

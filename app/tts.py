@@ -5,11 +5,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.aio import cancel_and_wait
 from common.states import ComponentState
 from tts_engine.catalog import VoiceCatalog
 from tts_engine.piper_backend import PiperBackend
@@ -34,10 +34,7 @@ class TTSRuntime:
     loading: list[asyncio.Task[None]]
 
     async def close(self) -> None:
-        for task in self.loading:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self.loading)
         for backend in self.catalog.backends:
             await backend.close()
 

@@ -12,6 +12,8 @@ from typing import cast
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
+from common.aio import cancel_and_wait
+
 log = logging.getLogger(__name__)
 
 Message = tuple[bytes, dict[bytes, bytes]]
@@ -44,9 +46,7 @@ async def kept_claimed(
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_and_wait([task])
 
 
 async def next_messages(

@@ -14,6 +14,8 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI, WebSocket
 from fastapi.responses import JSONResponse
 
+from common.aio import cancel_and_wait
+
 from . import __version__
 from .callbacks import CallbackSender
 from .jobs import JobConsumer
@@ -55,11 +57,7 @@ def create_app(settings: AsrSettings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await cancel_and_wait(tasks)
             await redis.aclose()
 
     app = FastAPI(title="ASR worker", version=__version__, lifespan=lifespan)

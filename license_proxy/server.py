@@ -12,6 +12,8 @@ import httpx
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
+from common.aio import cancel_and_wait
+
 from . import __version__
 from .models import LicenseStatus, UsageAccepted, UsagePost
 from .online import OnlineValidator
@@ -52,11 +54,7 @@ def create_app(settings: LicenseProxySettings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await cancel_and_wait(tasks)
             await http.aclose()
             spool.close()
 

@@ -33,6 +33,7 @@ def test_health_is_ready_with_every_component_and_program(stack: Stack) -> None:
         "asr": "ready",
         "license": "disabled",  # cpu profile default: unlicensed, and /health says so
         "tts": "ready",
+        "svara": "disabled",  # cpu profile: no vLLM
     }
     assert body["components"]["asr"]["model"] == "tiny.en"
     wait_until(lambda: "programs" in httpx.get(f"{stack.url}/health").json(), 15, "monitor to publish")

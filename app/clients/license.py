@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from common.aio import cancel_and_wait
 from common.states import ComponentState
 
 from ..components import ProbeResult
@@ -93,11 +94,7 @@ class LicenseClient:
         self._tasks = [asyncio.create_task(self._refresh_loop()), asyncio.create_task(self._send_loop())]
 
     async def stop(self, flush_timeout_s: float = 3.0) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         # A send cut short above may have reached the proxy: it is re-sent, and the proxy dedupes.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._flush(), flush_timeout_s)

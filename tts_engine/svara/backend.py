@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from common.aio import cancel_and_wait
 from tts_engine.base import SynthesisRequest, Voice
 
 from .catalogue import SvaraVoice, load_voices
@@ -199,10 +200,7 @@ class SvaraBackend:
             )
 
     async def close(self) -> None:
-        if self._prober is not None:
-            self._prober.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._prober
+        await cancel_and_wait([self._prober])
         await self.client.close()
         await self.engine.close()
 

@@ -9,7 +9,6 @@ runs in one worker thread so the event loop keeps reading token streams meanwhil
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +17,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from common.aio import cancel_and_wait
 
 from .snac_model import NoiseContext, load_snac, make_noise_positional
 from .tokens import frames_to_codes
@@ -132,10 +133,7 @@ class SnacEngine:
                 job.future.set_result(row[job.keep[0] : job.keep[1]].copy())
 
     async def close(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
+        await cancel_and_wait([self._worker])
         if self._thread is not None:
             self._thread.shutdown(wait=False, cancel_futures=True)
             self._thread = None
