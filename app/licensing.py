@@ -4,6 +4,11 @@ Contract with the routes: a route sets `request.state.audio_seconds` (float, aud
 `request.state.characters` (int, a count of text characters) when it knows them (WebSocket routes:
 `websocket.state`). Both land in `scope["state"]`, which this middleware reads once the response
 or the connection has ended, and sends as one metadata record to the license proxy.
+
+Concurrent streams (the `concurrent_streams` quota) are WebSocket sessions of streaming routes and
+HTTP responses sent streamed (no Content-Length: chunked audio, SSE). The routes need not say which:
+a WebSocket is counted before its handshake, an HTTP response when its headers go out, where one
+over the quota is replaced by the 429 and the route's body generator is stopped.
 """
 
 from __future__ import annotations
@@ -63,7 +68,7 @@ def _seconds_to_utc_midnight() -> int:
     return max(1, int(midnight - time.time()))
 
 
-def check(client: LicenseClient, features: tuple[str, ...], is_stream: bool) -> None:
+def check(client: LicenseClient, features: tuple[str, ...]) -> None:
     """Raise the error that refuses this request, or return when it may be served."""
     view: LicenseView | None = client.status
     if view is None:
@@ -90,8 +95,13 @@ def check(client: LicenseClient, features: tuple[str, ...], is_stream: bool) -> 
                 headers={"Retry-After": str(_seconds_to_utc_midnight())},
                 extra={"quota": "audio_hours_per_day"},
             )
-    streams = view.quotas.get("concurrent_streams")
-    if is_stream and streams is not None and client.active_streams >= streams:
+
+
+def check_streams(client: LicenseClient) -> None:
+    """Raise when one more concurrent stream would exceed the licensed number."""
+    view = client.status
+    streams = view.quotas.get("concurrent_streams") if view is not None else None
+    if streams is not None and client.active_streams >= streams:
         raise OverQuota(
             f"{client.active_streams} streams are open, the licensed maximum is {streams:g}; "
             "close one and retry",
@@ -116,13 +126,30 @@ class LicenseMiddleware:
             await self.app(scope, receive, send)
             return
         features = features_for(scope["path"])
-        is_stream = scope["type"] == "websocket" and "streaming" in features
+        ws_stream = scope["type"] == "websocket" and "streaming" in features
         started = time.perf_counter()
         status = 0
+        counted = False  # this request holds one of the licensed concurrent streams
+        served = True  # False: refused, so the record carries no usage
+
+        def refused(exc: ApplianceError) -> None:
+            nonlocal served
+            served = False
+            log.info("request refused by license", extra={"fields": {"code": exc.code, "path": scope["path"]}})
 
         async def send_tracking(message: Message) -> None:
-            nonlocal status
+            nonlocal status, counted
             kind = message["type"]
+            if kind == "http.response.start" and not counted and _is_streamed(message):
+                try:
+                    check_streams(client)
+                except OverQuota as exc:
+                    refused(exc)
+                    status = exc.status_code
+                    await error_response(exc)(scope, receive, send)
+                    raise _StreamRefused from exc
+                client.active_streams += 1
+                counted = True
             if kind in ("http.response.start", "websocket.http.response.start"):
                 status = message["status"]
             elif kind == "websocket.accept":
@@ -133,22 +160,37 @@ class LicenseMiddleware:
 
         try:
             try:
-                check(client, features, is_stream)
+                check(client, features)
+                if ws_stream:
+                    check_streams(client)
             except ApplianceError as exc:
-                log.info(
-                    "request refused by license", extra={"fields": {"code": exc.code, "path": scope["path"]}}
-                )
+                refused(exc)
                 await _refuse(exc, scope, receive, send_tracking)
                 return
-            if is_stream:
+            if ws_stream:
                 client.active_streams += 1  # reserved before the handshake; released when it ends
+                counted = True
             try:
                 await self.app(scope, receive, send_tracking)
+            except _StreamRefused:
+                pass  # the 429 went out instead; the route's generator was closed on the way up
             finally:
-                if is_stream:
+                if counted:
                     client.active_streams -= 1
         finally:
-            client.report(_record(scope, features, status or 500, started))
+            client.report(_record(scope, features, status or 500, started, served))
+
+
+class _StreamRefused(Exception):
+    """Raised into the route from `send` to stop a streamed response refused by the quota. No error
+    handler matches it, so it reaches the middleware unhandled, closing the body generator."""
+
+
+def _is_streamed(message: Message) -> bool:
+    """A response sent without Content-Length is streamed (chunked) and open until its body ends."""
+    if message["status"] < 200 or message["status"] in (204, 304):
+        return False  # no body at all
+    return not any(name.lower() == b"content-length" for name, _ in message.get("headers") or ())
 
 
 async def _refuse(exc: ApplianceError, scope: Scope, receive: Receive, send: Send) -> None:
@@ -160,13 +202,16 @@ async def _refuse(exc: ApplianceError, scope: Scope, receive: Receive, send: Sen
     await error_response(exc)(scope, receive, send)
 
 
-def _record(scope: Scope, features: tuple[str, ...], status: int, started: float) -> dict[str, Any]:
-    """Metadata only: counts and durations, never text or audio."""
-    state = scope.get("state") or {}
+def _record(
+    scope: Scope, features: tuple[str, ...], status: int, started: float, served: bool
+) -> dict[str, Any]:
+    """Metadata only: counts and durations, never text or audio. A refused request used nothing,
+    though a stream refused at its first bytes had already begun to synthesise."""
+    state = (scope.get("state") or {}) if served else {}
     route = getattr(scope.get("route"), "path", None) or scope["path"]
     return {
         "record_id": uuid.uuid4().hex,
-        "request_id": str(state.get("request_id", ""))[:64],
+        "request_id": str((scope.get("state") or {}).get("request_id", ""))[:64],
         "ts": time.time(),
         "route": route[:200],
         "method": scope.get("method", "WS"),

@@ -1,108 +1,130 @@
-"""A small gateway app for the licensing tests: the real license client, middleware, error handlers and
-health route, plus tiny routes at the licensed paths (the real TTS/ASR routes belong to other areas)."""
+"""The real gateway (`create_app`) for the licensing tests, licensed online through a real license proxy,
+under a real uvicorn (so streamed responses really stream), with the real Piper voice and the real
+ASR worker of tests/asr_helpers.py; plus small clients for its WebSocket routes."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
-from fastapi import FastAPI, Request, WebSocket
-from fastapi.responses import Response
+import httpx
+import numpy as np
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
 
 from app.clients.license import LicenseClient
-from app.components import ComponentRegistry
-from app.errors import install_error_handlers
-from app.licensing import LicenseMiddleware
-from app.middleware import RequestIdMiddleware
-from app.routes import health
+from app.main import create_app
 from app.settings import GatewaySettings
+from tests.asr_helpers import ServerThread, to_wav
+from tests.support import wait_until
 
-PCM_BYTES_PER_SECOND = 32_000  # 16 kHz mono PCM16
-
-Speak = Callable[[str], bytes]  # text -> PCM16 audio
-Transcribe = Callable[[bytes], str]  # PCM16 audio -> text
-
-
-def _silence(text: str) -> bytes:
-    return b"\0\0" * 160 * len(text)  # 10 ms per character
+VOICE = "en_us_joe"  # the Piper voice
 
 
-def _nothing(audio: bytes) -> str:
-    return ""
+def silence_wav(seconds: float, rate: int = 16000) -> bytes:
+    return to_wav(np.zeros(int(seconds * rate), dtype=np.int16), rate)
 
 
-def build_gateway(proxy_url: str, speak: Speak = _silence, transcribe: Transcribe = _nothing) -> FastAPI:
-    settings = GatewaySettings(license_mode="online", retry_after_s=1)
+def wav_seconds(wav: bytes) -> float:
+    """Duration of a PCM16 mono WAV as the gateway writes it (44-byte header)."""
+    rate = int.from_bytes(wav[24:28], "little")
+    return (len(wav) - 44) / 2 / rate
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        client = LicenseClient(
-            proxy_url, mode="online", refresh_interval_s=0.2, timeout_s=2.0, outbox_max=1000
+
+@dataclass
+class Gateway:
+    server: ServerThread
+    http: httpx.Client
+
+    @property
+    def app(self) -> Any:
+        return self.server.server.config.app
+
+    @property
+    def license(self) -> LicenseClient:
+        return self.app.state.license  # type: ignore[no-any-return]
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.server.port}"
+
+    def speak(self, text: str = "Hello there.", **headers: str) -> httpx.Response:
+        return self.http.post("/v1/speak", json={"text": text, "voice_id": VOICE}, headers=headers)
+
+    def listen(self, wav: bytes, **headers: str) -> httpx.Response:
+        return self.http.post("/v1/listen", content=wav, headers={"Content-Type": "audio/wav", **headers})
+
+    def slow_reader(self) -> httpx.Client:
+        """A client whose small, fixed receive buffer makes a streamed response wait on its reading."""
+        small = [(socket.SOL_SOCKET, socket.SO_RCVBUF, 32768)]
+        return httpx.Client(
+            base_url=self.server.url, timeout=60, transport=httpx.HTTPTransport(socket_options=small)
         )
-        await client.start()
-        registry = ComponentRegistry(probe_timeout_s=2.0, retry_after_s=1)
-        registry.add("license", client.probe)
-        await registry.refresh_all()
-        app.state.settings, app.state.license, app.state.components = settings, client, registry
-        prober = asyncio.create_task(registry.run(0.2))
-        yield
-        prober.cancel()
-        await client.stop()
 
-    app = FastAPI(lifespan=lifespan)
-    app.add_middleware(LicenseMiddleware)
-    app.add_middleware(RequestIdMiddleware)
-    install_error_handlers(app)
-    app.include_router(health.router)
+    def ws(self, path: str, **headers: str) -> Any:
+        return connect(f"{self.ws_url}{path}", additional_headers=headers, open_timeout=10)
 
-    @app.post("/v1/speak")
-    async def speak_route(request: Request) -> Response:
-        text = (await request.json())["text"]
-        audio = speak(text)
-        request.state.characters = len(text)
-        request.state.audio_seconds = len(audio) / PCM_BYTES_PER_SECOND
-        return Response(audio, media_type="audio/pcm")
+    def ws_denied(self, path: str) -> tuple[int, dict[str, Any]]:
+        """Status and JSON body of a WebSocket handshake the gateway must refuse."""
+        try:
+            with self.ws(path):
+                pass
+        except InvalidStatus as exc:
+            return exc.response.status_code, json.loads(exc.response.body or b"{}")
+        raise AssertionError(f"the handshake to {path} was accepted")
 
-    @app.post("/v1/listen")
-    async def listen_route(request: Request) -> dict[str, str]:
-        audio = await request.body()
-        request.state.audio_seconds = len(audio) / PCM_BYTES_PER_SECOND
-        return {"text": transcribe(audio)}
+    def listen_stream(self, pcm16k: bytes, **headers: str) -> list[dict[str, Any]]:
+        """Stream 16 kHz PCM16 to WS /v1/listen/stream; every message until is_last."""
+        messages: list[dict[str, Any]] = []
+        with self.ws("/v1/listen/stream", **headers) as ws:
+            for i in range(0, len(pcm16k), 16000):
+                ws.send(pcm16k[i : i + 16000])
+            ws.send(json.dumps({"type": "close_stream"}))
+            while not (messages and messages[-1].get("is_last")):
+                messages.append(json.loads(ws.recv(timeout=60)))
+        return messages
 
-    @app.get("/v1/voices")
-    async def voices() -> dict[str, list[str]]:
-        return {"voices": ["joe"]}
+    def speak_stream(self, text: str, **headers: str) -> tuple[bytes, dict[str, Any]]:
+        """Speak one text over WS /v1/speak/stream: the PCM received and the final `done` message."""
+        audio = bytearray()
+        with self.ws(f"/v1/speak/stream?voice_id={VOICE}", **headers) as ws:
+            ws.send(json.dumps({"type": "text", "text": text}))
+            ws.send(json.dumps({"type": "close"}))
+            while True:
+                message = ws.recv(timeout=60)
+                if isinstance(message, bytes):
+                    audio += message
+                    continue
+                parsed = json.loads(message)
+                assert parsed["type"] in ("ready", "done"), parsed
+                if parsed["type"] == "done":
+                    return bytes(audio), parsed
 
-    @app.get("/v1/models")
-    async def models() -> dict[str, list[str]]:
-        return {"models": ["tiny.en"]}
 
-    @app.websocket("/v1/listen/stream")
-    async def listen_stream(websocket: WebSocket) -> None:
-        await websocket.accept()
-        received = bytearray()
-        while True:
-            message = await websocket.receive()
-            if message.get("bytes"):
-                received += message["bytes"]
-                websocket.state.audio_seconds = len(received) / PCM_BYTES_PER_SECOND
-            elif message.get("text") and json.loads(message["text"]).get("type") == "close_stream":
-                break
-            elif message["type"] == "websocket.disconnect":
-                return
-        await websocket.send_json({"transcript": transcribe(bytes(received)), "is_last": True})
-        await websocket.close()
+def _ready(http: httpx.Client) -> bool:
+    try:
+        return http.get("/health").status_code == 200
+    except httpx.HTTPError:
+        return False
 
-    @app.websocket("/v1/speak/stream")
-    async def speak_stream(websocket: WebSocket) -> None:
-        await websocket.accept()
-        text = (await websocket.receive_json())["text"]
-        audio = speak(text)
-        websocket.state.characters = len(text)
-        websocket.state.audio_seconds = len(audio) / PCM_BYTES_PER_SECOND
-        await websocket.send_bytes(audio)
-        await websocket.close()
 
-    return app
+@contextlib.contextmanager
+def licensed_gateway(redis_url: str, asr_port: int, proxy_port: int) -> Iterator[Gateway]:
+    settings = GatewaySettings(
+        profile="cpu",
+        license_mode="online",
+        license_proxy_port=proxy_port,
+        license_refresh_interval_s=0.2,
+        redis_url=redis_url,
+        asr_port=asr_port,
+        tts_piper_enabled=True,
+        health_probe_interval_s=0.2,
+        retry_after_s=1,
+    )
+    with ServerThread(create_app(settings)) as server, httpx.Client(base_url=server.url, timeout=60) as http:
+        wait_until(lambda: _ready(http), 60, "the licensed gateway to be ready (Piper, ASR, license)")
+        yield Gateway(server, http)
