@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator
 
 from prometheus_client import Gauge
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import UpstreamUnavailable
 
@@ -60,3 +62,50 @@ class EngineLimiter:
             yield
         finally:
             self.release()
+
+
+class SessionLimitMiddleware:
+    """Caps open WebSocket sessions with the `EngineLimiter` at `app.state.stream_limiter` (made in
+    the lifespan). A session beyond the cap is refused in the handshake with 503 + Retry-After
+    (or, where the server has no denial responses, accepted and closed at once with 1013)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        limiter: EngineLimiter | None = getattr(scope["app"].state, "stream_limiter", None)
+        if scope["type"] != "websocket" or limiter is None:
+            await self.app(scope, receive, send)
+            return
+        connect = await receive()  # websocket.connect: read here, replayed to the route below
+        try:
+            await limiter.acquire()
+        except UpstreamUnavailable as exc:
+            await _refuse(scope, send, exc)
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return connect
+            return await receive()
+
+        try:
+            await self.app(scope, replay, send)
+        finally:
+            limiter.release()
+
+
+async def _refuse(scope: Scope, send: Send, exc: UpstreamUnavailable) -> None:
+    body = json.dumps(exc.body()).encode()
+    if "websocket.http.response" in scope.get("extensions", {}):
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        headers += [(k.lower().encode(), v.encode()) for k, v in exc.headers.items()]
+        await send({"type": "websocket.http.response.start", "status": exc.status_code, "headers": headers})
+        await send({"type": "websocket.http.response.body", "body": body})
+        return
+    await send({"type": "websocket.accept"})
+    await send({"type": "websocket.send", "text": json.dumps({"type": "error", **exc.body()})})
+    await send({"type": "websocket.close", "code": 1013, "reason": exc.code})

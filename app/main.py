@@ -20,6 +20,7 @@ from .clients.license import LicenseClient
 from .components import ComponentRegistry, ProbeResult, http_health_probe
 from .errors import install_error_handlers
 from .licensing import LicenseMiddleware
+from .limits import EngineLimiter, SessionLimitMiddleware
 from .metrics import MetricsMiddleware
 from .middleware import RequestIdMiddleware
 from .routes import health, listen, metrics, speak_stream, speech, transcriptions
@@ -36,6 +37,13 @@ def _redis_probe(client: aioredis.Redis):  # type: ignore[no-untyped-def]
         return ProbeResult(ComponentState.READY)
 
     return probe
+
+
+def _limiter(engine: str, active: int, waiting: int, settings: GatewaySettings) -> EngineLimiter:
+    return EngineLimiter(
+        engine, max_active=active, max_waiting=waiting, max_wait_s=settings.engine_max_wait_s,
+        retry_after_s=settings.retry_after_s,
+    )
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
@@ -67,6 +75,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         tts = start_tts(settings, registry)  # add further TTS backends with tts.catalog.add(...)
         app.state.tts = tts
         app.state.speech = tts.service
+        tts.service.limiter = _limiter("tts", settings.tts_max_active, settings.tts_max_waiting, settings)
+        app.state.stream_limiter = _limiter("streams", settings.max_stream_sessions, 0, settings)
         app.state.asr = AsrClient(
             redis, registry, worker_url=settings.asr_url, result_ttl_s=settings.asr_result_ttl_s,
             max_queued=settings.asr_max_queued_jobs, retry_after_s=settings.retry_after_s,
@@ -74,6 +84,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.state.transcription = TranscriptionService(
             app.state.asr, registry, job_timeout_s=settings.asr_job_timeout_s,
             max_audio_seconds=settings.max_audio_seconds,
+            limiter=_limiter("asr", settings.asr_max_active, settings.asr_max_waiting, settings),
         )
         await registry.refresh_all()
         prober = asyncio.create_task(registry.run(settings.health_probe_interval_s))
@@ -101,6 +112,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         log.warning("NO API KEYS CONFIGURED: anyone who reaches this port can use the API (set API_KEYS)")
     # Added innermost first: requests pass RequestId -> Metrics -> Access -> License -> routes
     # (License inside RequestId so usage records carry the request id).
+    app.add_middleware(SessionLimitMiddleware)  # innermost: only admitted, licensed sessions count
     app.add_middleware(LicenseMiddleware)
     app.add_middleware(
         AccessMiddleware,
