@@ -23,6 +23,7 @@ from .licensing import LicenseMiddleware
 from .limits import EngineLimiter, SessionLimitMiddleware
 from .metrics import MetricsMiddleware
 from .middleware import RequestIdMiddleware
+from .openapi import install_openapi
 from .routes import health, listen, metrics, speak_stream, speech, transcriptions
 from .services.transcription import TranscriptionService
 from .settings import GatewaySettings
@@ -124,6 +125,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.add_middleware(RequestIdMiddleware)
     app.state.auth_enabled = bool(digests)
     install_error_handlers(app)
+    install_openapi(app)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(speech.router)
