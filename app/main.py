@@ -20,7 +20,7 @@ from .clients.license import LicenseClient
 from .components import ComponentRegistry, ProbeResult, http_health_probe
 from .errors import install_error_handlers
 from .licensing import LicenseMiddleware
-from .limits import EngineLimiter, SessionLimitMiddleware
+from .limits import BodyTimeoutMiddleware, EngineLimiter, SessionLimitMiddleware
 from .metrics import MetricsMiddleware
 from .middleware import RequestIdMiddleware
 from .openapi import install_openapi
@@ -114,6 +114,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     # Added innermost first: requests pass RequestId -> Metrics -> Access -> License -> routes
     # (License inside RequestId so usage records carry the request id).
     app.add_middleware(SessionLimitMiddleware)  # innermost: only admitted, licensed sessions count
+    app.add_middleware(BodyTimeoutMiddleware, timeout_s=settings.body_read_timeout_s)
     app.add_middleware(LicenseMiddleware)
     app.add_middleware(
         AccessMiddleware,

@@ -37,6 +37,7 @@ _ERRORS = {
     "403": "Not licensed for this feature",
     "404": "Unknown voice, request id or route",
     "405": "Method not allowed",
+    "408": "The request body did not arrive in time",
     "413": "Body, text or audio over its limit",
     "415": "Unsupported media type or encoding",
     "422": "Invalid parameter",
