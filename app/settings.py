@@ -131,7 +131,7 @@ class GatewaySettings(BaseSettings):
         10.0, gt=0, description="Longest wait for an engine slot before 503 + Retry-After."
     )
     body_read_timeout_s: float = Field(
-        30.0, gt=0, description="A request body must arrive within this many seconds (408 beyond)."
+        120.0, gt=0, description="A request body must arrive within this many seconds (408 beyond)."
     )
     max_stream_sessions: int = Field(
         64, ge=1, description="Open WebSocket sessions (speak and listen streams) at once; beyond: 503."
