@@ -65,6 +65,12 @@ class NotFound(ApplianceError):
     error_type = "invalid_request_error"
 
 
+class RequestTimeout(ApplianceError):
+    status_code = 408
+    code = "request_timeout"
+    error_type = "invalid_request_error"
+
+
 class PayloadTooLarge(ApplianceError):
     status_code = 413
     code = "payload_too_large"

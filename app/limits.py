@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator
 
 from prometheus_client import Gauge
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import UpstreamUnavailable
+from .errors import RequestTimeout, UpstreamUnavailable
 
 ACTIVE = Gauge("gateway_engine_active", "Requests running on an engine.", ["engine"])
 WAITING = Gauge("gateway_engine_waiting", "Requests queued for an engine.", ["engine"])
@@ -60,3 +62,85 @@ class EngineLimiter:
             yield
         finally:
             self.release()
+
+
+class SessionLimitMiddleware:
+    """Caps open WebSocket sessions with the `EngineLimiter` at `app.state.stream_limiter` (made in
+    the lifespan). A session beyond the cap is refused in the handshake with 503 + Retry-After
+    (or, where the server has no denial responses, accepted and closed at once with 1013)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        limiter: EngineLimiter | None = getattr(scope["app"].state, "stream_limiter", None)
+        if scope["type"] != "websocket" or limiter is None:
+            await self.app(scope, receive, send)
+            return
+        connect = await receive()  # websocket.connect: read here, replayed to the route below
+        try:
+            await limiter.acquire()
+        except UpstreamUnavailable as exc:
+            await _refuse(scope, send, exc)
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return connect
+            return await receive()
+
+        try:
+            await self.app(scope, replay, send)
+        finally:
+            limiter.release()
+
+
+async def _refuse(scope: Scope, send: Send, exc: UpstreamUnavailable) -> None:
+    body = json.dumps(exc.body()).encode()
+    if "websocket.http.response" in scope.get("extensions", {}):
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        headers += [(k.lower().encode(), v.encode()) for k, v in exc.headers.items()]
+        await send({"type": "websocket.http.response.start", "status": exc.status_code, "headers": headers})
+        await send({"type": "websocket.http.response.body", "body": body})
+        return
+    await send({"type": "websocket.accept"})
+    await send({"type": "websocket.send", "text": json.dumps({"type": "error", **exc.body()})})
+    await send({"type": "websocket.close", "code": 1013, "reason": exc.code})
+
+
+class BodyTimeoutMiddleware:
+    """A request body must arrive within `timeout_s` of the first read: a client that trickles its
+    upload gets 408 instead of holding a connection (and a worker's memory) indefinitely."""
+
+    def __init__(self, app: ASGIApp, timeout_s: float) -> None:
+        self.app = app
+        self.timeout_s = timeout_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        deadline: float | None = None
+        body_done = False
+
+        async def bounded() -> Message:
+            nonlocal deadline, body_done
+            if body_done:  # after the body only a disconnect can come: no limit on waiting for it
+                return await receive()
+            loop = asyncio.get_running_loop()
+            deadline = deadline or loop.time() + self.timeout_s
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                raise RequestTimeout(
+                    f"the request body did not arrive within {self.timeout_s:g} s (BODY_READ_TIMEOUT_S)"
+                ) from None
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                body_done = True
+            return message
+
+        await self.app(scope, bounded, send)

@@ -21,8 +21,10 @@ from .clients.license import LicenseClient
 from .components import ComponentRegistry, ProbeResult, http_health_probe
 from .errors import install_error_handlers
 from .licensing import LicenseMiddleware
+from .limits import BodyTimeoutMiddleware, EngineLimiter, SessionLimitMiddleware
 from .metrics import MetricsMiddleware
 from .middleware import RequestIdMiddleware
+from .openapi import install_openapi
 from .routes import health, listen, metrics, speak_stream, speech, transcriptions
 from .services.transcription import TranscriptionService
 from .settings import GatewaySettings
@@ -37,6 +39,13 @@ def _redis_probe(client: aioredis.Redis):  # type: ignore[no-untyped-def]
         return ProbeResult(ComponentState.READY)
 
     return probe
+
+
+def _limiter(engine: str, active: int, waiting: int, settings: GatewaySettings) -> EngineLimiter:
+    return EngineLimiter(
+        engine, max_active=active, max_waiting=waiting, max_wait_s=settings.engine_max_wait_s,
+        retry_after_s=settings.retry_after_s,
+    )
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
@@ -68,6 +77,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         tts = start_tts(settings, registry)  # add further TTS backends with tts.catalog.add(...)
         app.state.tts = tts
         app.state.speech = tts.service
+        tts.service.limiter = _limiter("tts", settings.tts_max_active, settings.tts_max_waiting, settings)
+        app.state.stream_limiter = _limiter("streams", settings.max_stream_sessions, 0, settings)
         app.state.asr = AsrClient(
             redis, registry, worker_url=settings.asr_url, result_ttl_s=settings.asr_result_ttl_s,
             max_queued=settings.asr_max_queued_jobs, retry_after_s=settings.retry_after_s,
@@ -75,6 +86,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.state.transcription = TranscriptionService(
             app.state.asr, registry, job_timeout_s=settings.asr_job_timeout_s,
             max_audio_seconds=settings.max_audio_seconds,
+            limiter=_limiter("asr", settings.asr_max_active, settings.asr_max_waiting, settings),
         )
         await registry.refresh_all()
         prober = asyncio.create_task(registry.run(settings.health_probe_interval_s))
@@ -100,6 +112,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         log.warning("NO API KEYS CONFIGURED: anyone who reaches this port can use the API (set API_KEYS)")
     # Added innermost first: requests pass RequestId -> Metrics -> Access -> License -> routes
     # (License inside RequestId so usage records carry the request id).
+    app.add_middleware(SessionLimitMiddleware)  # innermost: only admitted, licensed sessions count
+    app.add_middleware(BodyTimeoutMiddleware, timeout_s=settings.body_read_timeout_s)
     app.add_middleware(LicenseMiddleware)
     app.add_middleware(
         AccessMiddleware,
@@ -111,6 +125,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.add_middleware(RequestIdMiddleware)
     app.state.auth_enabled = bool(digests)
     install_error_handlers(app)
+    install_openapi(app)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(speech.router)

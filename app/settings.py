@@ -129,6 +129,21 @@ class GatewaySettings(BaseSettings):
         0, description="Requests per minute per API key (per client address without keys), shared through "
         "Redis by every gateway replica; 0 turns it off."
     )
+    tts_max_active: int = Field(4, ge=1, description="TTS syntheses running at once (per gateway).")
+    tts_max_waiting: int = Field(16, ge=0, description="TTS requests queued for a slot; beyond: 503.")
+    asr_max_active: int = Field(
+        8, ge=1, description="Synchronous transcriptions in flight at once (waiting on the job queue)."
+    )
+    asr_max_waiting: int = Field(32, ge=0, description="Synchronous transcriptions queued for a slot; beyond: 503.")
+    engine_max_wait_s: float = Field(
+        10.0, gt=0, description="Longest wait for an engine slot before 503 + Retry-After."
+    )
+    body_read_timeout_s: float = Field(
+        120.0, gt=0, description="A request body must arrive within this many seconds (408 beyond)."
+    )
+    max_stream_sessions: int = Field(
+        64, ge=1, description="Open WebSocket sessions (speak and listen streams) at once; beyond: 503."
+    )
 
     @property
     def asr_url(self) -> str:

@@ -8,6 +8,7 @@ the stream (client gone) closes the backend's generator, which stops the synthes
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
@@ -18,6 +19,8 @@ import numpy as np
 from app.audio.encode import FORMATS, AudioFormat, PyAVEncoder, finalize_wav, make_encoder, output_rate
 from app.audio.transform import AudioTransform
 from app.errors import InvalidParameter, NotFound, PayloadTooLarge, UpstreamUnavailable, from_engine_error
+from app.limits import EngineLimiter
+from app.metrics import TTS_FIRST_AUDIO, TTS_RTF
 from tts_engine.base import EngineError, SamplingParams, SynthesisRequest, TTSBackend, Voice
 from tts_engine.catalog import UnknownVoice, VoiceCatalog
 from tts_engine.text import normalize_text, split_text
@@ -75,6 +78,11 @@ class SpeechService:
         self.catalog = catalog
         self.limits = limits or SpeechLimits()
         self.retry_after_s = retry_after_s
+        # Set in the gateway lifespan: bounds concurrent syntheses; None = unbounded (unit tests).
+        self.limiter: EngineLimiter | None = None
+
+    def _slot(self) -> contextlib.AbstractAsyncContextManager[None]:
+        return self.limiter.slot() if self.limiter is not None else contextlib.nullcontext()
 
     # -- validation ----------------------------------------------------------------------------
     def check_text(self, text: str, param: str = "input") -> None:
@@ -171,7 +179,19 @@ class SpeechService:
 
     # -- synthesis -----------------------------------------------------------------------------
     async def samples(self, plan: SpeechPlan) -> AsyncIterator[np.ndarray]:
-        """Float32 audio of every piece in turn at the voice's rate, joined with a crossfade."""
+        """Float32 audio of every piece in turn at the voice's rate, joined with a crossfade.
+
+        The engine slot is taken when the first audio is pulled (before a response starts) and
+        held until this generator ends or is closed."""
+        async with self._slot():
+            joined = self._joined(plan)
+            try:
+                async for samples in joined:
+                    yield samples
+            finally:
+                await joined.aclose()  # type: ignore[attr-defined]
+
+    async def _joined(self, plan: SpeechPlan) -> AsyncIterator[np.ndarray]:
         fade = int(plan.voice.sample_rate * self.limits.crossfade_ms / 1000)
         tail = np.zeros(0, dtype=np.float32)  # held back: it may be blended with the next piece
         for index, piece in enumerate(plan.pieces):
@@ -209,6 +229,7 @@ class SpeechService:
         transform = AudioTransform(plan.voice.sample_rate, plan.sample_rate, plan.speed)
         produced = 0
         started = time.perf_counter()
+        first_audio: float | None = None
         finished = False
         try:
             async for samples in self.samples(plan):
@@ -218,6 +239,9 @@ class SpeechService:
                     on_audio(produced / plan.sample_rate)
                 data = encoder.encode(out)
                 if data:
+                    if first_audio is None:
+                        first_audio = time.perf_counter() - started
+                        TTS_FIRST_AUDIO.labels(plan.backend.name).observe(first_audio)
                     yield data
             out = transform.flush()
             produced += out.size
@@ -225,6 +249,9 @@ class SpeechService:
                 on_audio(produced / plan.sample_rate)
             data = encoder.encode(out) + encoder.finish()
             finished = True
+            if produced:
+                seconds = produced / plan.sample_rate
+                TTS_RTF.labels(plan.backend.name).observe((time.perf_counter() - started) / seconds)
             if data:
                 yield data
         finally:

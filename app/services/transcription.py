@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from app.audio.decode import TARGET_RATE, DecodedAudio, decode_audio
 from app.clients.asr import AsrClient
 from app.components import ComponentRegistry
 from app.errors import ApplianceError, BadRequest, InvalidParameter, NotFound, UnsupportedMedia
+from app.limits import EngineLimiter
 from common import asr_jobs as q
 
 log = logging.getLogger(__name__)
@@ -68,7 +70,9 @@ class TranscriptionService:
         *,
         job_timeout_s: float,
         max_audio_seconds: float,
+        limiter: EngineLimiter | None = None,
     ) -> None:
+        self.limiter = limiter  # bounds synchronous transcriptions waiting on the queue
         self.client = client
         self.components = components
         self.job_timeout_s = job_timeout_s
@@ -109,8 +113,9 @@ class TranscriptionService:
         return job.job_id
 
     async def transcribe(self, req: TranscriptionRequest) -> Transcript:
-        job_id = await self.submit(req)
-        result = await self.client.wait(job_id, self.job_timeout_s)
+        async with self.limiter.slot() if self.limiter is not None else contextlib.nullcontext():
+            job_id = await self.submit(req)
+            result = await self.client.wait(job_id, self.job_timeout_s)
         return to_transcript(result, with_words=req.word_timestamps)
 
     async def lookup(self, job_id: str) -> dict[str, Any]:

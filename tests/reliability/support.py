@@ -1,0 +1,73 @@
+"""A gateway as its own process (`python -m app`), for the tests that signal or starve it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from tests.support import REPO, free_port, wait_until
+
+
+@dataclass
+class GatewayProcess:
+    process: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def voice_ready(url: str) -> bool:
+    try:
+        voices = httpx.get(f"{url}/v1/voices", timeout=2).json()["voices"]
+    except (httpx.HTTPError, ValueError, KeyError):
+        return False
+    return any(v["id"] == "en_us_joe" and v["available"] for v in voices)
+
+
+@contextmanager
+def gateway_process(redis_url: str, log_dir: Path, **env: str) -> Iterator[GatewayProcess]:
+    """The real gateway process on free ports, CPU profile, with the Piper voice loaded."""
+    port = free_port()
+    log_path = log_dir / f"gateway-{port}.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app"],
+        cwd=REPO,
+        env={
+            **os.environ,
+            "PROFILE": "cpu",
+            "GATEWAY_HOST": "127.0.0.1",
+            "GATEWAY_PORT": str(port),
+            "REDIS_URL": redis_url,
+            "ASR_PORT": str(free_port()),
+            "LICENSE_PROXY_PORT": str(free_port()),
+            "HEALTH_PROBE_INTERVAL_S": "0.5",
+            **env,
+        },
+        stdout=log_path.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    gateway = GatewayProcess(process, port, log_path)
+    try:
+        try:
+            wait_until(lambda: voice_ready(gateway.url), 90, "the gateway's Piper voice")
+        except TimeoutError:
+            raise AssertionError(gateway.log()[-3000:]) from None
+        yield gateway
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+        process.wait(10)

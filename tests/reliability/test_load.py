@@ -1,0 +1,166 @@
+"""A bounded load test against the real supervisord stack (CPU profile): 16 clients of mixed TTS
+(Piper) and ASR (/v1/listen, synchronous and queued with a callback) for about 30 s.
+
+In the middle of it the ASR worker is killed with SIGKILL and the license proxy is hung with
+SIGSTOP. Passing means: no answer but 2xx or a deliberate 429/503, no failed connection, the stack
+recovers without being restarted, every accepted queued job ends with a result, and the gateway's
+memory after the run is within 10 % of its memory after the warm-up.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.asr_helpers import Speech, piper_speech
+from tests.support import Stack, http_status, wait_until
+
+pytestmark = pytest.mark.slow
+
+CLIENTS = 16
+WARMUP_S = 8
+LOAD_S = 30
+DELIBERATE = {429, 503}
+
+
+@pytest.fixture(scope="module")
+def load_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    stack = Stack.create(
+        tmp_path_factory.mktemp("load"),
+        ASR_CLAIM_IDLE_S="4",  # a job held by the killed worker is claimed again after this
+        ASR_BEAM_SIZE="1",
+        ASR_JOB_TIMEOUT_S="90",
+        TTS_MAX_ACTIVE="2",
+        TTS_MAX_WAITING="6",
+        ASR_MAX_ACTIVE="4",
+        ASR_MAX_WAITING="6",
+        ENGINE_MAX_WAIT_S="5",
+    )
+    stack.start(ready_timeout_s=120)
+    yield stack
+    stack.stop()
+
+
+@dataclass
+class Tally:
+    statuses: Counter[str] = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)
+    queued: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self, kind: str, response: httpx.Response) -> None:
+        with self.lock:
+            self.statuses[f"{kind} {response.status_code}"] += 1
+            ok = response.status_code < 300 or response.status_code in DELIBERATE
+            if not ok:
+                self.errors.append(f"{kind} {response.status_code}: {response.text[:200]}")
+            if response.status_code in DELIBERATE and "Retry-After" not in response.headers:
+                self.errors.append(f"{kind} {response.status_code} without Retry-After")
+            if response.status_code == 202:
+                self.queued.append(response.json()["request_id"])
+
+
+def _client(url: str, index: int, clip: bytes, stop: threading.Event, tally: Tally) -> None:
+    sentences = ["Good morning.", "The meeting starts at nine.", "Please hold the line for a moment."]
+    with httpx.Client(base_url=url, timeout=120) as client:
+        turn = index
+        while not stop.is_set():
+            turn += 1
+            try:
+                if turn % 2 == 0:
+                    text = sentences[turn % len(sentences)]
+                    tally.record("tts", client.post("/v1/speak", json={"text": text, "voice_id": "en_us_joe"}))
+                elif turn % 5 == 1:
+                    params = {"callback_url": "http://127.0.0.1:9/unreachable-hook"}
+                    tally.record("asr-queued", client.post("/v1/listen", params=params, content=clip))
+                else:
+                    tally.record("asr", client.post("/v1/listen", content=clip))
+            except httpx.HTTPError as exc:
+                with tally.lock:
+                    tally.errors.append(f"{type(exc).__name__}: {exc}")
+            if stop.wait(0.05):
+                return
+
+
+def _rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def _run(url: str, clip: bytes, seconds: float, tally: Tally, during: list[tuple[float, object]]) -> None:
+    stop = threading.Event()
+    threads = [threading.Thread(target=_client, args=(url, i, clip, stop, tally)) for i in range(CLIENTS)]
+    for thread in threads:
+        thread.start()
+    started = time.monotonic()
+    for at, action in during:
+        time.sleep(max(0.0, started + at - time.monotonic()))
+        action()  # type: ignore[operator]
+    time.sleep(max(0.0, started + seconds - time.monotonic()))
+    stop.set()
+    for thread in threads:
+        thread.join(150)
+
+
+def test_load_with_worker_kill_and_license_hang(load_stack: Stack) -> None:
+    clip: Speech = piper_speech(["The quick brown fox jumps over the lazy dog."], pause_s=0.2)
+    gateway_pid = load_stack.pid("gateway")
+    warm = Tally()
+    _run(load_stack.url, clip.wav(), WARMUP_S, warm, [])
+    assert not warm.errors, warm.errors[:5]
+    rss_warm = _rss_kb(gateway_pid)
+
+    worker_pid = load_stack.pid("asr_worker")
+    proxy_pid = load_stack.pid("license_proxy")
+    hung: list[int] = []
+
+    def kill_worker() -> None:
+        os.kill(worker_pid, signal.SIGKILL)
+
+    def hang_proxy() -> None:
+        os.kill(proxy_pid, signal.SIGSTOP)  # hung, not dead: only the health monitor can tell
+        hung.append(proxy_pid)
+
+    tally = Tally()
+    try:
+        _run(load_stack.url, clip.wav(), LOAD_S, tally, [(6, kill_worker), (9, hang_proxy)])
+    finally:
+        if hung and load_stack.pid("license_proxy") == proxy_pid:
+            os.kill(proxy_pid, signal.SIGCONT)
+    print(dict(tally.statuses))
+    assert not tally.errors, tally.errors[:10]
+    assert tally.statuses["tts 200"] > 10 and tally.statuses["asr 200"] > 5
+
+    # Recovered without a stack restart: new worker and proxy pids, same gateway, /health 200.
+    wait_until(lambda: http_status(f"{load_stack.url}/health") == 200, 60, "/health back to 200")
+    assert load_stack.pid("asr_worker") not in (0, worker_pid)
+    assert load_stack.pid("license_proxy") not in (0, proxy_pid)
+    assert load_stack.pid("gateway") == gateway_pid
+
+    # Every accepted queued job ends with a result, the ones the killed worker held included.
+    pending = set(tally.queued + warm.queued)
+    assert pending
+
+    def all_done() -> bool:
+        for job_id in list(pending):
+            body = httpx.get(f"{load_stack.url}/v1/listen/{job_id}", timeout=10).json()
+            if body.get("status") == "done":
+                assert "fox" in body["text"].lower(), body
+                pending.discard(job_id)
+        return not pending
+
+    wait_until(all_done, 60, "every queued job to have a result", interval_s=1)
+
+    rss_after = _rss_kb(gateway_pid)
+    assert rss_after <= rss_warm * 1.10, f"gateway RSS grew from {rss_warm} kB to {rss_after} kB"

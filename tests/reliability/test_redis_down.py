@@ -1,0 +1,108 @@
+"""Redis goes away and comes back: synchronous TTS keeps working (rate limits degrade open), work
+that needs the job queue gets 503 + Retry-After at once, and everything recovers by itself."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from tests.asr_helpers import Speech, start_worker
+from tests.reliability.support import gateway_process
+from tests.support import free_port, wait_until
+
+pytestmark = pytest.mark.slow
+
+
+class RedisServer:
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.workdir = workdir
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [shutil.which("redis-server") or "redis-server", "--bind", "127.0.0.1", "--port", str(self.port),
+             "--dir", str(self.workdir), "--save", ""],
+            stdout=subprocess.DEVNULL,
+        )
+        client = redis.Redis(port=self.port)
+
+        def up() -> bool:
+            try:
+                return bool(client.ping())
+            except redis.ConnectionError:
+                return False
+
+        wait_until(up, 10, "redis-server")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+def _component(url: str, name: str) -> str | None:
+    try:
+        return httpx.get(f"{url}/health", timeout=2).json()["components"][name]["state"]
+    except (httpx.HTTPError, KeyError, ValueError):
+        return None
+
+
+def test_redis_outage_degrades_and_recovers(own_redis: RedisServer, tmp_path: Path, speech: Speech) -> None:
+    worker = start_worker(own_redis.url, tmp_path, "worker-redis-down", ASR_BEAM_SIZE="1")
+    try:
+        with gateway_process(own_redis.url, tmp_path, ASR_PORT=str(worker.port), RATE_LIMIT_PER_MINUTE="1000") as gw:
+            wait_until(lambda: _component(gw.url, "asr") == "ready", 30, "the gateway to see the worker")
+            first = httpx.post(f"{gw.url}/v1/listen", content=speech.wav(), timeout=60)
+            assert first.status_code == 200, first.text
+            job_id = first.json()["request_id"]
+
+            own_redis.stop()
+            wait_until(lambda: _component(gw.url, "redis") not in ("ready", None), 15, "redis marked down")
+
+            tts = httpx.post(f"{gw.url}/v1/speak", json={"text": "Still speaking.", "voice_id": "en_us_joe"},
+                             timeout=30)
+            assert tts.status_code == 200 and tts.content[:4] == b"RIFF"
+            for url, params in (
+                (f"{gw.url}/v1/listen", {}),
+                (f"{gw.url}/v1/listen", {"callback_url": "http://127.0.0.1:9/hook"}),
+            ):
+                refused = httpx.post(url, params=params, content=speech.wav(), timeout=10)
+                assert refused.status_code == 503, refused.text
+                assert int(refused.headers["Retry-After"]) > 0
+                assert refused.json()["error"]["code"] == "upstream_unavailable"
+            lookup = httpx.get(f"{gw.url}/v1/listen/{job_id}", timeout=10)
+            assert lookup.status_code == 503
+            assert httpx.get(f"{gw.url}/health/live", timeout=5).status_code == 200
+
+            own_redis.start()  # same port, empty: the worker recreates its group, the gateway re-probes
+
+            def transcribes() -> bool:
+                again = httpx.post(f"{gw.url}/v1/listen", content=speech.wav(), timeout=60)
+                return again.status_code == 200 and "fox" in again.json()["text"].lower()
+
+            wait_until(transcribes, 45, "transcription to work again", interval_s=1)
+            # A pooled connection from before the outage may fail once more and mark Redis down for a
+            # probe interval; the next probe marks it ready again.
+            wait_until(lambda: _component(gw.url, "redis") == "ready", 10, "redis ready in /health")
+            assert gw.process.poll() is None  # the same gateway process throughout
+    finally:
+        worker.stop()
