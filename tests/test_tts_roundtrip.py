@@ -59,3 +59,9 @@ def test_paragraph_round_trip_through_both_apis(stack: Stack, response_format: s
     for sentence in SENTENCES:
         words = _clean(sentence).split()
         assert jiwer.process_words(" ".join(words), hypothesis).hits >= 0.66 * len(words), (sentence, hypothesis)
+    # Neither the text spoken nor the transcript appears in any program's log (metadata only).
+    logs = {path.name: path.read_text(errors="replace") for path in (stack.data_dir / "logs").glob("*.log")}
+    assert {"gateway.log", "asr_worker.log", "license_proxy.log"} <= set(logs)
+    for name, content in logs.items():
+        for needle in ("patiently", "football", heard.json()["text"][:40]):
+            assert needle not in content, f"{needle!r} found in {name}"
