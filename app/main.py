@@ -74,10 +74,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.state.http = http
         app.state.redis = redis
         app.state.components = registry
-        tts = start_tts(settings, registry)  # add further TTS backends with tts.catalog.add(...)
+        tts_limiter = _limiter("tts", settings.tts_max_active, settings.tts_max_waiting, settings)
+        tts = start_tts(settings, registry, tts_limiter)  # further backends: tts.catalog.add(...)
         app.state.tts = tts
         app.state.speech = tts.service
-        tts.service.limiter = _limiter("tts", settings.tts_max_active, settings.tts_max_waiting, settings)
         app.state.stream_limiter = _limiter("streams", settings.max_stream_sessions, 0, settings)
         app.state.asr = AsrClient(
             redis, registry, worker_url=settings.asr_url, result_ttl_s=settings.asr_result_ttl_s,

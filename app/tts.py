@@ -20,6 +20,7 @@ from tts_engine.unavailable import UnavailableBackend
 
 from .clients.svara import create_svara_backend
 from .components import ComponentRegistry, Probe, ProbeResult
+from .limits import EngineLimiter
 from .services.speech import SpeechLimits, SpeechService
 from .settings import GatewaySettings
 
@@ -92,7 +93,9 @@ def _piper_probe(piper: PiperBackend, loading: asyncio.Task[None]) -> Probe:
     return probe
 
 
-def start_tts(settings: GatewaySettings, registry: ComponentRegistry) -> TTSRuntime:
+def start_tts(
+    settings: GatewaySettings, registry: ComponentRegistry, limiter: EngineLimiter | None = None
+) -> TTSRuntime:
     """Build the TTS side and start loading the Piper voice in the background (the gateway answers
     at once; requests for a voice still loading get 503 + Retry-After)."""
     catalog = VoiceCatalog(default_voice=settings.default_voice)
@@ -105,6 +108,7 @@ def start_tts(settings: GatewaySettings, registry: ComponentRegistry) -> TTSRunt
             crossfade_ms=settings.tts_crossfade_ms,
         ),
         retry_after_s=settings.retry_after_s,
+        limiter=limiter,
     )
     piper: PiperBackend | None = None
     loading: list[asyncio.Task[None]] = []

@@ -74,12 +74,17 @@ class SpeechLimits:
 
 
 class SpeechService:
-    def __init__(self, catalog: VoiceCatalog, limits: SpeechLimits | None = None, retry_after_s: int = 5) -> None:
+    def __init__(
+        self,
+        catalog: VoiceCatalog,
+        limits: SpeechLimits | None = None,
+        retry_after_s: int = 5,
+        limiter: EngineLimiter | None = None,
+    ) -> None:
         self.catalog = catalog
         self.limits = limits or SpeechLimits()
         self.retry_after_s = retry_after_s
-        # Set in the gateway lifespan: bounds concurrent syntheses; None = unbounded (unit tests).
-        self.limiter: EngineLimiter | None = None
+        self.limiter = limiter  # bounds concurrent syntheses; None = unbounded (unit tests)
 
     def _slot(self) -> contextlib.AbstractAsyncContextManager[None]:
         return self.limiter.slot() if self.limiter is not None else contextlib.nullcontext()
