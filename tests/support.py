@@ -71,6 +71,7 @@ class Stack:
             "MONITOR_PROBE_TIMEOUT_S": "1",
             "MONITOR_FAILURES_BEFORE_RESTART": "3",
             "MONITOR_STARTUP_GRACE_S": "5",
+            "MONITOR_SUMMARY_INTERVAL_S": "2",
             "DRAIN_TIMEOUT_S": "5",
             **overrides,
         }

@@ -40,6 +40,10 @@ def test_health_is_ready_with_every_component_and_program(stack: Stack) -> None:
     programs = httpx.get(f"{stack.url}/health").json()["programs"]
     assert programs["vllm"]["supervisor_state"] == "stopped"  # cpu profile
     assert programs["gateway"]["supervisor_state"] == "running"
+    # the monitor's periodic one-line summary (every 2 s here, 60 s by default)
+    wait_until(lambda: "asr_worker=ok" in stack.log("health_monitor"), 15, "a status summary line")
+    summary = next(line for line in stack.log("health_monitor").splitlines() if '"msg": "status ' in line)
+    assert "gateway=ok" in summary and "vllm=stopped" in summary
 
 
 def test_crashed_asr_worker_is_restarted_by_supervisord(stack: Stack) -> None:
