@@ -112,7 +112,9 @@ class LicenseClient:
             view = LicenseView.parse(response.json())
         except (httpx.HTTPError, ValueError, KeyError) as exc:
             if self.proxy_error is None:
-                log.warning(
+                # With licensing disabled nothing depends on the proxy: not worth a warning.
+                log.log(
+                    logging.INFO if self.mode == "disabled" else logging.WARNING,
                     "license proxy not answering; keeping the last status",
                     extra={"fields": {"error": type(exc).__name__}},
                 )
