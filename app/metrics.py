@@ -6,11 +6,13 @@ shows them too.
 
 from __future__ import annotations
 
+import logging
 import time
 
 from prometheus_client import Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+access_log = logging.getLogger("app.access")
 REQUESTS = Counter("gateway_requests_total", "Requests by route template, method and status.",
                    ["route", "method", "status"])
 LATENCY = Histogram(
@@ -46,6 +48,8 @@ def route_template(scope: Scope) -> str:
 
 
 class MetricsMiddleware:
+    """Request counts, latency, active streams, and the access-log line, measured once."""
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
@@ -83,5 +87,14 @@ class MetricsMiddleware:
             if stream_kind is not None:
                 ACTIVE_STREAMS.labels(stream_kind).dec()
             route = route_template(scope)
+            elapsed = time.perf_counter() - started
             REQUESTS.labels(route, method, status).inc()
-            LATENCY.labels(route, method).observe(time.perf_counter() - started)
+            LATENCY.labels(route, method).observe(elapsed)
+            # The one access-log line (inside RequestIdMiddleware, so it carries the request id).
+            # Route template only, never the path's values, query string or body: they may carry text.
+            access_log.info(
+                "request",
+                extra={"fields": {
+                    "method": method, "route": route, "status": int(status), "ms": round(elapsed * 1000, 1)
+                }},
+            )

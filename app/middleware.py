@@ -1,16 +1,12 @@
-"""Pure ASGI middleware (streaming-safe): request ids and one access-log line per request."""
+"""Pure ASGI middleware (streaming-safe): request ids (the access log line is MetricsMiddleware's)."""
 
 from __future__ import annotations
 
-import logging
-import time
 import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from common.logging import request_id_var
-
-log = logging.getLogger("app.access")
 
 
 class RequestIdMiddleware:
@@ -27,30 +23,13 @@ class RequestIdMiddleware:
         request_id = incoming[:64] if incoming and incoming.isprintable() else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         token = request_id_var.set(request_id)
-        started = time.perf_counter()
-        status = 0
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
             if message["type"] == "http.response.start":
-                status = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            # Path only, never the query string or body: they may carry text.
-            log.info(
-                "request",
-                extra={
-                    "fields": {
-                        "method": scope.get("method", "WS"),
-                        "path": scope["path"],
-                        "status": status,
-                        "ms": round((time.perf_counter() - started) * 1000, 1),
-                    }
-                },
-            )
             request_id_var.reset(token)

@@ -122,3 +122,16 @@ def test_metrics_count_requests_by_route_template(make_client: Factory) -> None:
     assert 'route="unmatched",status="404"' in text
     assert "/no/such/path" not in text  # raw paths never become labels
     assert 'gateway_component_ready{component="redis"} 1.0' in text
+
+
+def test_one_access_log_line_per_request_with_the_route_template_only(
+    make_client: Factory, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = make_client()
+    with caplog.at_level("INFO", logger="app.access"):
+        client.get("/v1/listen/secret-words-here")
+    lines = [r for r in caplog.records if r.name == "app.access"]
+    assert len(lines) == 1
+    fields = lines[0].fields  # type: ignore[attr-defined]
+    assert fields["route"] == "/v1/listen/{request_id}" and fields["method"] == "GET"
+    assert "secret-words-here" not in caplog.text
