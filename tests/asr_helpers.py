@@ -6,9 +6,6 @@ tests/conftest.py registers this module as a plugin, so its fixtures reach every
 from __future__ import annotations
 
 import io
-import os
-import subprocess
-import sys
 import threading
 import wave
 from collections.abc import Iterator
@@ -23,7 +20,7 @@ import uvicorn
 
 from app.main import create_app
 from app.settings import GatewaySettings
-from tests.support import REPO, free_port, http_status, wait_until
+from tests.support import ServiceProcess, free_port, http_status, spawn, wait_until
 
 # Sentences Piper reads well and tiny.en knows: plain words, no names or numbers to spell.
 SENTENCES = [
@@ -118,53 +115,23 @@ def speech() -> Speech:
 # --- processes -----------------------------------------------------------------------------------
 
 
-@dataclass
-class Worker:
-    process: subprocess.Popen[bytes]
-    port: int
-    log_path: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.kill()
+Worker = ServiceProcess  # an ASR worker process
 
 
 def start_worker(redis_url: str, log_dir: Path, name: str, **env: str) -> Worker:
     port = free_port()
     log_path = log_dir / f"{name}.log"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "asr_engine"],
-        cwd=REPO,
-        env={
-            **os.environ,
-            "ASR_PORT": str(port),
-            "REDIS_URL": redis_url,
-            "ASR_CONSUMER_NAME": name,
-            "ASR_CPU_THREADS": "2",
-            **env,
-        },
-        stdout=log_path.open("wb"),
-        stderr=subprocess.STDOUT,
+    worker = spawn(
+        "asr_engine",
+        port,
+        log_path,
+        {"ASR_PORT": str(port), "REDIS_URL": redis_url, "ASR_CONSUMER_NAME": name, "ASR_CPU_THREADS": "2", **env},
     )
-    worker = Worker(process, port, log_path)
     try:
         wait_until(lambda: http_status(f"{worker.url}/health") == 200, 60, f"ASR worker {name}")
     except TimeoutError:
         worker.kill()
-        raise AssertionError(log_path.read_text(errors="replace")[-3000:]) from None
+        raise AssertionError(worker.log()[-3000:]) from None
     return worker
 
 

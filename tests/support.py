@@ -43,6 +43,47 @@ def http_status(url: str, timeout_s: float = 2.0) -> int | None:
 
 
 @dataclass
+class ServiceProcess:
+    """One of the appliance's programs run on its own (`python -m MODULE`), outside supervisord."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def spawn(module: str, port: int, log_path: Path, env: dict[str, str]) -> ServiceProcess:
+    """Start `python -m module` from the repo root with `env` over this environment, output to log_path."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", module],
+        cwd=REPO,
+        env={**os.environ, **env},
+        stdout=log_path.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    return ServiceProcess(process, port, log_path)
+
+
+@dataclass
 class Stack:
     """The real appliance under the real supervisord, CPU profile, on free ports in a temp dir."""
 

@@ -2,32 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-from tests.support import REPO, free_port, wait_until
+from tests.support import ServiceProcess, free_port, spawn, wait_until
 
-
-@dataclass
-class GatewayProcess:
-    process: subprocess.Popen[bytes]
-    port: int
-    log_path: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+GatewayProcess = ServiceProcess  # the gateway as its own process
 
 
 def voice_ready(url: str) -> bool:
@@ -43,11 +26,11 @@ def gateway_process(redis_url: str, log_dir: Path, **env: str) -> Iterator[Gatew
     """The real gateway process on free ports, CPU profile, with the Piper voice loaded."""
     port = free_port()
     log_path = log_dir / f"gateway-{port}.log"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app"],
-        cwd=REPO,
-        env={
-            **os.environ,
+    gateway = spawn(
+        "app",
+        port,
+        log_path,
+        {
             "PROFILE": "cpu",
             "GATEWAY_HOST": "127.0.0.1",
             "GATEWAY_PORT": str(port),
@@ -57,10 +40,7 @@ def gateway_process(redis_url: str, log_dir: Path, **env: str) -> Iterator[Gatew
             "HEALTH_PROBE_INTERVAL_S": "0.5",
             **env,
         },
-        stdout=log_path.open("wb"),
-        stderr=subprocess.STDOUT,
     )
-    gateway = GatewayProcess(process, port, log_path)
     try:
         try:
             wait_until(lambda: voice_ready(gateway.url), 90, "the gateway's Piper voice")
@@ -68,6 +48,4 @@ def gateway_process(redis_url: str, log_dir: Path, **env: str) -> Iterator[Gatew
             raise AssertionError(gateway.log()[-3000:]) from None
         yield gateway
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGKILL)
-        process.wait(10)
+        gateway.kill()
