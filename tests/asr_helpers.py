@@ -6,7 +6,6 @@ tests/conftest.py registers this module as a plugin, so its fixtures reach every
 from __future__ import annotations
 
 import io
-import threading
 import wave
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,11 +15,10 @@ import av
 import jiwer
 import numpy as np
 import pytest
-import uvicorn
 
 from app.main import create_app
 from app.settings import GatewaySettings
-from tests.support import ServiceProcess, free_port, http_status, spawn, wait_until
+from tests.support import ServerThread, ServiceProcess, free_port, http_status, spawn, wait_until
 
 # Sentences Piper reads well and tiny.en knows: plain words, no names or numbers to spell.
 SENTENCES = [
@@ -146,32 +144,6 @@ def asr_worker(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     )
     yield worker
     worker.stop()
-
-
-class ServerThread:
-    """A real uvicorn serving an app in-process on a free port (HTTP and WebSocket)."""
-
-    def __init__(self, app: object) -> None:
-        self.port = free_port()
-        self.server = uvicorn.Server(
-            uvicorn.Config(
-                app, host="127.0.0.1", port=self.port, log_config=None, lifespan="on", ws="websockets-sansio"
-            )
-        )
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> ServerThread:
-        self.thread.start()
-        wait_until(lambda: self.server.started, 20, "in-process server")
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(15)
 
 
 def gateway_settings(redis_url: str, asr_port: int, **overrides: object) -> GatewaySettings:

@@ -19,8 +19,8 @@ from websockets.sync.client import connect
 from app.clients.license import LicenseClient
 from app.main import create_app
 from app.settings import GatewaySettings
-from tests.asr_helpers import ServerThread, to_wav
-from tests.support import wait_until
+from tests.asr_helpers import to_wav
+from tests.support import ServerThread, wait_until
 
 VOICE = "en_us_joe"  # the Piper voice
 

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import uvicorn
 
 from health_monitor.supervisor_rpc import SupervisorRpc
 
@@ -40,6 +42,41 @@ def http_status(url: str, timeout_s: float = 2.0) -> int | None:
         return httpx.get(url, timeout=timeout_s).status_code
     except httpx.HTTPError:
         return None
+
+
+def voice_ready(url: str, voice_id: str = "en_us_joe") -> bool:
+    """Whether the gateway at url lists the voice as available (the Piper voice has loaded)."""
+    try:
+        voices = httpx.get(f"{url}/v1/voices", timeout=2).json()["voices"]
+    except (httpx.HTTPError, ValueError, KeyError):
+        return False
+    return any(v["id"] == voice_id and v["available"] for v in voices)
+
+
+class ServerThread:
+    """A real uvicorn serving an app in-process on a free port (HTTP and WebSocket)."""
+
+    def __init__(self, app: object) -> None:
+        self.port = free_port()
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                app, host="127.0.0.1", port=self.port, log_config=None, lifespan="on", ws="websockets-sansio"
+            )
+        )
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> ServerThread:
+        self.thread.start()
+        wait_until(lambda: self.server.started, 20, "in-process server")
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(15)
 
 
 @dataclass

@@ -6,18 +6,16 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
 import numpy as np
 import pytest
-import uvicorn
 
 from app.main import create_app
 from app.settings import GatewaySettings
-from tests.support import free_port, wait_until
+from tests.support import ServerThread, free_port, wait_until
 from tests.svara_support import encode_frames, seeded_snac_dir, shared_engine, snr_db, speech_like_audio
 from tests.vllm_standin import Script, VllmStandin
 from tts_engine.svara.tokens import frames_to_token_text
@@ -34,11 +32,8 @@ class SvaraGateway:
 @pytest.fixture(scope="module")
 def gateway(redis_url: str) -> Iterator[SvaraGateway]:
     standin = VllmStandin().start()
-    port = free_port()
     settings = GatewaySettings(
         redis_url=redis_url,
-        gateway_host="127.0.0.1",
-        gateway_port=port,
         asr_port=free_port(),
         license_proxy_port=free_port(),
         tts_piper_enabled=False,
@@ -50,15 +45,9 @@ def gateway(redis_url: str) -> Iterator[SvaraGateway]:
         svara_health_interval_s=0.5,
         retry_after_s=2,
     )
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-
-    wait_until(lambda: _svara_state(url) == "ready", 60, "the Svara backend to load and see vLLM")
-    yield SvaraGateway(url=url, standin=standin)
-    server.should_exit = True
-    thread.join(20)
+    with ServerThread(create_app(settings)) as server:
+        wait_until(lambda: _svara_state(server.url) == "ready", 60, "the Svara backend to load and see vLLM")
+        yield SvaraGateway(url=server.url, standin=standin)
     standin.stop()
 
 

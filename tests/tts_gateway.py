@@ -4,18 +4,15 @@ synthesis underneath a request stops."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
 
-import httpx
 import numpy as np
 import pytest
-import uvicorn
 
 from app.main import create_app
 from app.settings import GatewaySettings
-from tests.support import free_port, wait_until
+from tests.support import ServerThread, free_port, voice_ready, wait_until
 from tts_engine.base import SynthesisRequest, Voice
 from tts_engine.piper_backend import PiperBackend
 
@@ -74,11 +71,8 @@ class Gateway:
 
 @pytest.fixture(scope="session")
 def tts_gateway(redis_url: str) -> Iterator[Gateway]:
-    port = free_port()
     settings = GatewaySettings(
         redis_url=redis_url,
-        gateway_host="127.0.0.1",
-        gateway_port=port,
         asr_port=free_port(),
         license_proxy_port=free_port(),
         profile="cpu",
@@ -87,21 +81,8 @@ def tts_gateway(redis_url: str) -> Iterator[Gateway]:
         tts_ws_idle_timeout_s=2.0,
     )
     app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-
-    def voice_ready() -> bool:
-        try:
-            voices = httpx.get(f"{url}/v1/voices", timeout=2).json()["voices"]
-        except (httpx.HTTPError, ValueError, KeyError):
-            return False
-        return any(v["id"] == "en_us_joe" and v["available"] for v in voices)
-
-    wait_until(voice_ready, 60, "the Piper voice to load")
-    spy = SpyBackend(app.state.tts.piper)
-    app.state.tts.catalog.add(spy)
-    yield Gateway(url=url, app=app, spy=spy)
-    server.should_exit = True
-    thread.join(20)
+    with ServerThread(app) as server:
+        wait_until(lambda: voice_ready(server.url), 60, "the Piper voice to load")
+        spy = SpyBackend(app.state.tts.piper)
+        app.state.tts.catalog.add(spy)
+        yield Gateway(url=server.url, app=app, spy=spy)

@@ -6,19 +6,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
-
-from tests.support import ServiceProcess, free_port, spawn, wait_until
+from tests.support import ServiceProcess, free_port, spawn, voice_ready, wait_until
 
 GatewayProcess = ServiceProcess  # the gateway as its own process
-
-
-def voice_ready(url: str) -> bool:
-    try:
-        voices = httpx.get(f"{url}/v1/voices", timeout=2).json()["voices"]
-    except (httpx.HTTPError, ValueError, KeyError):
-        return False
-    return any(v["id"] == "en_us_joe" and v["available"] for v in voices)
 
 
 @contextmanager

@@ -17,9 +17,9 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from app.main import create_app
-from tests.asr_helpers import ServerThread, Speech, Worker, gateway_settings, to_wav
+from tests.asr_helpers import Speech, Worker, gateway_settings, to_wav
 from tests.reliability.support import voice_ready
-from tests.support import wait_until
+from tests.support import ServerThread, wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -13,9 +13,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.asr_helpers import ServerThread
 from tests.reliability.support import voice_ready
-from tests.support import http_status, wait_until
+from tests.support import ServerThread, http_status, wait_until
 
 pytestmark = pytest.mark.slow
 
