@@ -95,12 +95,12 @@ class GatewaySettings(BaseSettings):
     snac_batching: Literal["auto", "on", "off"] = Field(
         "auto", description="Decode concurrent streams in one call: auto = on for CUDA, off for CPU."
     )
-    snac_left_context_frames: int = Field(2, ge=0, description="Frames of left context per decoded span.")
-    snac_right_context_frames: int = Field(2, ge=0, description="Frames of right context per decoded span.")
-    snac_first_right_context_frames: int = Field(
-        2, ge=0, description="Right context of the first span; 1 = first audio after 2 frames, less exact."
+    snac_fast_start: bool = Field(
+        False, description="First audio after 2 frames instead of 3; that first frame is approximate."
     )
-    snac_max_span_frames: int = Field(32, ge=1, description="Spans double from 1 frame up to this size.")
+    snac_max_span_frames: int = Field(
+        32, ge=1, description="After the first audio, decode steps double from 1 frame up to this size."
+    )
 
     # --- license -------------------------------------------------------------------------------
     license_mode: Literal["online", "offline", "disabled"] | None = Field(

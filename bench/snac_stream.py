@@ -3,12 +3,12 @@
 Prints, from one run on one machine (ratios against the whole-utterance decode measured here):
   (a) fixed 4-frame window re-decoded for every new frame (what public Orpheus-style servers do),
   (b) the whole utterance in one call (the reference),
-  (c) this project's streaming decoder (growing spans, 2 frames of context each side);
-then tokens needed before the first audio, and on CUDA the real-time streams one GPU decodes at
-once with and without cross-stream batching. Weights: SNAC_MODEL_PATH (--model) or the 24 kHz
-architecture with seeded random weights (same compute; the sound is noise).
+  (c) this project's streaming decoder (stateful convolutions: every sample computed once),
+for several utterance lengths; then tokens needed before the first audio, and on CUDA the real-time
+streams one GPU decodes at once with and without cross-stream batching. Weights: SNAC_MODEL_PATH
+(--model) or the 24 kHz architecture with seeded random weights (same compute; the sound is noise).
 
-  python bench/snac_stream.py [--seconds 4] [--repeats 2] [--model DIR] [--device auto]
+  python bench/snac_stream.py [--seconds 2,4,12] [--repeats 3] [--model DIR] [--device auto]
 """
 
 from __future__ import annotations
@@ -57,8 +57,8 @@ def fixed_window(engine: SnacEngine, frames: np.ndarray) -> np.ndarray:
     return np.concatenate(out)
 
 
-async def streaming(engine: SnacEngine, frames: np.ndarray, first_right: int = 2) -> tuple[np.ndarray, int]:
-    decoder = StreamDecoder(engine, seed=SEED, first_right_context=first_right)
+async def streaming(engine: SnacEngine, frames: np.ndarray, fast_start: bool = False) -> tuple[np.ndarray, int]:
+    decoder = StreamDecoder(engine, seed=SEED, fast_start=fast_start)
     pieces = [a for f in frames if (a := await decoder.push(f)) is not None]
     tail = await decoder.finish()
     pieces += [tail] if tail is not None else []
@@ -98,12 +98,31 @@ async def concurrent_streams(engine: SnacEngine, frames: np.ndarray, streams: in
     return audio_s / (time.perf_counter() - start)
 
 
+def compute_rows(engine: SnacEngine, seconds: float, repeats: int) -> tuple[np.ndarray, float]:
+    """Print (a), (b), (c) for one utterance length; return its frames and (c)/(b)."""
+    count = max(4, round(seconds * engine.sample_rate / engine.samples_per_frame))
+    frames = np.random.default_rng(0).integers(0, 4096, size=(count, 7))
+    audio_s = count * engine.samples_per_frame / engine.sample_rate
+    spf = engine.samples_per_frame
+    t_whole, whole = timed(lambda: engine.decode_whole(frames, SEED), repeats, engine)
+    t_fixed, fixed = timed(lambda: fixed_window(engine, frames), repeats, engine)
+    t_stream, (streamed, _) = timed(lambda: asyncio.run(streaming(engine, frames)), repeats, engine)
+    rows = [
+        ("(a) fixed 4-frame window", t_fixed, snr_db(fixed, whole[spf : spf + len(fixed)])),
+        ("(b) whole utterance (reference)", t_whole, float("inf")),
+        ("(c) streaming (this)", t_stream, snr_db(streamed, whole)),
+    ]
+    for name, elapsed, snr in rows:
+        print(f"{audio_s:7.2f} {name:34} {elapsed / audio_s:20.4f} {elapsed / t_whole:8.2f} {snr:16.1f}")
+    return frames, t_stream / t_whole
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seconds", type=float, default=4.0, help="utterance length")
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--seconds", default="2,4,12", help="utterance lengths, comma-separated")
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--model", default=None, help="SNAC directory or hub name (default: seeded random)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--streams", default="8,32,64", help="concurrent streams to try on CUDA")
@@ -111,39 +130,34 @@ def main() -> None:
 
     device = resolve_device(args.device)
     engine = build_engine(args.model, device, batching=False)
-    count = max(4, round(args.seconds * engine.sample_rate / engine.samples_per_frame))
-    frames = np.random.default_rng(0).integers(0, 4096, size=(count, 7))
-    audio_s = count * engine.samples_per_frame / engine.sample_rate
-    engine.decode_whole(frames[:8], SEED)  # warm-up (kernels, allocator)
+    warm = np.zeros((8, 7), dtype=np.int64)
+    engine.decode_whole(warm, SEED)  # warm-up (kernels, allocator)
+    asyncio.run(streaming(engine, warm))
     print(f"device={device} torch={torch.__version__} threads={torch.get_num_threads()} "
-          f"utterance={count} frames ({audio_s:.2f} s)")
-
-    t_whole, whole = timed(lambda: engine.decode_whole(frames, SEED), args.repeats, engine)
-    t_fixed, fixed = timed(lambda: fixed_window(engine, frames), args.repeats, engine)
-    t_stream, (streamed, first) = timed(lambda: asyncio.run(streaming(engine, frames)), args.repeats, engine)
-    _, (fast, fast_first) = timed(lambda: asyncio.run(streaming(engine, frames, 1)), 1, engine)
-    spf = engine.samples_per_frame
+          f"receptive-field delay={engine.streamer.delay} samples")
     print()
-    print(f"{'decoder':44} {'compute s / audio s':>20} {'x whole':>8} {'SNR vs whole dB':>16}")
-    rows = [
-        ("(a) fixed 4-frame window, every frame", t_fixed, snr_db(fixed, whole[spf : spf + len(fixed)])),
-        ("(b) whole utterance (reference)", t_whole, float("inf")),
-        ("(c) streaming, growing spans (this)", t_stream, snr_db(streamed, whole)),
-    ]
-    for name, seconds, snr in rows:
-        print(f"{name:44} {seconds / audio_s:20.4f} {seconds / t_whole:8.2f} {snr:16.1f}")
-    exact = snr_db(streamed, whole)
-    print(f"\n(c)/(b) = {t_stream / t_whole:.2f} (target <= 1.3); SNR (c) vs (b) = {exact:.1f} dB (>= 60)")
+    print(f"{'audio s':>7} {'decoder':34} {'compute s / audio s':>20} {'x whole':>8} {'SNR vs whole dB':>16}")
+    ratios = {}
+    for seconds in (float(s) for s in args.seconds.split(",")):
+        frames, ratios[seconds] = compute_rows(engine, seconds, args.repeats)
+    summary = ", ".join(f"{s:g} s: {r:.2f}" for s, r in ratios.items())
+    print(f"\n(c)/(b) = {summary} (target <= 1.3)")
+
+    whole = engine.decode_whole(frames, SEED)
+    exact, first = asyncio.run(streaming(engine, frames))
+    fast, fast_first = asyncio.run(streaming(engine, frames, fast_start=True))
+    spf = engine.samples_per_frame
     print("\ntime to first audio (tokens generated before the first samples can be sent):")
     print(f"  (a) fixed window           {4 * 7:4d} tokens (4 frames)")
-    print(f"  (c) exact (default)        {first * 7:4d} tokens ({first} frames)  SNR {exact:.1f} dB")
-    print(f"  (c) fast start (1st R=1)   {fast_first * 7:4d} tokens ({fast_first} frames)  "
-          f"SNR {snr_db(fast, whole):.1f} dB  [SNAC_FIRST_RIGHT_CONTEXT_FRAMES=1]")
+    print(f"  (c) exact (default)        {first * 7:4d} tokens ({first} frames)  SNR {snr_db(exact, whole):.1f} dB")
+    print(f"  (c) fast start             {fast_first * 7:4d} tokens ({fast_first} frames)  "
+          f"SNR {snr_db(fast, whole):.1f} dB overall, {snr_db(fast[:spf], whole[:spf]):.1f} dB on frame 0  "
+          "[SNAC_FAST_START=true]")
 
     if not device.startswith("cuda"):
         print("\nstreams per GPU with vs without cross-stream batching: skipped (no CUDA device here)")
         return
-    print("\nconcurrent streams (each the utterance above, pushed as fast as decoding allows):")
+    print("\nconcurrent streams (each the last utterance above, pushed as fast as decoding allows):")
     print(f"{'streams':>8} {'RTF no batching':>16} {'RTF batching':>13} {'gain':>6}")
     batched = SnacEngine(engine.model, device=device, batching=True)
     for streams in (int(s) for s in args.streams.split(",")):

@@ -28,12 +28,7 @@ async def create_svara_backend(settings: GatewaySettings) -> SvaraBackend:
         health_interval_s=settings.svara_health_interval_s,
         retry_after_s=settings.retry_after_s,
         batching=batching,
-        decoder=DecoderOptions(
-            left_context=settings.snac_left_context_frames,
-            right_context=settings.snac_right_context_frames,
-            first_right_context=settings.snac_first_right_context_frames,
-            max_span=settings.snac_max_span_frames,
-        ),
+        decoder=DecoderOptions(fast_start=settings.snac_fast_start, max_span=settings.snac_max_span_frames),
     )
     await backend.start()
     return backend

@@ -34,9 +34,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class DecoderOptions:
-    left_context: int = 2
-    right_context: int = 2
-    first_right_context: int = 2
+    fast_start: bool = False
     max_span: int = 32
 
 
@@ -148,14 +146,7 @@ class SvaraBackend:
             code_offset=self.template.audio_code_offset, codebook_size=self.template.codebook_size
         )
         options = self._decoder
-        decoder = StreamDecoder(
-            self.engine,
-            seed=seed,
-            left_context=options.left_context,
-            right_context=options.right_context,
-            first_right_context=options.first_right_context,
-            max_span=options.max_span,
-        )
+        decoder = StreamDecoder(self.engine, seed=seed, fast_start=options.fast_start, max_span=options.max_span)
         result = StreamResult()
         started = time.monotonic()
         outcome = "ok"

@@ -1,14 +1,16 @@
 """One SNAC model per process, shared by every stream, with a cross-stream batching scheduler.
 
-Decode jobs from all streams go into one queue. A single worker takes everything queued when it
-becomes free, groups jobs whose windows have the same length (so no padding changes any edge) and
-decodes each group in ONE call: on a GPU, concurrent streams cost about one decode, not N. Decoding
-runs in one worker thread so the event loop keeps reading token streams meanwhile.
+Decode steps from all streams go into one queue. A single worker takes everything queued when it
+becomes free, groups steps that advance by the same number of frames (their states stack along the
+batch axis, see snac_stream) and decodes each group in ONE call: on a GPU, concurrent streams cost
+about one decode, not N. Decoding runs in one worker thread so the event loop keeps reading token
+streams meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +23,7 @@ import torch
 from common.aio import cancel_and_wait
 
 from .snac_model import NoiseContext, load_snac, make_noise_positional
+from .snac_stream import SnacStreamer, StreamState
 from .tokens import frames_to_codes
 
 log = logging.getLogger(__name__)
@@ -28,11 +31,14 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class DecodeJob:
-    frames: np.ndarray  # (W, 7) code frames: the window, context included
-    first_frame: int  # absolute index of frames[0] within its utterance (keys the noise)
-    seed: int
-    keep: tuple[int, int]  # sample range of the window's output to return
+    state: StreamState
+    frames: np.ndarray  # (n, 7) new code frames of this stream
+    finish: bool  # the utterance ends with these frames
     future: asyncio.Future[np.ndarray] = field(repr=False)
+
+    @property
+    def group(self) -> tuple[int, bool]:
+        return len(self.frames), self.finish
 
 
 def resolve_device(device: str) -> str:
@@ -48,7 +54,8 @@ class SnacEngine:
         self.model = model
         self.device = device
         self.context: NoiseContext = make_noise_positional(model)
-        self.samples_per_frame = int(model.hop_length) * int(model.vq_strides[0])
+        self.streamer = SnacStreamer(model)  # after the noise blocks are keyed by position
+        self.samples_per_frame = self.streamer.samples_per_frame
         self.sample_rate = int(model.sampling_rate)
         # Batching pays off where one call is parallel hardware (GPU); on CPU one call per job.
         self.batching = device.startswith("cuda") if batching is None else batching
@@ -63,7 +70,7 @@ class SnacEngine:
         resolved = resolve_device(device)
         return cls(load_snac(source, resolved), device=resolved, batching=batching)
 
-    # --- synchronous decoding (worker thread, benchmarks, reference decodes) --------------------
+    # --- synchronous whole decodes (the reference in tests and benchmarks) ----------------------
     def decode_batch(
         self, windows: list[np.ndarray], first_frames: list[int], seeds: list[int]
     ) -> np.ndarray:
@@ -81,16 +88,18 @@ class SnacEngine:
         """The reference: every frame of an utterance in one call."""
         return self.decode_batch([frames], [0], [seed])[0]
 
-    # --- asynchronous, batched -----------------------------------------------------------------
-    async def decode(
-        self, frames: np.ndarray, first_frame: int, seed: int, keep: tuple[int, int]
-    ) -> np.ndarray:
+    # --- asynchronous, batched streaming -------------------------------------------------------
+    def new_stream(self, seed: int) -> StreamState:
+        return self.streamer.new_state(seed)
+
+    async def step(self, state: StreamState, frames: np.ndarray, *, finish: bool = False) -> np.ndarray:
+        """Advance one stream by `frames` (n, 7); returns the samples that became final."""
         loop = asyncio.get_running_loop()
         if self._worker is None or self._worker.done() or self._worker.get_loop() is not loop:
             self._queue = asyncio.Queue()
             self._worker = asyncio.create_task(self._run(), name="snac-decoder")
         assert self._queue is not None
-        job = DecodeJob(frames, first_frame, seed, keep, loop.create_future())
+        job = DecodeJob(state, frames.reshape(-1, 7), finish, loop.create_future())
         await self._queue.put(job)
         return await job.future
 
@@ -102,9 +111,9 @@ class SnacEngine:
             while self.batching and not self._queue.empty():
                 jobs.append(self._queue.get_nowait())
             jobs = [job for job in jobs if not job.future.done()]  # consumers that left
-            groups: dict[int, list[DecodeJob]] = defaultdict(list)
+            groups: dict[tuple[int, bool], list[DecodeJob]] = defaultdict(list)
             for job in jobs:
-                groups[len(job.frames)].append(job)
+                groups[job.group].append(job)
             for group in groups.values():
                 for start in range(0, len(group), self.max_batch if self.batching else 1):
                     batch = group[start : start + (self.max_batch if self.batching else 1)]
@@ -117,10 +126,12 @@ class SnacEngine:
         try:
             audio = await loop.run_in_executor(
                 self._thread,
-                self.decode_batch,
-                [j.frames for j in batch],
-                [j.first_frame for j in batch],
-                [j.seed for j in batch],
+                functools.partial(
+                    self.streamer.step,
+                    [j.state for j in batch],
+                    np.stack([j.frames for j in batch]),
+                    finish=batch[0].finish,
+                ),
             )
         except Exception as exc:  # a failed decode fails its streams, not the worker
             log.exception("SNAC decode failed", extra={"fields": {"batch": len(batch)}})
@@ -130,7 +141,7 @@ class SnacEngine:
             return
         for row, job in zip(audio, batch, strict=True):
             if not job.future.done():
-                job.future.set_result(row[job.keep[0] : job.keep[1]].copy())
+                job.future.set_result(row)
 
     async def close(self) -> None:
         await cancel_and_wait([self._worker])
