@@ -53,6 +53,11 @@ class SnacEngine:
     ) -> None:
         self.model = model
         self.device = device
+        if device.startswith("cuda"):
+            # cuDNN convolutions default to TF32 (~1e-3 relative error) on Ampere and later: the
+            # streamed and whole decodes would then differ by rounding alone. SNAC is small; this
+            # process runs no other CUDA work, so full fp32 costs little.
+            torch.backends.cudnn.allow_tf32 = False
         self.context: NoiseContext = make_noise_positional(model)
         self.streamer = SnacStreamer(model)  # after the noise blocks are keyed by position
         self.samples_per_frame = self.streamer.samples_per_frame

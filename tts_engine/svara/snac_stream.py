@@ -165,16 +165,19 @@ def _run(layers: list[_Layer], x: torch.Tensor, starts: list[int], batch: _Batch
     return x
 
 
-def _frozen(module: nn.Module, name: str) -> torch.Tensor | None:
-    value = getattr(module, name)  # weight-norm parametrisations compute it here, once
-    return None if value is None else value.detach()
+def _weight(module: nn.Conv1d | nn.ConvTranspose1d) -> torch.Tensor:
+    return module.weight.detach()  # weight-norm parametrisations compute it here, once
+
+
+def _bias(module: nn.Conv1d | nn.ConvTranspose1d) -> torch.Tensor | None:
+    return None if module.bias is None else module.bias.detach()
 
 
 class SnacStreamer:
     """Compiles a loaded SNAC model's decoder into streaming layers (weights shared, not copied)."""
 
     def __init__(self, model: Any) -> None:
-        from snac.layers import DecoderBlock, ResidualUnit
+        from snac.layers import DecoderBlock, ResidualUnit, Snake1d
 
         self.model = model
         self.device = next(model.parameters()).device
@@ -194,30 +197,27 @@ class SnacStreamer:
                     stride = int(module.stride[0])
                     if int(module.kernel_size[0]) != 2 * stride or int(module.output_padding[0]) != 0:
                         raise ValueError("streaming decode expects kernel 2*stride and even strides")
-                    layers.append(
-                        _UpConv(_frozen(module, "weight"), _frozen(module, "bias"), stride,  # type: ignore[arg-type]
-                                int(module.padding[0]), module.groups, scale,
-                                add_buffer(module.in_channels, 1))
-                    )
+                    slot = add_buffer(module.in_channels, 1)
+                    padding = int(module.padding[0])
+                    layers.append(_UpConv(_weight(module), _bias(module), stride, padding, module.groups, scale, slot))
                     scale *= stride
                 elif isinstance(module, nn.Conv1d):
                     pad, dilation = int(module.padding[0]), int(module.dilation[0])
                     if int(module.stride[0]) != 1 or 2 * pad != (int(module.kernel_size[0]) - 1) * dilation:
                         raise ValueError("streaming decode expects same-padded, stride-1 convolutions")
-                    layers.append(
-                        _Conv(_frozen(module, "weight"), _frozen(module, "bias"), dilation,  # type: ignore[arg-type]
-                              module.groups, pad, scale, add_buffer(module.in_channels, 2 * pad) if pad else -1)
-                    )
+                    slot = add_buffer(module.in_channels, 2 * pad) if pad else -1
+                    layers.append(_Conv(_weight(module), _bias(module), dilation, module.groups, pad, scale, slot))
                 elif isinstance(module, PositionalNoiseBlock):
-                    layers.append(_Noise(_frozen(module.linear, "weight"), module.stage))  # type: ignore[arg-type]
+                    layers.append(_Noise(_weight(module.linear), module.stage))
                 elif isinstance(module, ResidualUnit):
                     inner, _ = compile_layers(list(module.block), scale)
                     delay = -_shift_all(inner, 0)
-                    layers.append(_Residual(inner, add_buffer(module.block[0].alpha.shape[1], delay), delay))
+                    slot = add_buffer(module.block[1].in_channels, delay)
+                    layers.append(_Residual(inner, slot, delay))
                 elif isinstance(module, DecoderBlock):
                     inner, scale = compile_layers(list(module.block), scale)
                     layers.extend(inner)
-                elif isinstance(module, nn.Tanh) or type(module).__name__ == "Snake1d":
+                elif isinstance(module, (nn.Tanh, Snake1d)):
                     layers.append(_Pointwise(module))
                 else:
                     raise ValueError(
