@@ -6,7 +6,7 @@ import time
 import xmlrpc.client
 from typing import Any
 
-from supervisor.xmlrpc import SupervisorTransport
+from supervisor.xmlrpc import Faults, SupervisorTransport
 
 
 class SupervisorRpc:
@@ -35,6 +35,11 @@ class SupervisorRpc:
             if info["statename"] in ("STARTING", "RUNNING") and info["pid"] not in (0, old_pid):
                 return
             if info["statename"] in ("EXITED", "STOPPED", "FATAL"):
-                proxy.supervisor.startProcess(name, False)
+                try:
+                    proxy.supervisor.startProcess(name, False)
+                except xmlrpc.client.Fault as fault:
+                    if fault.faultCode != Faults.ALREADY_STARTED:
+                        raise
+                    # supervisord's own autorestart got there between our look and our start.
                 return
             time.sleep(0.2)
