@@ -7,6 +7,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from common.callback_guard import DEFAULT_BLOCKED_NETWORKS, BlockedNetworks
+
 
 class GatewaySettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore")
@@ -38,6 +40,10 @@ class GatewaySettings(BaseSettings):
 
     # --- ASR -----------------------------------------------------------------------------------
     max_upload_bytes: int = Field(100_000_000, description="Largest accepted upload in bytes (413 above).")
+    callback_blocked_networks: BlockedNetworks = Field(
+        DEFAULT_BLOCKED_NETWORKS,
+        description="CIDRs a callback_url may not reach (loopback and link-local by default).",
+    )
     max_audio_seconds: float = Field(7200.0, description="Longest accepted audio in seconds (413 above).")
     asr_job_timeout_s: float = Field(
         600.0, description="How long a synchronous transcription waits for its queued job before 504."

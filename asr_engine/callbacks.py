@@ -10,6 +10,7 @@ import httpx
 import redis.asyncio as aioredis
 
 from common import asr_jobs as q
+from common.callback_guard import CallbackRefused, CallbackUnresolvable, check_callback_url, parse_networks
 
 from .claims import ensure_group, kept_claimed, next_messages
 from .settings import AsrSettings
@@ -24,6 +25,7 @@ class CallbackSender:
         self.consumer = consumer
         self.http = httpx.AsyncClient(timeout=settings.asr_callback_timeout_s, follow_redirects=False)
         self._inflight: set[asyncio.Task[None]] = set()
+        self._blocked = parse_networks(settings.callback_blocked_networks)
 
     async def run(self) -> None:
         try:
@@ -74,6 +76,7 @@ class CallbackSender:
                 if body is None:
                     break  # the result expired: nothing left to deliver
                 try:
+                    await check_callback_url(url, self._blocked)  # again: the name may resolve elsewhere now
                     response = await self.http.post(
                         url,
                         content=body,
@@ -83,8 +86,11 @@ class CallbackSender:
                         delivered = True
                         break
                     reason = f"HTTP {response.status_code}"
-                except httpx.HTTPError as exc:
+                except (httpx.HTTPError, CallbackUnresolvable) as exc:
                     reason = type(exc).__name__
+                except CallbackRefused as exc:  # a blocked address: retrying cannot help
+                    log.warning("callback refused", extra={"fields": {"job_id": job_id, "reason": str(exc)}})
+                    break
                 log.warning(
                     "callback attempt failed",
                     extra={"fields": {"job_id": job_id, "attempt": attempt, "reason": reason}},

@@ -7,6 +7,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from common.callback_guard import DEFAULT_BLOCKED_NETWORKS, BlockedNetworks
+
 
 class AsrSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore")
@@ -48,6 +50,10 @@ class AsrSettings(BaseSettings):
         1.0, description="First retry delay of callback delivery; doubles on every attempt."
     )
     asr_callback_timeout_s: float = Field(10.0, description="Timeout of one callback POST.")
+    callback_blocked_networks: BlockedNetworks = Field(
+        DEFAULT_BLOCKED_NETWORKS,
+        description="CIDRs a callback_url may not reach (loopback and link-local by default).",
+    )
 
     # --- streaming -----------------------------------------------------------------------------
     asr_stream_max_session_s: float = Field(3600.0, description="Longest streaming session (audio seconds).")

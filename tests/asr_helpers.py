@@ -123,7 +123,14 @@ def start_worker(redis_url: str, log_dir: Path, name: str, **env: str) -> Worker
         "asr_engine",
         port,
         log_path,
-        {"ASR_PORT": str(port), "REDIS_URL": redis_url, "ASR_CONSUMER_NAME": name, "ASR_CPU_THREADS": "2", **env},
+        {
+            "ASR_PORT": str(port),
+            "REDIS_URL": redis_url,
+            "ASR_CONSUMER_NAME": name,
+            "ASR_CPU_THREADS": "2",
+            "CALLBACK_BLOCKED_NETWORKS": CALLBACKS_TO_LOOPBACK,
+            **env,
+        },
     )
     try:
         wait_until(lambda: http_status(f"{worker.url}/health") == 200, 60, f"ASR worker {name}")
@@ -146,7 +153,13 @@ def asr_worker(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     worker.stop()
 
 
+# The test receivers of callbacks listen on loopback, which the product blocks by default
+# (tests/test_callback_guard.py covers the default).
+CALLBACKS_TO_LOOPBACK = "169.254.0.0/16"
+
+
 def gateway_settings(redis_url: str, asr_port: int, **overrides: object) -> GatewaySettings:
+    overrides.setdefault("callback_blocked_networks", CALLBACKS_TO_LOOPBACK)
     return GatewaySettings(
         redis_url=redis_url,
         asr_port=asr_port,

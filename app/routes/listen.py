@@ -7,7 +7,6 @@ import contextlib
 import json
 import logging
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
@@ -15,6 +14,7 @@ from fastapi.responses import JSONResponse
 
 from app.errors import ApplianceError, InvalidParameter
 from app.services.transcription import StreamAudio, TranscriptionRequest, TranscriptionService, parse_control
+from common.callback_guard import CallbackRefused, check_callback_url, parse_networks
 
 from .uploads import read_upload
 
@@ -54,12 +54,13 @@ def _params(request: Request, form: dict[str, list[str]]) -> dict[str, str]:
     return params
 
 
-def _callback_url(value: str | None) -> str | None:
+async def _callback_url(value: str | None, blocked_networks: str) -> str | None:
     if not value:
         return None
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise InvalidParameter("callback_url must be an absolute http(s) URL", param="callback_url")
+    try:
+        await check_callback_url(value, parse_networks(blocked_networks))
+    except CallbackRefused as exc:
+        raise InvalidParameter(str(exc), param="callback_url") from None
     return value
 
 
@@ -80,7 +81,7 @@ async def listen(request: Request) -> JSONResponse:
     words = _flag(params.get("timestamps"), "timestamps") or _flag(
         params.get("word_timestamps"), "word_timestamps"
     )
-    callback = _callback_url(params.get("callback_url"))
+    callback = await _callback_url(params.get("callback_url"), settings.callback_blocked_networks)
     audio = await service.decode(upload.data)
     request.state.audio_seconds = audio.duration  # usage metering reads this
     req = TranscriptionRequest(audio=audio, language=language, word_timestamps=words, callback_url=callback)

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.asr_helpers import Speech, piper_speech
+from tests.asr_helpers import CALLBACKS_TO_LOOPBACK, Speech, piper_speech
 from tests.support import Stack, http_status, wait_until
 
 pytestmark = pytest.mark.slow
@@ -44,6 +44,7 @@ def load_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         ASR_MAX_ACTIVE="4",
         ASR_MAX_WAITING="6",
         ENGINE_MAX_WAIT_S="5",
+        CALLBACK_BLOCKED_NETWORKS=CALLBACKS_TO_LOOPBACK,  # the unreachable hook below is on loopback
     )
     stack.start(ready_timeout_s=120)
     yield stack

@@ -83,7 +83,7 @@ def test_redis_outage_degrades_and_recovers(own_redis: RedisServer, tmp_path: Pa
             assert tts.status_code == 200 and tts.content[:4] == b"RIFF"
             for url, params in (
                 (f"{gw.url}/v1/listen", {}),
-                (f"{gw.url}/v1/listen", {"callback_url": "http://127.0.0.1:9/hook"}),
+                (f"{gw.url}/v1/listen", {"callback_url": "http://192.0.2.1:9/hook"}),
             ):
                 refused = httpx.post(url, params=params, content=speech.wav(), timeout=10)
                 assert refused.status_code == 503, refused.text
