@@ -66,6 +66,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             refresh_interval_s=settings.license_refresh_interval_s,
             timeout_s=settings.license_proxy_timeout_s,
             outbox_max=settings.license_usage_outbox_max,
+            redis=redis,
         )
         await license_client.start()
         app.state.license = license_client

@@ -119,7 +119,7 @@ class GatewaySettings(BaseSettings):
     )
     license_proxy_timeout_s: float = Field(2.0, description="Timeout of one call to the license proxy.")
     license_usage_outbox_max: int = Field(
-        10_000, description="Usage records the gateway holds while the proxy is unreachable (then drops)."
+        10_000, description="Usage records the gateway holds (in Redis) while the proxy is unreachable (then drops)."
     )
 
     # --- access, limits, metrics ---------------------------------------------------------------

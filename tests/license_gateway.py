@@ -13,10 +13,11 @@ from typing import Any
 
 import httpx
 import numpy as np
+import redis
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from app.clients.license import LicenseClient
+from app.clients.license import USAGE_OUTBOX_STREAM, LicenseClient
 from app.main import create_app
 from app.settings import GatewaySettings
 from tests.asr_helpers import to_wav
@@ -114,6 +115,8 @@ def _ready(http: httpx.Client) -> bool:
 
 @contextlib.contextmanager
 def licensed_gateway(redis_url: str, asr_port: int, proxy_port: int) -> Iterator[Gateway]:
+    # The session's Redis is shared: records an earlier test's gateway left owed are not this test's.
+    redis.Redis.from_url(redis_url).delete(USAGE_OUTBOX_STREAM)
     settings = GatewaySettings(
         profile="cpu",
         license_mode="online",

@@ -5,18 +5,25 @@ nothing the proxy sends carries request text, transcripts or audio (real Piper, 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+import redis
+import redis.asyncio as aioredis
 
+from app.clients.license import USAGE_OUTBOX_STREAM, LicenseClient
 from tests.asr_helpers import Worker
 from tests.license_gateway import VOICE, Gateway, licensed_gateway, silence_wav, wav_seconds
 from tests.license_support import LicenseProxy, LicenseServer
-from tests.support import wait_until
+from tests.reliability.support import gateway_process
+from tests.support import free_port, wait_until
+from tests.test_license_wiring import record
 
 pytestmark = pytest.mark.slow
 
@@ -107,6 +114,55 @@ def test_exactly_n_records_through_outages_lost_answers_and_a_proxy_kill(
     assert usage["audio_seconds_total"] == pytest.approx(traffic.audio_seconds, abs=0.01)
     assert usage["characters_total"] == traffic.characters
     assert usage["duplicate_batches"] >= 1  # the retried batch was deduplicated, not counted twice
+
+
+def test_records_owed_survive_a_killed_gateway(
+    parts: tuple[LicenseServer, LicenseProxy], redis_url: str, tmp_path: Path
+) -> None:
+    """kill -9 of the gateway while the proxy is down: what it owed waits in Redis, and the next
+    gateway delivers it, once."""
+    server, proxy = parts
+    own_db = redis_url.rsplit("/", 1)[0] + "/4"
+    outbox = redis.Redis.from_url(own_db)
+    env = {"LICENSE_MODE": "online", "LICENSE_PROXY_PORT": str(proxy.port), "LICENSE_REFRESH_INTERVAL_S": "0.2"}
+    owed = [f"owed-{i}" for i in range(5)]
+    with gateway_process(own_db, tmp_path, **env) as first:
+        proxy.kill()
+        for request_id in owed:  # served on the cached license status
+            assert httpx.get(f"{first.url}/v1/voices", headers={"X-Request-ID": request_id}).status_code == 200
+        wait_until(lambda: outbox.xlen(USAGE_OUTBOX_STREAM) >= len(owed), 10, "the records spooled to Redis")
+        first.kill()
+    proxy.start()
+    with gateway_process(own_db, tmp_path, **env):
+        wait_until(lambda: outbox.xlen(USAGE_OUTBOX_STREAM) == 0, 20, "the next gateway to deliver them")
+    wait_until(lambda: set(owed) <= set(server.usage()["request_ids"]), 30, "the records at the server")
+    time.sleep(1.0)  # a duplicate would show up now
+    arrived = server.usage()["request_ids"]
+    assert all(arrived.count(request_id) == 1 for request_id in owed)
+
+
+async def test_records_go_straight_from_memory_while_redis_is_down(
+    parts: tuple[LicenseServer, LicenseProxy],
+) -> None:
+    server, proxy = parts
+    dead_redis = aioredis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.5)
+    client = LicenseClient(
+        proxy.url, mode="online", refresh_interval_s=0.2, timeout_s=2.0, outbox_max=100, redis=dead_redis
+    )
+    await client.start()
+    try:
+        sent = [f"memory-{i}" for i in range(3)]
+        for request_id in sent:
+            client.report(record(request_id=request_id))
+        for _ in range(100):
+            if client.pending_usage == 0:
+                break
+            await asyncio.sleep(0.1)
+        assert client.pending_usage == 0
+    finally:
+        await client.stop()
+        await dead_redis.aclose()
+    wait_until(lambda: set(sent) <= set(server.usage()["request_ids"]), 30, "the records at the server")
 
 
 # --- privacy -----------------------------------------------------------------------------------------------

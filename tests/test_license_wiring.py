@@ -39,7 +39,7 @@ def record(**overrides: object) -> dict[str, object]:
 
 def gateway_settings(redis_url: str, proxy_port: int, mode: str) -> GatewaySettings:
     return GatewaySettings(
-        redis_url=redis_url,
+        redis_url=redis_url.rsplit("/", 1)[0] + "/3",  # own database: its usage records stay here
         asr_port=free_port(),
         license_proxy_port=proxy_port,
         license_mode=mode,
