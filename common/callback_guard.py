@@ -10,6 +10,7 @@ live there.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
 from typing import Annotated
@@ -31,8 +32,9 @@ class CallbackUnresolvable(CallbackRefused):
     """The host name does not resolve (perhaps only for now)."""
 
 
-def parse_networks(spec: str) -> list[Network]:
-    """Comma-separated CIDRs; raises ValueError naming the bad one."""
+@functools.cache
+def parse_networks(spec: str) -> tuple[Network, ...]:
+    """Comma-separated CIDRs; raises ValueError naming the bad one. Cached: the gateway asks per request."""
     networks = []
     for part in (p.strip() for p in spec.split(",")):
         if part:
@@ -40,7 +42,7 @@ def parse_networks(spec: str) -> list[Network]:
                 networks.append(ipaddress.ip_network(part, strict=False))
             except ValueError:
                 raise ValueError(f"not a network in CIDR form: {part!r}") from None
-    return networks
+    return tuple(networks)
 
 
 def _valid_networks(spec: str) -> str:
@@ -52,7 +54,7 @@ def _valid_networks(spec: str) -> str:
 BlockedNetworks = Annotated[str, AfterValidator(_valid_networks)]
 
 
-async def check_callback_url(url: str, blocked: list[Network]) -> None:
+async def check_callback_url(url: str, blocked: tuple[Network, ...]) -> None:
     parts = urlsplit(url)
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)

@@ -88,7 +88,7 @@ class LicenseClient:
         refresh_interval_s: float,
         timeout_s: float,
         outbox_max: int,
-        redis: aioredis.Redis | None = None,
+        redis: aioredis.Redis,
     ) -> None:
         self.mode = mode  # "disabled": nothing is enforced or metered (explicit, unlicensed)
         self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout_s)
@@ -209,8 +209,6 @@ class LicenseClient:
 
     async def _load_spooled(self) -> None:
         """Records a previous gateway left in Redis (it was killed, or the proxy was down at its stop)."""
-        if self._redis is None:
-            return
         try:
             entries = await self._read_spooled()
         except RedisError as exc:
@@ -223,14 +221,13 @@ class LicenseClient:
             log.info("usage records from before the last stop", extra={"fields": {"records": len(entries)}})
 
     async def _read_spooled(self, count: int | None = None) -> list[tuple[bytes, dict[str, Any]]]:
-        assert self._redis is not None
         raw = await self._redis.xrange(USAGE_OUTBOX_STREAM, count=count)
         entries = cast(list[tuple[bytes, dict[bytes, bytes]]], raw)
         return [(msg_id, json.loads(fields[b"record"])) for msg_id, fields in entries]
 
     async def _spool(self) -> None:
         """Memory -> Redis stream. Redis down: the records stay in memory and are sent from there."""
-        if self._redis is None or not self._memory:
+        if not self._memory:
             return
         batch = list(self._memory)
         pipe = self._redis.pipeline(transaction=False)
@@ -239,6 +236,7 @@ class LicenseClient:
         try:
             await pipe.execute()
         except RedisError:
+            # Some may have been added before the error: sent twice then, and deduped by the proxy.
             return
         for _ in batch:
             self._memory.popleft()
@@ -246,7 +244,7 @@ class LicenseClient:
 
     async def _next_chunk(self) -> tuple[list[dict[str, Any]], list[bytes] | None]:
         """The oldest records owed: from Redis (with their stream ids), else from memory."""
-        if self._redis is not None and self._spooled:
+        if self._spooled:
             try:
                 entries = await self._read_spooled(_SEND_CHUNK)
             except RedisError:
@@ -278,7 +276,6 @@ class LicenseClient:
                 self.status.usage_day = usage["day"]
                 self.status.audio_seconds_today = float(usage.get("audio_seconds", 0.0))
         if stream_ids is not None:
-            assert self._redis is not None
             try:
                 await self._redis.xdel(USAGE_OUTBOX_STREAM, *stream_ids)
             except RedisError:

@@ -65,7 +65,7 @@ class SnacEngine:
         # Batching pays off where one call is parallel hardware (GPU); on CPU one call per job.
         self.batching = device.startswith("cuda") if batching is None else batching
         self.max_batch = max_batch
-        self.batch_sizes: list[int] = []  # history for benchmarks and tests
+        self.largest_batch = 0  # streams decoded in one call, at most (benchmarks and tests)
         self._queue: asyncio.Queue[DecodeJob] | None = None
         self._worker: asyncio.Task[None] | None = None
         self._thread: ThreadPoolExecutor | None = None  # made on first use, so close() is not final
@@ -104,7 +104,7 @@ class SnacEngine:
             self._queue = asyncio.Queue()
             self._worker = asyncio.create_task(self._run(), name="snac-decoder")
         assert self._queue is not None
-        job = DecodeJob(state, frames.reshape(-1, 7), finish, loop.create_future())
+        job = DecodeJob(state, frames, finish, loop.create_future())
         await self._queue.put(job)
         return await job.future
 
@@ -125,7 +125,7 @@ class SnacEngine:
                     await self._decode_group(loop, batch)
 
     async def _decode_group(self, loop: asyncio.AbstractEventLoop, batch: list[DecodeJob]) -> None:
-        self.batch_sizes.append(len(batch))
+        self.largest_batch = max(self.largest_batch, len(batch))
         if self._thread is None:
             self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snac")
         try:
