@@ -33,8 +33,8 @@ from app.main import create_app  # noqa: E402
 from asr_engine.model import load_model  # noqa: E402
 from asr_engine.settings import AsrSettings  # noqa: E402
 from asr_engine.transcriber import Options, pcm16_to_float, transcribe  # noqa: E402
-from tests.asr_helpers import ServerThread, Speech, gateway_settings, start_worker  # noqa: E402
 from tests.support import free_port, wait_until  # noqa: E402
+from tests.support.asr import ServerThread, Speech, gateway_settings, start_worker  # noqa: E402
 
 TEXT = [
     "The quick brown fox jumps over the lazy dog.",

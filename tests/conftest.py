@@ -13,7 +13,7 @@ import redis
 from tests.support import Stack, free_port, wait_until
 
 # Fixtures of the speech-to-text tests (Piper speech, a real ASR worker, an in-process gateway).
-pytest_plugins = ["tests.asr_helpers"]
+pytest_plugins = ["tests.support.asr"]
 
 
 def _cuda_available() -> bool:
@@ -72,4 +72,4 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 # TTS: the in-process gateway with the real Piper voice (tests/tts_gateway.py).
-from tests.tts_gateway import tts_gateway  # noqa: E402, F401
+from tests.support.tts_gateway import tts_gateway  # noqa: E402, F401

@@ -17,9 +17,9 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from app.main import create_app
-from tests.asr_helpers import Speech, Worker, gateway_settings, to_wav
-from tests.reliability.support import voice_ready
 from tests.support import ServerThread, wait_until
+from tests.support.asr import Speech, Worker, gateway_settings, to_wav
+from tests.support.gateway_process import voice_ready
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,7 @@ import av
 import httpx
 import pytest
 
-from tests.reliability.support import gateway_process
+from tests.support.gateway_process import gateway_process
 
 pytestmark = pytest.mark.slow
 

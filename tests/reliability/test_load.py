@@ -21,8 +21,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.asr_helpers import CALLBACKS_TO_LOOPBACK, Speech, piper_speech
 from tests.support import Stack, http_status, wait_until
+from tests.support.asr import CALLBACKS_TO_LOOPBACK, Speech, piper_speech
 
 pytestmark = pytest.mark.slow
 

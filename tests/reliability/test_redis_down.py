@@ -12,9 +12,9 @@ import httpx
 import pytest
 import redis
 
-from tests.asr_helpers import Speech, start_worker
-from tests.reliability.support import gateway_process
 from tests.support import free_port, wait_until
+from tests.support.asr import Speech, start_worker
+from tests.support.gateway_process import gateway_process
 
 pytestmark = pytest.mark.slow
 

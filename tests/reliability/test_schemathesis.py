@@ -13,8 +13,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.reliability.support import voice_ready
 from tests.support import ServerThread, http_status, wait_until
+from tests.support.gateway_process import voice_ready
 
 pytestmark = pytest.mark.slow
 

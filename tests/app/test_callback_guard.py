@@ -22,9 +22,9 @@ from common.callback_guard import (
     check_callback_url,
     parse_networks,
 )
-from tests.asr_helpers import Speech, Worker, gateway_settings
+from tests.app.test_asr_callback import Receiver
 from tests.support import ServerThread
-from tests.test_asr_callback import Receiver
+from tests.support.asr import Speech, Worker, gateway_settings
 
 BLOCKED = parse_networks(DEFAULT_BLOCKED_NETWORKS)
 

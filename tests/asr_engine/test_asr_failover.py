@@ -11,7 +11,9 @@ import redis
 
 from app.main import create_app
 from common import asr_jobs as q
-from tests.asr_helpers import (
+from tests.app.test_asr_callback import Receiver
+from tests.support import wait_until
+from tests.support.asr import (
     MAX_WER,
     SENTENCES,
     ServerThread,
@@ -20,8 +22,6 @@ from tests.asr_helpers import (
     start_worker,
     wer,
 )
-from tests.support import wait_until
-from tests.test_asr_callback import Receiver
 
 
 def test_job_of_a_killed_worker_is_finished_by_another_once(redis_url: str, tmp_path: Path) -> None:

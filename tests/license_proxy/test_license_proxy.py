@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from license_proxy.online import key_digest
-from tests.license_support import LICENSE_KEY, LicenseProxy, LicenseServer, license_terms, run_server_cli
 from tests.support import free_port
+from tests.support.license import LICENSE_KEY, LicenseProxy, LicenseServer, license_terms, run_server_cli
 
 pytestmark = pytest.mark.slow
 

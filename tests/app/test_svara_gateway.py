@@ -16,8 +16,8 @@ import pytest
 from app.main import create_app
 from app.settings import GatewaySettings
 from tests.support import ServerThread, free_port, wait_until
-from tests.svara_support import encode_frames, seeded_snac_dir, shared_engine, snr_db, speech_like_audio
-from tests.vllm_standin import Script, VllmStandin
+from tests.support.svara import encode_frames, seeded_snac_dir, shared_engine, snr_db, speech_like_audio
+from tests.support.vllm_standin import Script, VllmStandin
 from tts_engine.svara.tokens import frames_to_token_text
 
 SEED = 5

@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from app.main import create_app
-from tests.asr_helpers import (
+from tests.support import free_port, wait_until
+from tests.support.asr import (
     MAX_WER,
     ServerThread,
     Speech,
@@ -19,7 +20,6 @@ from tests.asr_helpers import (
     gateway_settings,
     wer,
 )
-from tests.support import free_port, wait_until
 
 
 class Receiver:

@@ -8,7 +8,8 @@ import httpx
 import numpy as np
 
 from app.main import create_app
-from tests.asr_helpers import (
+from tests.support import free_port
+from tests.support.asr import (
     MAX_WER,
     ServerThread,
     Speech,
@@ -16,7 +17,6 @@ from tests.asr_helpers import (
     to_wav,
     wer,
 )
-from tests.support import free_port
 
 
 def _check_words(words: list[dict], duration: float) -> None:

@@ -8,8 +8,8 @@ import time
 import httpx
 import pytest
 
-from tests.asr_helpers import MAX_WER, SENTENCES, piper_speech, wer
 from tests.support import Stack, http_status, wait_until
+from tests.support.asr import MAX_WER, SENTENCES, piper_speech, wer
 
 pytestmark = pytest.mark.slow
 

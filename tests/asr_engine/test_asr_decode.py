@@ -9,7 +9,7 @@ from app.audio.decode import decode_audio
 from app.errors import BadRequest, PayloadTooLarge, UnsupportedMedia
 from app.services.subtitles import to_srt, to_vtt
 from app.services.transcription import Segment
-from tests.asr_helpers import encode, to_wav
+from tests.support.asr import encode, to_wav
 
 
 def _tone(seconds: float, rate: int) -> np.ndarray:

@@ -9,8 +9,8 @@ import pytest
 from app.clients.svara import create_svara_backend
 from app.errors import from_engine_error
 from app.settings import GatewaySettings
-from tests.svara_support import seeded_snac_dir
-from tests.vllm_standin import VllmStandin
+from tests.support.svara import seeded_snac_dir
+from tests.support.vllm_standin import VllmStandin
 from tts_engine.svara.errors import (
     SnacLoadError,
     SvaraBadRequest,

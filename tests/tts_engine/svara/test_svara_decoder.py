@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.svara_support import encode_frames, seeded_snac_dir, shared_engine, snr_db, speech_like_audio
+from tests.support.svara import encode_frames, seeded_snac_dir, shared_engine, snr_db, speech_like_audio
 from tts_engine.svara.errors import SnacLoadError
 from tts_engine.svara.snac_decoder import StreamDecoder
 from tts_engine.svara.snac_engine import SnacEngine

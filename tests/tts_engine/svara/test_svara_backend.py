@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from tests.support import free_port
-from tests.svara_support import encode_frames, shared_engine, snr_db, speech_like_audio
-from tests.vllm_standin import Script, VllmStandin
+from tests.support.svara import encode_frames, shared_engine, snr_db, speech_like_audio
+from tests.support.vllm_standin import Script, VllmStandin
 from tts_engine.base import SamplingParams, SynthesisRequest, TTSBackend
 from tts_engine.svara.backend import SvaraBackend
 from tts_engine.svara.catalogue import load_voices

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from app.clients.license import LicenseView
-from tests.asr_helpers import Worker
-from tests.license_gateway import VOICE, Gateway, licensed_gateway, silence_wav, wav_seconds
-from tests.license_support import LICENSE_KEY, LicenseProxy, LicenseServer, license_terms
 from tests.support import wait_until
+from tests.support.asr import Worker
+from tests.support.license import LICENSE_KEY, LicenseProxy, LicenseServer, license_terms
+from tests.support.license_gateway import VOICE, Gateway, licensed_gateway, silence_wav, wav_seconds
 
 pytestmark = pytest.mark.slow
 

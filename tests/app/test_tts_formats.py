@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from app.audio.transform import AudioTransform
-from tests.tts_gateway import Gateway
+from tests.support.tts_gateway import Gateway
 
 TEXT = "The quick brown fox jumps over the lazy dog. It was a sunny day."
 

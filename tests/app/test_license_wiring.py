@@ -14,8 +14,8 @@ from app.main import create_app
 from app.settings import GatewaySettings
 from license_proxy.models import UsageRecord
 from license_proxy.spool import SpoolFull, UsageSpool
-from tests.license_support import LicenseProxy
 from tests.support import free_port, wait_until
+from tests.support.license import LicenseProxy
 
 pytestmark = pytest.mark.slow
 

@@ -13,9 +13,9 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from app.limits import EngineLimiter
-from tests.asr_helpers import Speech
 from tests.support import ServerThread
-from tests.tts_gateway import Gateway
+from tests.support.asr import Speech
+from tests.support.tts_gateway import Gateway
 
 LONG_TEXT = " ".join(["This sentence is here to keep the voice busy for a while."] * 12)
 

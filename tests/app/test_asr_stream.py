@@ -13,7 +13,7 @@ import pytest
 import websockets
 from websockets.asyncio.client import connect
 
-from tests.asr_helpers import (
+from tests.support.asr import (
     MAX_WER,
     SENTENCES,
     ServerThread,

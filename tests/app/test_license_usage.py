@@ -18,12 +18,12 @@ import redis
 import redis.asyncio as aioredis
 
 from app.clients.license import USAGE_OUTBOX_STREAM, LicenseClient
-from tests.asr_helpers import Worker
-from tests.license_gateway import VOICE, Gateway, licensed_gateway, silence_wav, wav_seconds
-from tests.license_support import LicenseProxy, LicenseServer
-from tests.reliability.support import gateway_process
+from tests.app.test_license_wiring import record
 from tests.support import free_port, wait_until
-from tests.test_license_wiring import record
+from tests.support.asr import Worker
+from tests.support.gateway_process import gateway_process
+from tests.support.license import LicenseProxy, LicenseServer
+from tests.support.license_gateway import VOICE, Gateway, licensed_gateway, silence_wav, wav_seconds
 
 pytestmark = pytest.mark.slow
 

@@ -20,8 +20,8 @@ from websockets.sync.client import connect
 from app.clients.license import USAGE_OUTBOX_STREAM, LicenseClient
 from app.main import create_app
 from app.settings import GatewaySettings
-from tests.asr_helpers import to_wav
 from tests.support import ServerThread, wait_until
+from tests.support.asr import to_wav
 
 VOICE = "en_us_joe"  # the Piper voice
 

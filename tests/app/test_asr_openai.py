@@ -8,7 +8,7 @@ import httpx
 import openai
 import pytest
 
-from tests.asr_helpers import (
+from tests.support.asr import (
     MAX_WER,
     ServerThread,
     Speech,

@@ -19,7 +19,7 @@ import uvicorn
 
 from health_monitor.supervisor_rpc import SupervisorRpc
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:

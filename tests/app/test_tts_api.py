@@ -17,7 +17,7 @@ import pytest
 from websockets.sync.client import connect
 
 from tests.support import wait_until
-from tests.tts_gateway import SPY_VOICE, Gateway
+from tests.support.tts_gateway import SPY_VOICE, Gateway
 
 TEXT = "Hello from the appliance. This is a short test."
 
