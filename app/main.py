@@ -25,7 +25,7 @@ from .limits import BodyTimeoutMiddleware, EngineLimiter, SessionLimitMiddleware
 from .metrics import MetricsMiddleware
 from .middleware import RequestIdMiddleware
 from .openapi import install_openapi
-from .routes import health, listen, metrics, speak_stream, speech, transcriptions
+from .routes import health, listen, metrics, models, speak_stream, speech, transcriptions
 from .services.transcription import TranscriptionService
 from .settings import GatewaySettings
 from .tts import start_tts
@@ -133,4 +133,5 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(speak_stream.router)
     app.include_router(listen.router)
     app.include_router(transcriptions.router)
+    app.include_router(models.router)
     return app

@@ -58,6 +58,10 @@ class GatewaySettings(BaseSettings):
         "", description="Voice used when a request names none. Empty: en_us_joe (Piper) in the cpu profile, "
         "en_female (Svara) in the gpu profile."
     )
+    tts_voice_aliases_path: str | None = Field(
+        None, description="JSON map of other APIs' voice names (OpenAI's alloy, nova, …) onto this "
+        "appliance's voices; empty: the map shipped in tts_engine/data/voice_aliases.json."
+    )
     tts_piper_enabled: bool | None = Field(
         None,
         description="Load the Piper CPU voice. Unset: on in the cpu profile, and in the gpu profile "

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from common.aio import cancel_and_wait
 from common.states import ComponentState
-from tts_engine.catalog import VoiceCatalog
+from tts_engine.catalog import VoiceCatalog, load_aliases
 from tts_engine.piper_backend import PiperBackend
 from tts_engine.svara.backend import SvaraBackend
 from tts_engine.svara.catalogue import load_voices
@@ -98,7 +98,8 @@ def start_tts(
 ) -> TTSRuntime:
     """Build the TTS side and start loading the Piper voice in the background (the gateway answers
     at once; requests for a voice still loading get 503 + Retry-After)."""
-    catalog = VoiceCatalog(default_voice=settings.default_voice)
+    aliases_path = Path(settings.tts_voice_aliases_path) if settings.tts_voice_aliases_path else None
+    catalog = VoiceCatalog(default_voice=settings.default_voice, aliases=load_aliases(aliases_path))
     service = SpeechService(
         catalog,
         SpeechLimits(

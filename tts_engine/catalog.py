@@ -2,9 +2,27 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from .base import TTSBackend, Voice
+
+DEFAULT_ALIASES_PATH = Path(__file__).parent / "data" / "voice_aliases.json"
+
+
+def load_aliases(path: Path | None = None) -> dict[str, list[str]]:
+    """Alias -> voice ids in order of preference. Raises ValueError naming a malformed entry."""
+    source = path or DEFAULT_ALIASES_PATH
+    entries = json.loads(Path(source).read_text(encoding="utf-8")).get("aliases", {})
+    aliases: dict[str, list[str]] = {}
+    for alias, targets in entries.items():
+        if isinstance(targets, str):
+            targets = [targets]
+        if not targets or not all(isinstance(t, str) and t for t in targets):
+            raise ValueError(f"{source}: alias {alias!r} must name one or more voice ids")
+        aliases[alias] = list(targets)
+    return aliases
 
 
 class UnknownVoice(LookupError):
@@ -26,9 +44,10 @@ class VoiceEntry:
 class VoiceCatalog:
     """Adding a backend is one `add()` call in the gateway lifespan."""
 
-    def __init__(self, default_voice: str = "") -> None:
+    def __init__(self, default_voice: str = "", aliases: dict[str, list[str]] | None = None) -> None:
         self._backends: list[TTSBackend] = []
         self.default_voice = default_voice
+        self.aliases = aliases or {}
 
     def add(self, backend: TTSBackend) -> None:
         self._backends.append(backend)
@@ -51,11 +70,29 @@ class VoiceCatalog:
     def ids(self) -> list[str]:
         return [entry.voice.id for entry in self.entries()]
 
-    def resolve(self, voice_id: str | None) -> tuple[Voice, TTSBackend]:
-        """The voice and the backend that speaks it; `None`/"" means the default voice."""
-        wanted = voice_id or self.default_voice or (self.ids()[0] if self.ids() else "")
+    def _find(self, voice_id: str) -> tuple[Voice, TTSBackend] | None:
         for backend in self._backends:
             for voice in backend.voices():
-                if voice.id == wanted:
+                if voice.id == voice_id:
                     return voice, backend
-        raise UnknownVoice(wanted, self.ids())
+        return None
+
+    def resolve_alias(self, alias: str) -> tuple[Voice, TTSBackend] | None:
+        """An alias's first target that can speak now, else its first that exists, else None."""
+        found = [hit for target in self.aliases.get(alias, []) if (hit := self._find(target))]
+        ready = [hit for hit in found if hit[1].is_available()]
+        return (ready or found)[0] if found else None
+
+    def alias_map(self) -> dict[str, str]:
+        """Each alias with the voice id it resolves to right now (aliases that reach none left out)."""
+        resolved = {alias: self.resolve_alias(alias) for alias in self.aliases}
+        return {alias: hit[0].id for alias, hit in resolved.items() if hit is not None}
+
+    def resolve(self, voice_id: str | None) -> tuple[Voice, TTSBackend]:
+        """The voice and the backend that speaks it; `None`/"" means the default voice. A voice id
+        wins over an alias of the same name."""
+        wanted = voice_id or self.default_voice or (self.ids()[0] if self.ids() else "")
+        hit = self._find(wanted) or self.resolve_alias(wanted)
+        if hit is None:
+            raise UnknownVoice(wanted, self.ids())
+        return hit

@@ -25,8 +25,33 @@ from tts_engine.base import EngineError, SamplingParams
 router = APIRouter(tags=["text-to-speech"])
 log = logging.getLogger(__name__)
 
+OPENAI_PCM_RATE = 24000  # OpenAI defines `pcm` as 24 kHz 16-bit mono; its clients play it so
 
-class OpenAISpeechBody(BaseModel):
+
+class SamplingFields(BaseModel):
+    """Sampling fields for backends driven by a language model (Svara); others ignore them."""
+
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, gt=0, le=1)
+    top_k: int | None = Field(None, ge=1)
+    repetition_penalty: float | None = Field(None, gt=0)
+    max_tokens: int | None = Field(None, ge=1)
+    seed: int | None = None
+
+    def sampling(self) -> SamplingParams:
+        return SamplingParams(
+            temperature=self.temperature,
+            top_p=self.top_p,
+            top_k=self.top_k,
+            repetition_penalty=self.repetition_penalty,
+            max_tokens=self.max_tokens,
+            seed=self.seed,
+        )
+
+
+class OpenAISpeechBody(SamplingFields):
+    """OpenAI's fields, plus the extras the Svara SDK sends on the same route."""
+
     model_config = ConfigDict(extra="ignore")
     model: str = Field("tts-1", description="Accepted for compatibility; the voice picks the backend.")
     input: str
@@ -34,9 +59,14 @@ class OpenAISpeechBody(BaseModel):
     response_format: str = "mp3"
     speed: float = 1.0
     stream_format: Literal["audio", "sse"] = "audio"
+    stream: bool | None = Field(
+        None, description="Svara SDK: false sends the whole file (a WAV with its real sizes); unset streams."
+    )
+    sample_rate: int | None = Field(None, description="Svara SDK: output rate; pcm defaults to 24 kHz.")
+    lang: str | None = Field(None, description="Svara SDK: accepted; the voice sets the language.")
 
 
-class SvaraSpeechBody(BaseModel):
+class SvaraSpeechBody(SamplingFields):
     model_config = ConfigDict(extra="ignore")
     text: str
     voice: str | None = None
@@ -45,12 +75,6 @@ class SvaraSpeechBody(BaseModel):
     response_format: str = "wav"
     sample_rate: int | None = None
     speed: float = 1.0
-    temperature: float | None = Field(None, ge=0, le=2)
-    top_p: float | None = Field(None, gt=0, le=1)
-    top_k: int | None = Field(None, ge=1)
-    repetition_penalty: float | None = Field(None, gt=0)
-    max_tokens: int | None = Field(None, ge=1)
-    seed: int | None = None
 
 
 class SmallestSpeakBody(BaseModel):
@@ -170,34 +194,32 @@ async def _sse(request: Request, plan: SpeechPlan) -> Response:
 
 @router.post("/v1/audio/speech")
 async def openai_speech(body: OpenAISpeechBody, request: Request) -> Response:
-    """OpenAI-compatible speech; always streamed (chunked), or as SSE with `stream_format=sse`."""
+    """OpenAI-compatible speech: streamed (chunked), as SSE with `stream_format=sse`, or the whole
+    file with `stream=false` (Svara SDK). `pcm` is 24 kHz unless `sample_rate` says otherwise."""
     _meter(request, body.input)
+    rate = body.sample_rate
+    if rate is None and body.response_format.lower() == "pcm":
+        rate = OPENAI_PCM_RATE
     plan = _service(request).prepare(
         SpeechRequest(
             text=body.input,
             voice_id=body.voice,
             format=body.response_format,
+            sample_rate=rate,
             speed=body.speed,
+            sampling=body.sampling(),
             request_id=getattr(request.state, "request_id", ""),
         )
     )
     if body.stream_format == "sse":
         return await _sse(request, plan)
-    return await _audio(request, plan, stream=True)
+    return await _audio(request, plan, stream=body.stream is not False)
 
 
 @router.post("/v1/text-to-speech")
 async def svara_speech(body: SvaraSpeechBody, request: Request) -> Response:
     """Svara-style speech; sampling fields reach backends driven by a language model."""
     _meter(request, body.text)
-    sampling = SamplingParams(
-        temperature=body.temperature,
-        top_p=body.top_p,
-        top_k=body.top_k,
-        repetition_penalty=body.repetition_penalty,
-        max_tokens=body.max_tokens,
-        seed=body.seed,
-    )
     plan = _service(request).prepare(
         SpeechRequest(
             text=body.text,
@@ -205,7 +227,7 @@ async def svara_speech(body: SvaraSpeechBody, request: Request) -> Response:
             format=body.response_format,
             sample_rate=body.sample_rate,
             speed=body.speed,
-            sampling=sampling,
+            sampling=body.sampling(),
             request_id=getattr(request.state, "request_id", ""),
         ),
         text_param="text",
@@ -237,9 +259,11 @@ async def smallest_speak(body: SmallestSpeakBody, request: Request) -> Response:
 
 @router.get("/v1/voices")
 async def voices(request: Request) -> dict[str, object]:
-    """Every voice of every backend, with whether it can speak right now."""
+    """Every voice of every backend, with whether it can speak right now, and the voice each alias
+    (OpenAI's alloy, nova, …) resolves to now."""
     catalog = _service(request).catalog
     return {
         "voices": [entry.as_dict() for entry in catalog.entries()],
         "default_voice": catalog.default_voice,
+        "aliases": catalog.alias_map(),
     }

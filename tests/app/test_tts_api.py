@@ -56,7 +56,7 @@ def test_openai_sdk_streaming_response(client: openai.OpenAI) -> None:
 
 def test_openai_sdk_sees_errors(client: openai.OpenAI) -> None:
     with pytest.raises(openai.NotFoundError) as caught:
-        client.audio.speech.create(model="tts-1", voice="alloy", input=TEXT)  # type: ignore[arg-type]
+        client.audio.speech.create(model="tts-1", voice="no_such_voice", input=TEXT)  # type: ignore[arg-type]
     assert "en_us_joe" in str(caught.value)
 
 
