@@ -45,6 +45,7 @@ ROUTE_FEATURES: dict[str, tuple[str, ...]] = {
     "/v1/listen": ("asr",),
     "/v1/audio/transcriptions": ("asr",),
     "/v1/listen/stream": ("asr", "streaming"),
+    "/v1/realtime": ("asr", "streaming"),
     "/v1/speak/stream": ("tts", "streaming"),
 }
 _BY_LENGTH = sorted(ROUTE_FEATURES, key=len, reverse=True)

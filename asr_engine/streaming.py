@@ -4,6 +4,11 @@ Endpointing: Silero VAD per 32 ms window; an utterance starts at the first speec
 after `asr_stream_endpoint_ms` of non-speech, which triggers its final at once. While speech goes
 on, a partial is sent every `asr_stream_partial_interval_s` of audio. Partials carry `stable`: the
 words two consecutive partials agree on, which later partials are unlikely to change.
+
+With `?vad_events=true` (the gateway's OpenAI Realtime surface) the session also says what its VAD
+saw, `{"type": "speech_started", "audio_start_ms"}` and `{"type": "speech_stopped", "audio_end_ms"}`
+(before that utterance's final), and answers each finalize with `{"type": "flushed"}` once
+everything before it is out. Transcript messages carry no `type`; other clients never see these.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ class SessionClosed(Exception):
 class StreamOptions:
     language: str | None = None
     word_timestamps: bool = False
+    vad_events: bool = False
 
 
 @dataclass
@@ -74,12 +80,15 @@ class Session:
                 if self.speech_start is None:
                     self.speech_start = window_start
                     self.last_partial_at = window_start
+                    self._vad_event(out, "speech_started", audio_start_ms=_ms(max(window_start - PAD, 0)))
                 self.last_speech = self.vad_pos
             elif self.speech_start is not None and self.vad_pos - self.last_speech >= endpoint:
+                self._vad_event(out, "speech_stopped", audio_end_ms=_ms(self.last_speech + PAD))
                 out.append(await self._final(self.last_speech + PAD))
         if self.speech_start is not None:
             spoken = self.vad_pos - self.speech_start
             if spoken >= self.settings.asr_stream_max_utterance_s * SAMPLE_RATE:
+                self._vad_event(out, "speech_stopped", audio_end_ms=_ms(self.vad_pos))
                 out.append(await self._final(self.vad_pos))
             elif self._partial_due():
                 self.last_partial_at = self.vad_pos
@@ -87,6 +96,10 @@ class Session:
         else:  # no speech pending: keep only the pre-roll
             self._trim(self.total - PAD)
         return out
+
+    def _vad_event(self, out: list[dict[str, Any]], kind: str, **fields: int) -> None:
+        if self.options.vad_events:
+            out.append({"type": kind, **fields})
 
     def _partial_due(self) -> bool:
         # Only while the speaker is talking: a partial started in the pause before an endpoint
@@ -188,6 +201,10 @@ class Session:
         self.buf_start = keep_from
 
 
+def _ms(samples: int) -> int:
+    return samples * 1000 // SAMPLE_RATE
+
+
 def _norm(word: str) -> str:
     return "".join(ch for ch in word.lower() if ch.isalnum())
 
@@ -198,6 +215,7 @@ async def serve_session(websocket: WebSocket, model: WhisperModel, settings: Asr
         options = StreamOptions(
             language=websocket.query_params.get("language") or None,
             word_timestamps=websocket.query_params.get("word_timestamps", "false").lower() in ("1", "true"),
+            vad_events=websocket.query_params.get("vad_events", "false").lower() in ("1", "true"),
         )
         check_language(model, options.language)
     except InvalidRequest as exc:
@@ -232,6 +250,8 @@ async def serve_session(websocket: WebSocket, model: WhisperModel, settings: Asr
             control = _parse_control(message.get("text") or "")
             for out in await session.flush():
                 await websocket.send_json(out)
+            if control == "finalize" and options.vad_events:
+                await websocket.send_json({"type": "flushed"})
             if control == "close_stream":
                 await websocket.send_json(session.last_message())
                 await websocket.close(1000)

@@ -1,0 +1,76 @@
+"""OpenAI Realtime transcription: `WS /v1/realtime?intent=transcription` (OpenAI's events, backed by
+the streaming ASR worker; see app/services/realtime_session.py). HTTP-level work only: the
+handshake, frames in and out, and the end of the session."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from app.errors import ApplianceError, InvalidParameter
+from app.services.realtime_session import RealtimeTranscription
+from app.services.transcription import TranscriptionService
+
+router = APIRouter(tags=["speech-to-text"])
+log = logging.getLogger(__name__)
+
+
+@router.websocket("/v1/realtime")
+async def realtime(websocket: WebSocket) -> None:
+    service: TranscriptionService = websocket.app.state.transcription
+    # Browsers cannot set headers: they offer "realtime" (and the key) as subprotocols.
+    offered = websocket.scope.get("subprotocols") or []
+    await websocket.accept(subprotocol="realtime" if "realtime" in offered else None)
+    lock = asyncio.Lock()
+
+    async def emit(event: dict[str, Any]) -> None:
+        async with lock:
+            await websocket.send_text(json.dumps(event))
+
+    session = RealtimeTranscription(service, emit)
+    websocket.state.audio_seconds = 0.0
+    try:
+        if websocket.query_params.get("intent") != "transcription":
+            raise InvalidParameter(
+                "only transcription sessions are served here: connect with ?intent=transcription",
+                param="intent",
+            )
+        service.check_ready()
+    except ApplianceError as exc:
+        await session.error(exc)
+        with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+            await websocket.close(1013 if exc.status_code == 503 else 1008)
+        return
+    await session.start()
+    client = asyncio.create_task(_client_events(websocket, session))
+    failed = asyncio.create_task(session.failed.wait())
+    try:
+        await asyncio.wait({client, failed}, return_when=asyncio.FIRST_COMPLETED)
+        if failed.done():  # the worker failed: the error event went out, end the session
+            with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+                await websocket.close(1011)
+    finally:
+        for task in (client, failed):
+            task.cancel()
+        await asyncio.gather(client, failed, return_exceptions=True)
+        await session.close()
+        websocket.state.audio_seconds = session.audio_seconds  # usage metering reads this
+
+
+async def _client_events(websocket: WebSocket, session: RealtimeTranscription) -> None:
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        if message.get("text") is None:
+            await session.error(InvalidParameter(
+                "binary frames are not part of this protocol: send JSON events "
+                "(input_audio_buffer.append carries base64 audio)", param="event",
+            ))
+            continue
+        await session.on_client(message["text"])
