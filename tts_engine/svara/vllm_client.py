@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import aiohttp
 from prometheus_client import Counter
 
-from tts_engine.base import SamplingParams
+from tts_engine.base import SAMPLING_BOUNDS, SamplingParams
 
 from .errors import SvaraBadRequest, SvaraStalled, SvaraStreamFailed, SvaraUnavailable
 
@@ -30,16 +30,8 @@ UPSTREAM_ERRORS = Counter(
     ["kind"],
 )
 
-# DESIGN.md sampling defaults, and the range a request may move each one within.
+# DESIGN.md sampling defaults; the range a request may move each one within is SAMPLING_BOUNDS.
 DEFAULT_SAMPLING = SamplingParams(temperature=0.75, top_p=0.9, top_k=40, repetition_penalty=1.1)
-SAMPLING_BOUNDS: dict[str, tuple[float, float]] = {
-    "temperature": (0.05, 1.5),
-    "top_p": (0.05, 1.0),
-    "top_k": (1, 200),
-    "repetition_penalty": (1.0, 2.0),
-    "max_tokens": (28, 65536),
-    "seed": (0, 2**31 - 1),
-}
 
 
 def resolve_sampling(request: SamplingParams) -> SamplingParams:
