@@ -26,4 +26,8 @@ def check(value: float, bound: Bound, param: str, unit: str = "") -> None:
     """The same rule where no pydantic model parses the value (WebSocket queries, services)."""
     low, high = bound
     if not low <= value <= high:
-        raise InvalidParameter(f"{param} must be between {low:g} and {high:g}{unit}", param=param)
+        raise InvalidParameter(f"{param} must be between {_text(low)} and {_text(high)}{unit}", param=param)
+
+
+def _text(number: float) -> str:
+    return str(int(number)) if float(number).is_integer() else f"{number:g}"

@@ -1,6 +1,7 @@
 """WS /v1/speak/stream: text in as it is written (an LLM's output), audio out sentence by sentence.
 
-Query: voice_id, output_format (default pcm), sample_rate, speed — checked before anything else.
+Query: voice_id, output_format (default pcm), sample_rate, speed and the sampling fields of
+POST /v1/text-to-speech (temperature, top_p, ...) — checked before anything else.
 Client -> server (JSON text frames):
   {"type": "text", "text": "..."}   more text; every sentence is spoken as soon as it is complete
   {"type": "flush"}                 speak what is buffered now, even without a sentence end
@@ -16,16 +17,20 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Mapping
+from dataclasses import fields
 from typing import Any
 
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect
 
+from app import bounds
 from app.errors import ApplianceError, InvalidParameter, as_appliance_error
 from app.licensing import licensed
 from app.services.speech import SpeechRequest, SpeechService
 from app.services.speech_session import SentenceBuffer, SpeechSession
 from app.ws_errors import send_error
+from tts_engine.base import SAMPLING_BOUNDS, SamplingParams
 
 router = APIRouter(tags=["text-to-speech"])
 log = logging.getLogger(__name__)
@@ -45,6 +50,18 @@ def _number(raw: str | None, kind: type, name: str) -> Any:
         return kind(raw)
     except ValueError:
         raise InvalidParameter(f"{name} must be a number", param=name) from None
+
+
+def _sampling(query: Mapping[str, str]) -> SamplingParams:
+    """The sampling fields of the query, held to the same SAMPLING_BOUNDS as the HTTP bodies."""
+    values: dict[str, Any] = {}
+    for spec in fields(SamplingParams):
+        kind = int if "int" in str(spec.type) else float
+        value = _number(query.get(spec.name), kind, spec.name)
+        if value is not None:
+            bounds.check(value, SAMPLING_BOUNDS[spec.name], spec.name)
+        values[spec.name] = value
+    return SamplingParams(**values)
 
 
 async def _speaker(ws: WebSocket, session: SpeechSession, queue: asyncio.Queue[object]) -> None:
@@ -103,6 +120,7 @@ async def speak_stream(ws: WebSocket) -> None:
             format=query.get("output_format", "pcm"),
             sample_rate=_number(query.get("sample_rate"), int, "sample_rate"),
             speed=_speed if (_speed := _number(query.get("speed"), float, "speed")) is not None else 1.0,
+            sampling=_sampling(query),
             request_id=getattr(ws.state, "request_id", ""),
         )
         voice, backend = service.resolve_voice(request.voice_id)

@@ -269,6 +269,8 @@ def test_ws_flush_and_encoded_format(tts_gateway: Gateway) -> None:
         ("?voice_id=nobody", None, "not_found"),
         ("?speed=9", None, "invalid_parameter"),
         ("?sample_rate=abc", None, "invalid_parameter"),
+        ("?temperature=1.8", None, "invalid_parameter"),  # the HTTP bodies' SAMPLING_BOUNDS
+        ("?top_k=many", None, "invalid_parameter"),
         ("", "not json at all", "invalid_parameter"),
         ("", b"\x00\x01binary", "invalid_parameter"),
         ("", json.dumps([1, 2]), "invalid_parameter"),
