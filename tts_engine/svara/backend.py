@@ -21,7 +21,7 @@ from common.aio import cancel_and_wait
 from tts_engine.base import SynthesisRequest, Voice
 
 from .catalogue import SvaraVoice, load_voices
-from .config import DecoderOptions, SvaraConfig
+from .config import SvaraConfig
 from .errors import SvaraBadRequest, SvaraUnavailable
 from .prompt import PromptTemplate
 from .snac_decoder import StreamDecoder
@@ -38,19 +38,18 @@ class SvaraBackend:
     def __init__(
         self,
         *,
+        config: SvaraConfig,
         client: VllmClient,
         engine: SnacEngine,
         template: PromptTemplate,
         voices: dict[str, SvaraVoice],
-        decoder: DecoderOptions | None = None,
-        health_interval_s: float = 2.0,
     ) -> None:
         self.client = client
         self.engine = engine
         self.template = template
         self._voices = voices
-        self._decoder = decoder or DecoderOptions()
-        self._health_interval_s = health_interval_s
+        self._decoder = config.decoder
+        self._health_interval_s = config.health_interval_s
         self._available = False
         self._prober: asyncio.Task[None] | None = None
 
@@ -59,23 +58,13 @@ class SvaraBackend:
         """Load everything (SNAC weights: seconds; run it off the event loop). Raises SnacLoadError
         or ValueError with an actionable message when the configuration is wrong."""
         templates = Path(config.templates_path) if config.templates_path else None
-        prompt_template = PromptTemplate.load(config.template, templates)
-        client = VllmClient(
-            config.vllm_url,
-            config.model,
-            stop_token_ids=prompt_template.stop_token_ids,
-            max_model_len=config.max_model_len,
-            connect_timeout_s=config.connect_timeout_s,
-            stall_timeout_s=config.stall_timeout_s,
-            retry_after_s=config.retry_after_s,
-        )
+        template = PromptTemplate.load(config.template, templates)
         return cls(
-            client=client,
+            config=config,
+            client=VllmClient(config, stop_token_ids=template.stop_token_ids),
             engine=SnacEngine.load(config.snac_model, device=config.snac_device, batching=config.snac_batching),
-            template=prompt_template,
+            template=template,
             voices=load_voices(Path(config.voices_path) if config.voices_path else None),
-            decoder=config.decoder,
-            health_interval_s=config.health_interval_s,
         )
 
     # --- TTSBackend ----------------------------------------------------------------------------

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class DecoderOptions:
-    fast_start: bool = False  # first audio after 2 frames instead of 3 (that frame is approximate)
-    max_span: int = 32  # after the first audio, decode steps double from 1 frame up to this size
+    fast_start: bool  # first audio after 2 frames instead of 3 (that frame is approximate)
+    max_span: int  # after the first audio, decode steps double from 1 frame up to this size
 
 
 @dataclass(frozen=True)
