@@ -94,6 +94,8 @@ def test_websocket_key_in_query_parameter(make_client: Factory) -> None:
     # the handshake is refused with the HTTP error, as an HTTP request would be
     assert refused.value.status_code == 401
     assert refused.value.json()["error"]["code"] == "unauthorized"
+    # and /metrics counts the refused handshake with that status
+    assert 'method="WS",route="unmatched",status="401"' in client.get("/metrics", headers={"X-API-Key": KEY}).text
 
 
 def test_rate_limit_per_key_with_retry_after(make_client: Factory) -> None:
