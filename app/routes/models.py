@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
+from app.licensing import licensed
+
 router = APIRouter(tags=["models"])
 
 TTS_MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts")
@@ -21,6 +23,7 @@ def _model(model_id: str, kind: str, served_by: str | None) -> dict[str, object]
 
 
 @router.get("/v1/models")
+@licensed("tts")  # one feature must be named; the list is what the speech routes accept by name
 async def models(request: Request) -> dict[str, object]:
     state = request.app.state
     asr_model = state.components.get("asr").detail.get("model")

@@ -5,22 +5,24 @@ handshake, frames in and out, and the end of the session."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from typing import Any
 
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, WebSocket
 
 from app.errors import ApplianceError, InvalidParameter
+from app.licensing import licensed
 from app.services.realtime_session import RealtimeTranscription
 from app.services.transcription import TranscriptionService
+from app.ws_errors import send_error
 
 router = APIRouter(tags=["speech-to-text"])
 log = logging.getLogger(__name__)
 
 
 @router.websocket("/v1/realtime")
+@licensed("asr", "streaming")
 async def realtime(websocket: WebSocket) -> None:
     service: TranscriptionService = websocket.app.state.transcription
     # Browsers cannot set headers: they offer "realtime" (and the key) as subprotocols.
@@ -42,18 +44,16 @@ async def realtime(websocket: WebSocket) -> None:
             )
         service.check_ready()
     except ApplianceError as exc:
-        await session.error(exc)
-        with contextlib.suppress(RuntimeError, WebSocketDisconnect):
-            await websocket.close(1013 if exc.status_code == 503 else 1008)
+        await send_error(websocket, exc)
         return
     await session.start()
     client = asyncio.create_task(_client_events(websocket, session))
     failed = asyncio.create_task(session.failed.wait())
     try:
         await asyncio.wait({client, failed}, return_when=asyncio.FIRST_COMPLETED)
-        if failed.done():  # the worker failed: the error event went out, end the session
-            with contextlib.suppress(RuntimeError, WebSocketDisconnect):
-                await websocket.close(1011)
+        if session.failure is not None:  # the worker failed: the session ends with its error
+            async with lock:
+                await send_error(websocket, session.failure)
     finally:
         for task in (client, failed):
             task.cancel()

@@ -18,9 +18,11 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import Receive, Scope, Send
 
-from app.errors import ApplianceError, UpstreamStreamFailed, UpstreamUnavailable, from_engine_error
+from app.bounds import bounded
+from app.errors import ApplianceError, UpstreamStreamFailed, UpstreamUnavailable, as_appliance_error
+from app.licensing import licensed
 from app.services.speech import SpeechPlan, SpeechRequest, SpeechService
-from tts_engine.base import EngineError, SamplingParams
+from tts_engine.base import SAMPLING_BOUNDS, SamplingParams
 
 router = APIRouter(tags=["text-to-speech"])
 log = logging.getLogger(__name__)
@@ -31,12 +33,12 @@ OPENAI_PCM_RATE = 24000  # OpenAI defines `pcm` as 24 kHz 16-bit mono; its clien
 class SamplingFields(BaseModel):
     """Sampling fields for backends driven by a language model (Svara); others ignore them."""
 
-    temperature: float | None = Field(None, ge=0, le=2)
-    top_p: float | None = Field(None, gt=0, le=1)
-    top_k: int | None = Field(None, ge=1)
-    repetition_penalty: float | None = Field(None, gt=0)
-    max_tokens: int | None = Field(None, ge=1)
-    seed: int | None = None
+    temperature: float | None = bounded(SAMPLING_BOUNDS["temperature"])
+    top_p: float | None = bounded(SAMPLING_BOUNDS["top_p"])
+    top_k: int | None = bounded(SAMPLING_BOUNDS["top_k"])
+    repetition_penalty: float | None = bounded(SAMPLING_BOUNDS["repetition_penalty"])
+    max_tokens: int | None = bounded(SAMPLING_BOUNDS["max_tokens"])
+    seed: int | None = bounded(SAMPLING_BOUNDS["seed"])
 
     def sampling(self) -> SamplingParams:
         return SamplingParams(
@@ -118,21 +120,22 @@ def _headers(plan: SpeechPlan) -> dict[str, str]:
     return {"X-Sample-Rate": str(plan.sample_rate), "X-Voice": plan.voice.id, "Cache-Control": "no-store"}
 
 
+def _failed(plan: SpeechPlan, exc: Exception) -> ApplianceError:
+    """What the client is told when synthesis fails before the response starts: app.errors' one
+    mapping, where a failure of no known kind is the backend's (503)."""
+    return as_appliance_error(
+        exc, UpstreamUnavailable(f"the {plan.backend.name} backend failed: {type(exc).__name__}")
+    )
+
+
 async def _started(service: SpeechService, plan: SpeechPlan, request: Request) -> AsyncGenerator[bytes, None]:
     """The audio stream with its first bytes already produced (a failure here is still a clean error)."""
     stream = service.stream(plan, _on_audio(request))
     try:
         first = await anext(stream, b"")
-    except ApplianceError:
-        await stream.aclose()
-        raise
-    except EngineError as exc:
-        await stream.aclose()
-        raise from_engine_error(exc) from exc
     except Exception as exc:
         await stream.aclose()
-        log.exception("synthesis failed before the response started")
-        raise UpstreamUnavailable(f"the {plan.backend.name} backend failed: {type(exc).__name__}") from exc
+        raise _failed(plan, exc) from None
 
     async def chained() -> AsyncGenerator[bytes, None]:
         try:
@@ -155,15 +158,8 @@ async def _audio(request: Request, plan: SpeechPlan, *, stream: bool) -> Respons
     if not stream:
         try:
             body = await service.render(plan, _on_audio(request))
-        except ApplianceError:
-            raise
-        except EngineError as exc:
-            raise from_engine_error(exc) from exc
         except Exception as exc:
-            log.exception("synthesis failed")
-            raise UpstreamUnavailable(
-                f"the {plan.backend.name} backend failed: {type(exc).__name__}"
-            ) from exc
+            raise _failed(plan, exc) from None
         return Response(body, media_type=plan.content_type, headers=_headers(plan))
     parts = await _started(service, plan, request)
     return AudioStreamResponse(parts, media_type=plan.content_type, headers=_headers(plan))
@@ -178,9 +174,7 @@ async def _sse(request: Request, plan: SpeechPlan) -> Response:
                 delta = {"type": "speech.audio.delta", "audio": base64.b64encode(part).decode()}
                 yield f"data: {json.dumps(delta)}\n\n"
         except Exception as exc:
-            failure = from_engine_error(exc) if isinstance(exc, EngineError) else UpstreamStreamFailed(
-                "synthesis failed mid-stream"
-            )
+            failure = as_appliance_error(exc, UpstreamStreamFailed("synthesis failed mid-stream"))
             yield f"data: {json.dumps({'type': 'error', **failure.body()})}\n\n"
             return
         finally:
@@ -193,6 +187,7 @@ async def _sse(request: Request, plan: SpeechPlan) -> Response:
 
 
 @router.post("/v1/audio/speech")
+@licensed("tts")
 async def openai_speech(body: OpenAISpeechBody, request: Request) -> Response:
     """OpenAI-compatible speech: streamed (chunked), as SSE with `stream_format=sse`, or the whole
     file with `stream=false` (Svara SDK). `pcm` is 24 kHz unless `sample_rate` says otherwise."""
@@ -217,6 +212,7 @@ async def openai_speech(body: OpenAISpeechBody, request: Request) -> Response:
 
 
 @router.post("/v1/text-to-speech")
+@licensed("tts")
 async def svara_speech(body: SvaraSpeechBody, request: Request) -> Response:
     """Svara-style speech; sampling fields reach backends driven by a language model."""
     _meter(request, body.text)
@@ -236,6 +232,7 @@ async def svara_speech(body: SvaraSpeechBody, request: Request) -> Response:
 
 
 @router.post("/v1/speak")
+@licensed("tts")
 async def smallest_speak(body: SmallestSpeakBody, request: Request) -> Response:
     """Smallest-style speech: the whole file. For wav/pcm, `add_wav_header` picks which of the two."""
     _meter(request, body.text)
@@ -258,6 +255,7 @@ async def smallest_speak(body: SmallestSpeakBody, request: Request) -> Response:
 
 
 @router.get("/v1/voices")
+@licensed("tts")
 async def voices(request: Request) -> dict[str, object]:
     """Every voice of every backend, with whether it can speak right now, and the voice each alias
     (OpenAI's alloy, nova, …) resolves to now."""

@@ -29,8 +29,10 @@ from typing import Any
 
 import aiohttp
 
+from app import bounds
 from app.errors import ApplianceError, BadRequest, InvalidParameter, UnsupportedMedia, UpstreamStreamFailed
 from app.services.transcription import StreamAudio, TranscriptionService
+from common.ws_errors import is_deliberate
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +96,8 @@ class RealtimeTranscription:
         self._emit = emit
         self.session_id = _id("sess")
         self.config = RealtimeConfig()
-        self.failed = asyncio.Event()  # the worker failed: the route ends the session
+        self.failed = asyncio.Event()  # set with `failure`: the route ends the session with it
+        self.failure: ApplianceError | None = None
         self._audio: StreamAudio | None = None
         self._seconds_before = 0.0  # audio of earlier StreamAudio objects (the rate changed)
         self._upstream: aiohttp.ClientWebSocketResponse | None = None
@@ -186,11 +189,10 @@ class RealtimeTranscription:
                         f"audio format {fmt.get('type')!r} is not supported; use audio/pcm",
                         param="session.audio.input.format.type",
                     )
-                rate = fmt.get("rate", OPENAI_RATE)
-                if not isinstance(rate, int) or not 8000 <= rate <= 48000:
-                    raise InvalidParameter(
-                        "rate must be an integer between 8000 and 48000", param="session.audio.input.format.rate"
-                    )
+                rate, param = fmt.get("rate", OPENAI_RATE), "session.audio.input.format.rate"
+                if not isinstance(rate, int):
+                    raise InvalidParameter("rate must be an integer (Hz)", param=param)
+                bounds.check(rate, bounds.SAMPLE_RATE, param, " Hz")
                 config.rate = rate
             transcription, turn = audio_in.get("transcription"), audio_in.get("turn_detection", ...)
             prefix = "session.audio.input.transcription"
@@ -292,18 +294,20 @@ class RealtimeTranscription:
                 if message.type == aiohttp.WSMsgType.TEXT:
                     await self._on_worker(json.loads(message.data))
         except ApplianceError as exc:
-            await self.error(exc)
-            self.failed.set()
+            self._fail(exc)
             return
-        if upstream.close_code not in (1000, 1008):  # 1008: idle timeout, opened again on the next append
-            await self.error(UpstreamStreamFailed("the ASR worker ended the session unexpectedly"))
-            self.failed.set()
+        if not is_deliberate(upstream.close_code):  # an idle close: opened again on the next append
+            self._fail(UpstreamStreamFailed("the ASR worker ended the session unexpectedly"))
         if self._upstream is upstream:
             self._upstream = None
             for item in self._pending:  # their flush will never come
                 if item is not None:
                     await self._completed(item)
             self._pending.clear()
+
+    def _fail(self, exc: ApplianceError) -> None:
+        self.failure = exc
+        self.failed.set()
 
     def _target(self) -> _Item | None:
         """The item the worker's next transcript belongs to (None: dropped by a clear)."""
