@@ -1,10 +1,15 @@
-"""Smallest-style speech-to-text: POST /v1/listen, GET /v1/listen/{request_id}, WS /v1/listen/stream."""
+"""Smallest-style speech-to-text: POST /v1/listen, GET /v1/listen/{request_id}, WS /v1/listen/stream.
+
+`transcribe_upload` and `serve_stream` are the one implementation behind these routes and the
+Waves v1 ones (app/routes/waves.py), which only shape the answers their own way."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+from collections.abc import Callable
+from typing import Any
 
 import aiohttp
 from fastapi import APIRouter, Request, WebSocket
@@ -12,7 +17,13 @@ from fastapi.responses import JSONResponse
 
 from app.errors import ApplianceError, InvalidParameter, UpstreamStreamFailed
 from app.licensing import licensed
-from app.services.transcription import StreamAudio, TranscriptionRequest, TranscriptionService, parse_control
+from app.services.transcription import (
+    StreamAudio,
+    Transcript,
+    TranscriptionRequest,
+    TranscriptionService,
+    parse_control,
+)
 from app.ws_errors import send_error
 from common.callback_guard import CallbackRefused, check_callback_url, parse_networks
 from common.ws_errors import is_deliberate
@@ -22,7 +33,8 @@ from .uploads import read_upload
 router = APIRouter(tags=["speech-to-text"])
 log = logging.getLogger(__name__)
 
-_KNOWN = {"language", "timestamps", "word_timestamps", "callback_url", "model"}
+# webhook_url / webhook_method: the Waves v1 names of callback_url (which is always POSTed).
+_KNOWN = {"language", "timestamps", "word_timestamps", "callback_url", "model", "webhook_url", "webhook_method"}
 # Smallest / Deepgram features this engine does not have: say so instead of ignoring them.
 _UNSUPPORTED = {
     "diarize",
@@ -52,6 +64,8 @@ def _params(request: Request, form: dict[str, list[str]]) -> dict[str, str]:
             raise InvalidParameter(
                 f"unknown parameter {name!r} (accepted: {', '.join(sorted(_KNOWN))})", param=name
             )
+    if params.get("webhook_method", "POST").upper() != "POST":
+        raise InvalidParameter("webhook_method must be POST: results are POSTed", param="webhook_method")
     return params
 
 
@@ -68,11 +82,19 @@ async def _callback_url(value: str | None, blocked_networks: str) -> str | None:
 @router.post("/v1/listen")
 @licensed("asr")
 async def listen(request: Request) -> JSONResponse:
+    result = await transcribe_upload(request)
+    if isinstance(result, str):
+        return JSONResponse({"request_id": result, "status": "queued"}, status_code=202)
+    return JSONResponse(result.model_dump(exclude_none=True))
+
+
+async def transcribe_upload(request: Request) -> Transcript | str:
+    """The transcript of the audio in the body, or the job id when a callback will get it."""
     service: TranscriptionService = request.app.state.transcription
     settings = request.app.state.settings
     params = _params(request, {})
     language = params.get("language") or None
-    if language == "auto":
+    if language in ("auto", "multi"):
         language = None
     service.check_ready()  # before reading a large body: a down worker answers 503 at once
     service.check_language(language)
@@ -83,15 +105,15 @@ async def listen(request: Request) -> JSONResponse:
     words = _flag(params.get("timestamps"), "timestamps") or _flag(
         params.get("word_timestamps"), "word_timestamps"
     )
-    callback = await _callback_url(params.get("callback_url"), settings.callback_blocked_networks)
+    callback = await _callback_url(
+        params.get("callback_url") or params.get("webhook_url"), settings.callback_blocked_networks
+    )
     audio = await service.decode(upload.data)
     request.state.audio_seconds = audio.duration  # usage metering reads this
     req = TranscriptionRequest(audio=audio, language=language, word_timestamps=words, callback_url=callback)
     if callback:
-        job_id = await service.submit(req)
-        return JSONResponse({"request_id": job_id, "status": "queued"}, status_code=202)
-    transcript = await service.transcribe(req)
-    return JSONResponse(transcript.model_dump(exclude_none=True))
+        return await service.submit(req)
+    return await service.transcribe(req)
 
 
 @router.get("/v1/listen/{request_id}")
@@ -104,6 +126,14 @@ async def listen_result(request: Request, request_id: str) -> JSONResponse:
 @router.websocket("/v1/listen/stream")
 @licensed("asr", "streaming")
 async def listen_stream(websocket: WebSocket) -> None:
+    await serve_stream(websocket)
+
+
+Reshape = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+async def serve_stream(websocket: WebSocket, reshape: Reshape | None = None) -> None:
+    """One streaming session with the worker; `reshape` turns its messages into a surface's own."""
     service: TranscriptionService = websocket.app.state.transcription
     await websocket.accept()
     query = websocket.query_params
@@ -115,7 +145,7 @@ async def listen_stream(websocket: WebSocket) -> None:
             raise InvalidParameter("sample_rate must be an integer", param="sample_rate") from None
         audio = StreamAudio(sample_rate, query.get("encoding", "linear16"))
         language = query.get("language") or None
-        language = None if language == "auto" else language
+        language = None if language in ("auto", "multi") else language
         words = _flag(query.get("word_timestamps") or query.get("timestamps"), "word_timestamps")
         websocket.app.state.components.require("asr")
         service.check_language(language)
@@ -130,13 +160,15 @@ async def listen_stream(websocket: WebSocket) -> None:
         await send_error(websocket, exc)
         return
     try:
-        await _proxy(websocket, upstream, audio)
+        await _proxy(websocket, upstream, audio, reshape)
     finally:
         websocket.state.audio_seconds = audio.seconds  # usage metering reads this
         await upstream.close()
 
 
-async def _proxy(websocket: WebSocket, upstream: aiohttp.ClientWebSocketResponse, audio: StreamAudio) -> None:
+async def _proxy(
+    websocket: WebSocket, upstream: aiohttp.ClientWebSocketResponse, audio: StreamAudio, reshape: Reshape | None
+) -> None:
     async def client_to_worker() -> None:
         while True:
             message = await websocket.receive()
@@ -161,7 +193,10 @@ async def _proxy(websocket: WebSocket, upstream: aiohttp.ClientWebSocketResponse
     async def worker_to_client() -> None:
         async for message in upstream:
             if message.type == aiohttp.WSMsgType.TEXT:
-                await websocket.send_text(message.data)
+                data = message.data
+                if reshape is not None:
+                    data = json.dumps(reshape(json.loads(data)))
+                await websocket.send_text(data)
         code = upstream.close_code
         if code is not None and is_deliberate(code):  # the worker ended the session (its error sent)
             await websocket.close(code)
