@@ -42,14 +42,16 @@ def load_key_digests(keys: str, keys_file: str) -> list[bytes]:
 
 
 def presented_key(scope: Scope) -> str | None:
-    """The key from `Authorization: Bearer|Token …`, `X-API-Key`, or (WebSockets) `?api_key=`."""
+    """The key from `Authorization: Bearer|Token …`, `X-API-Key`, `xi-api-key` (ElevenLabs style,
+    what the Svara SDK sends), or (WebSockets) `?api_key=`."""
     headers = dict(scope.get("headers") or [])
     authorization = headers.get(b"authorization", b"").decode("latin-1").strip()
     scheme, _, value = authorization.partition(" ")
     if scheme.lower() in ("bearer", "token") and value.strip():
         return value.strip()
-    if b"x-api-key" in headers:
-        return headers[b"x-api-key"].decode("latin-1").strip()
+    for name in (b"x-api-key", b"xi-api-key"):
+        if name in headers:
+            return headers[name].decode("latin-1").strip()
     if scope["type"] == "websocket":
         values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("api_key")
         if values:

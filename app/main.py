@@ -25,7 +25,18 @@ from .limits import BodyTimeoutMiddleware, EngineLimiter, SessionLimitMiddleware
 from .metrics import MetricsMiddleware
 from .middleware import RequestIdMiddleware
 from .openapi import install_openapi
-from .routes import health, listen, metrics, models, realtime, speak_stream, speech, transcriptions, waves
+from .routes import (
+    health,
+    listen,
+    metrics,
+    models,
+    realtime,
+    speak_stream,
+    speech,
+    svara_compat,
+    transcriptions,
+    waves,
+)
 from .services.transcription import TranscriptionService
 from .settings import GatewaySettings
 from .tts import start_tts
@@ -136,4 +147,5 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(models.router)
     app.include_router(realtime.router)
     app.include_router(waves.router)
+    app.include_router(svara_compat.router)
     return app

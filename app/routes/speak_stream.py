@@ -6,6 +6,8 @@ Client -> server (JSON text frames):
   {"type": "text", "text": "..."}   more text; every sentence is spoken as soon as it is complete
   {"type": "flush"}                 speak what is buffered now, even without a sentence end
   {"type": "close"}                 speak the rest, finish the stream, then the server closes
+  Frames without a type (the Svara SDK's, on /v1/audio/speech/stream-input): {"text": "..."} is
+  text, {"flush": true} a flush, {"text": ""} the close.
 Server -> client: {"type": "ready", ...}, binary audio frames, {"type": "flushed", ...} after a
 flush, {"type": "done", ...} at the end, or an error frame and a close (app.ws_errors: the README's
 WebSocket error table).
@@ -82,6 +84,16 @@ async def _speaker(ws: WebSocket, session: SpeechSession, queue: asyncio.Queue[o
                 ws.state.audio_seconds = session.audio_seconds  # usage metering, as it goes
 
 
+def _untyped_kind(message: dict[str, Any]) -> str | None:
+    """Frames without a type, as the Svara SDK sends them: {"flush": true}, {"text": ""} (the end),
+    {"text": "..."}."""
+    if message.get("flush") is True:
+        return "flush"
+    if "text" in message:
+        return "close" if message["text"] == "" else "text"
+    return None
+
+
 async def _receive(ws: WebSocket, speaker: asyncio.Task[None], timeout_s: float) -> dict[str, Any] | None:
     """The next client message as a dict, or None once the speaker has finished (or failed)."""
     receiving = asyncio.ensure_future(ws.receive())
@@ -108,11 +120,15 @@ async def _receive(ws: WebSocket, speaker: asyncio.Task[None], timeout_s: float)
 @router.websocket("/v1/speak/stream")
 @licensed("tts", "streaming")
 async def speak_stream(ws: WebSocket) -> None:
+    await serve_speak_stream(ws, ws.query_params)
+
+
+async def serve_speak_stream(ws: WebSocket, query: Mapping[str, str]) -> None:
+    """One session of this protocol; `query` in this route's names (other surfaces translate theirs)."""
     service: SpeechService = ws.app.state.speech
     settings = ws.app.state.settings
     await ws.accept()
     ws.state.characters, ws.state.audio_seconds = 0, 0.0
-    query = ws.query_params
     try:
         request = SpeechRequest(
             text="",
@@ -146,7 +162,7 @@ async def speak_stream(ws: WebSocket) -> None:
                 return
             if closing:
                 continue  # after "close" nothing more is read as text
-            kind = message.get("type", "text" if "text" in message else None)
+            kind = message.get("type") or _untyped_kind(message)
             if kind == "text":
                 text = message.get("text")
                 if not isinstance(text, str):

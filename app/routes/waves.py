@@ -24,7 +24,7 @@ from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from app.errors import InvalidParameter, PayloadTooLarge, UpstreamStreamFailed, as_appliance_error
+from app.errors import InvalidParameter, UpstreamStreamFailed, as_appliance_error
 from app.licensing import licensed
 from app.services.speech import SpeechPlan, SpeechRequest, SpeechService
 from app.services.speech_session import SentenceBuffer, SpeechSession
@@ -122,9 +122,7 @@ async def tts_live(websocket: WebSocket) -> None:
                 return
             if session is None:  # the first request sets the voice, rate and speed of the stream
                 session = _session(service, body, request_id)
-            limit = service.limits.max_text_chars
-            if websocket.state.characters + len(body.text) > limit:
-                raise PayloadTooLarge(f"more than {limit} characters in one session (MAX_TEXT_CHARS)", param="text")
+            service.check_length(websocket.state.characters + len(body.text), "text", "open another session")
             websocket.state.characters += len(body.text)
             sentences = buffer.add(body.text)
             if body.flush or not body.continue_:

@@ -50,7 +50,7 @@ def make_client(redis_url: str) -> Iterator[Factory]:
 
 @pytest.mark.parametrize(
     "headers",
-    [{"Authorization": f"Bearer {KEY}"}, {"Authorization": f"Token {KEY}"}, {"X-API-Key": KEY}],
+    [{"Authorization": f"Bearer {KEY}"}, {"Authorization": f"Token {KEY}"}, {"X-API-Key": KEY}, {"xi-api-key": KEY}],
 )
 def test_each_accepted_key_form(make_client: Factory, headers: dict[str, str]) -> None:
     client = make_client(api_keys=f"other-key,{KEY}")
@@ -141,3 +141,14 @@ def test_one_access_log_line_per_request_with_the_route_template_only(
     fields = lines[0].fields  # type: ignore[attr-defined]
     assert fields["route"] == "/v1/listen/{request_id}" and fields["method"] == "GET"
     assert "secret-words-here" not in caplog.text
+
+
+def test_svara_sdk_authenticates_with_its_xi_api_key_header(make_client: Factory) -> None:
+    import svara
+
+    client = make_client(api_keys=KEY)
+    models = svara.Svara(api_key=KEY, base_url="http://testserver", http_client=client, max_retries=0).models.list()
+    assert "tts-1" in {m.id for m in models}
+    wrong = svara.Svara(api_key="wrong", base_url="http://testserver", http_client=client, max_retries=0)
+    with pytest.raises(svara.AuthenticationError):
+        wrong.models.list()

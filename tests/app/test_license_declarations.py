@@ -40,7 +40,8 @@ def test_every_licensed_route_of_the_app_declares_known_features() -> None:
         assert set(features) <= KNOWN_FEATURES, (route.path, features)
     streaming = {r.path for r in routes if "streaming" in (declared_features(r) or ())}
     assert streaming == {
-        "/v1/speak/stream", "/v1/listen/stream", "/v1/realtime", "/waves/v1/tts/live", "/waves/v1/stt/live"
+        "/v1/speak/stream", "/v1/listen/stream", "/v1/realtime", "/waves/v1/tts/live", "/waves/v1/stt/live",
+        "/v1/audio/speech/stream-input",
     }
 
 
