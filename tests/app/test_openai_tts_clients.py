@@ -126,3 +126,20 @@ async def test_pipecat_openai_tts_in_a_pipeline(tts_gateway: Gateway, reference_
     assert audio and {f.sample_rate for f in audio} == {24000}
     seconds = sum(len(f.audio) for f in audio) / 2 / 24000
     assert _plays_at_its_length(seconds / TRIES, reference_seconds)
+
+
+async def test_livekit_openai_tts(tts_gateway: Gateway, reference_seconds: float) -> None:
+    """LiveKit's OpenAI TTS (default model: SSE of mp3) decodes to 24 kHz frames."""
+    from livekit.agents.utils import http_context
+    from livekit.plugins import openai as lk_openai
+
+    seconds = 0.0
+    async with http_context.open():
+        engine = lk_openai.TTS(base_url=f"{tts_gateway.url}/v1", api_key="unused", voice="alloy")
+        for _ in range(TRIES):
+            async with engine.synthesize(TEXT) as stream:
+                async for event in stream:
+                    assert event.frame.sample_rate == 24000
+                    seconds += event.frame.samples_per_channel / 24000
+        await engine.aclose()
+    assert _plays_at_its_length(seconds / TRIES, reference_seconds)
