@@ -236,3 +236,31 @@ async def test_other_intents_are_refused(gateway: ServerThread) -> None:
         assert event["type"] == "error" and event["error"]["param"] == "intent"
         await asyncio.wait_for(ws.wait_closed(), 10)
         assert ws.close_code == 1008
+
+
+async def test_beta_transcription_session_update(gateway: ServerThread) -> None:
+    """The beta event names and session shape (`transcription_session.update`, `pcm16`)."""
+    speech = piper_speech(SENTENCES[:1])
+    url = f"ws://127.0.0.1:{gateway.port}/v1/realtime?intent=transcription"
+    async with connect(url) as ws:
+        await ws.recv()
+        await ws.send(json.dumps({"type": "transcription_session.update", "session": {
+            "input_audio_format": "pcm16",
+            "input_audio_transcription": {"model": "gpt-4o-mini-transcribe", "language": "en"},
+            "turn_detection": None,
+        }}))
+        updated = json.loads(await ws.recv())
+        assert updated["type"] == "transcription_session.updated"
+        assert updated["session"]["input_audio_transcription"]["language"] == "en"
+        assert updated["session"]["turn_detection"] is None
+        ulaw = {"type": "transcription_session.update", "session": {"input_audio_format": "g711_ulaw"}}
+        await ws.send(json.dumps(ulaw))
+        assert json.loads(await ws.recv())["error"]["param"] == "session.input_audio_format"
+        for chunk in _chunks(_pcm24k(speech)):
+            await ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": base64.b64encode(chunk).decode()}))
+        await ws.send(json.dumps({"type": "input_audio_buffer.commit"}))
+        while (event := json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT_S)))["type"] != (
+            "conversation.item.input_audio_transcription.completed"
+        ):
+            assert event["type"] != "error", event
+        assert wer(SENTENCES[0], event["transcript"]) <= MAX_WER

@@ -15,7 +15,7 @@ from smallestai import SmallestAI, SmallestAIEnvironment
 from smallestai.waves.speech_to_text.types.close_stream import CloseStream
 from smallestai.waves.tts.types.tts_request_message import TtsRequestMessage
 
-from tests.support import ServerThread
+from tests.support import ServerThread, free_port
 from tests.support.asr import MAX_WER, SENTENCES, Speech, piper_speech, wer
 from tests.support.tts_gateway import Gateway
 
@@ -138,3 +138,17 @@ def test_live_stt(gateway: ServerThread, speech: Speech) -> None:
             if _field(message, "is_last"):
                 break
     assert wer(speech.text, " ".join(finals)) <= MAX_WER, finals
+
+
+def test_file_stt_with_a_webhook(gateway: ServerThread, speech: Speech) -> None:
+    """`webhook_url` is the Waves name of callback_url: an answer at once, the result kept by id."""
+    from tests.support import wait_until
+
+    hook = f"http://127.0.0.1:{free_port()}/hook"  # nobody listens: delivery is callback_url's own test
+    response = _client(f"http://127.0.0.1:{gateway.port}").waves.speech_to_text.transcribe(
+        model="pulse", language="en", request=speech.wav(), webhook_url=hook, webhook_method="POST"
+    )
+    assert response.status == "processing"  # type: ignore[union-attr]
+    url = f"http://127.0.0.1:{gateway.port}/v1/listen/{response.request_id}"  # type: ignore[union-attr]
+    wait_until(lambda: httpx.get(url).json().get("status") == "done", 60, "the queued transcription")
+    assert wer(speech.text, httpx.get(url).json()["text"]) <= MAX_WER
