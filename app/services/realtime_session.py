@@ -146,6 +146,8 @@ class RealtimeTranscription:
             await self._dispatch(event)
         except ApplianceError as exc:
             await self.error(exc, event_id)
+        except (aiohttp.ClientError, ConnectionError):  # the worker went away under a send
+            self._fail(UpstreamStreamFailed("the ASR worker ended the session unexpectedly"))
 
     async def _dispatch(self, event: dict[str, Any]) -> None:
         kind = event["type"]
