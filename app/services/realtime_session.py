@@ -32,6 +32,7 @@ import aiohttp
 from app import bounds
 from app.errors import ApplianceError, BadRequest, InvalidParameter, UnsupportedMedia, UpstreamStreamFailed
 from app.services.transcription import StreamAudio, TranscriptionService
+from common import ws_errors
 from common.ws_errors import is_deliberate
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,7 @@ class RealtimeTranscription:
         self.config = RealtimeConfig()
         self.failed = asyncio.Event()  # set with `failure`: the route ends the session with it
         self.failure: ApplianceError | None = None
+        self._worker_error: dict[str, Any] | None = None  # the error frame the worker ended with
         self._audio: StreamAudio | None = None
         self._seconds_before = 0.0  # audio of earlier StreamAudio objects (the rate changed)
         self._upstream: aiohttp.ClientWebSocketResponse | None = None
@@ -298,7 +300,9 @@ class RealtimeTranscription:
         except ApplianceError as exc:
             self._fail(exc)
             return
-        if not is_deliberate(upstream.close_code):  # an idle close: opened again on the next append
+        if self._worker_error is not None:
+            self._fail(_worker_failure(self._worker_error, upstream.close_code))
+        elif not is_deliberate(upstream.close_code):  # an idle close: opened again on the next append
             self._fail(UpstreamStreamFailed("the ASR worker ended the session unexpectedly"))
         if self._upstream is upstream:
             self._upstream = None
@@ -339,8 +343,8 @@ class RealtimeTranscription:
                 await self._completed(item)
         elif kind == "error":
             error = message.get("error") or {}
-            if error.get("code") != "idle_timeout":
-                raise UpstreamStreamFailed(f"the ASR worker ended the session: {error.get('message', '')}")
+            if error.get("code") != "idle_timeout":  # an idle worker session is opened again later
+                self._worker_error = error
         elif kind is None and not message.get("is_last"):
             await self._transcript(message)
 
@@ -365,6 +369,16 @@ class RealtimeTranscription:
             # Server VAD: the utterance the worker endpointed is the item speech_stopped committed.
             if item.committed and not self._pending:
                 await self._completed(item)
+
+
+def _worker_failure(error: dict[str, Any], close_code: int | None) -> ApplianceError:
+    """The worker's own error (e.g. the session limit), told with the same code, kind and close code."""
+    failure = ApplianceError(str(error.get("message") or "the ASR worker ended the session"))
+    failure.code = str(error.get("code") or failure.code)
+    failure.error_type = str(error.get("type") or failure.error_type)
+    statuses = {ws_errors.POLICY_VIOLATION: 403, ws_errors.TRY_AGAIN_LATER: 503}
+    failure.status_code = statuses.get(close_code or 0, 502)
+    return failure
 
 
 def _norm(word: str) -> str:

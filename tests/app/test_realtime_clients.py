@@ -8,15 +8,29 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import openai
 import pytest
+import websockets
 from websockets.asyncio.client import connect
 
-from tests.support import ServerThread
-from tests.support.asr import MAX_WER, SENTENCES, Speech, encode, piper_speech, wer
+from app.main import create_app
+from tests.support import ServerThread, wait_until
+from tests.support.asr import (
+    MAX_WER,
+    SENTENCES,
+    Speech,
+    _asr_ready,
+    encode,
+    gateway_settings,
+    piper_speech,
+    start_worker,
+    wer,
+)
 
 RATE = 24000  # what every Realtime client sends
 CHUNK_S = 0.1
@@ -264,3 +278,31 @@ async def test_beta_transcription_session_update(gateway: ServerThread) -> None:
         ):
             assert event["type"] != "error", event
         assert wer(SENTENCES[0], event["transcript"]) <= MAX_WER
+
+
+async def test_worker_session_limit_ends_the_session_with_its_error(
+    redis_url: str, tmp_path: Path, two_utterances: Speech
+) -> None:
+    """The worker's own error (its session limit) reaches the client as an `error` event and the
+    close code of its kind, and the gateway keeps serving."""
+    own_db = redis_url.rsplit("/", 1)[0] + "/3"  # it must not take batch jobs of other tests
+    worker = await asyncio.to_thread(start_worker, own_db, tmp_path, "worker-rt", ASR_STREAM_MAX_SESSION_S="2")
+    try:
+        settings = gateway_settings(own_db, worker.port, tts_piper_enabled=False)
+        with ServerThread(create_app(settings)) as server:
+            await asyncio.to_thread(wait_until, lambda: _asr_ready(server.url), 20, "the gateway's worker")
+            async with connect(f"ws://127.0.0.1:{server.port}/v1/realtime?intent=transcription") as ws:
+                await ws.recv()
+                for chunk in _chunks(_pcm24k(two_utterances)):
+                    audio = base64.b64encode(chunk).decode()
+                    await ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": audio}))
+                events = []
+                with pytest.raises(websockets.ConnectionClosed):
+                    while True:
+                        events.append(json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT_S)))
+            assert ws.close_code == 1008
+            assert events[-1]["type"] == "error" and events[-1]["error"]["code"] == "max_duration"
+            async with httpx.AsyncClient() as http:
+                assert (await http.get(f"{server.url}/health/live")).status_code == 200
+    finally:
+        worker.stop()
