@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Literal
 
 from fastapi import APIRouter, Request
@@ -165,25 +165,33 @@ async def _audio(request: Request, plan: SpeechPlan, *, stream: bool) -> Respons
     return AudioStreamResponse(parts, media_type=plan.content_type, headers=_headers(plan))
 
 
-async def _sse(request: Request, plan: SpeechPlan) -> Response:
+async def sse(
+    request: Request,
+    plan: SpeechPlan,
+    audio: Callable[[bytes], str],
+    error: Callable[[ApplianceError], str],
+    last: str,
+) -> Response:
+    """The audio as Server-Sent Events, each frame written the surface's way: `audio(part)` per piece,
+    `error(failure)` if synthesis fails mid-stream, else `last` at the end."""
     parts = await _started(_service(request), plan, request)
 
     async def events() -> AsyncIterator[str]:
         try:
             async for part in parts:
-                delta = {"type": "speech.audio.delta", "audio": base64.b64encode(part).decode()}
-                yield f"data: {json.dumps(delta)}\n\n"
+                yield audio(part)
         except Exception as exc:
-            failure = as_appliance_error(exc, UpstreamStreamFailed("synthesis failed mid-stream"))
-            yield f"data: {json.dumps({'type': 'error', **failure.body()})}\n\n"
+            yield error(as_appliance_error(exc, UpstreamStreamFailed("synthesis failed mid-stream")))
             return
         finally:
             await parts.aclose()  # type: ignore[attr-defined]
-        chars = plan.characters
-        usage = {"input_tokens": chars, "output_tokens": 0, "total_tokens": chars}
-        yield f"data: {json.dumps({'type': 'speech.audio.done', 'usage': usage})}\n\n"
+        yield last
 
     return AudioStreamResponse(events(), media_type="text/event-stream", headers=_headers(plan))
+
+
+def _openai_event(event: dict[str, object]) -> str:
+    return f"data: {json.dumps(event)}\n\n"
 
 
 @router.post("/v1/audio/speech")
@@ -207,7 +215,15 @@ async def openai_speech(body: OpenAISpeechBody, request: Request) -> Response:
         )
     )
     if body.stream_format == "sse":
-        return await _sse(request, plan)
+        chars = plan.characters
+        usage = {"input_tokens": chars, "output_tokens": 0, "total_tokens": chars}
+        return await sse(
+            request,
+            plan,
+            audio=lambda part: _openai_event({"type": "speech.audio.delta", "audio": base64.b64encode(part).decode()}),
+            error=lambda failure: _openai_event({"type": "error", **failure.body()}),
+            last=_openai_event({"type": "speech.audio.done", "usage": usage}),
+        )
     return await _audio(request, plan, stream=body.stream is not False)
 
 

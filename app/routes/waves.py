@@ -17,21 +17,20 @@ import asyncio
 import base64
 import json
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from app.errors import InvalidParameter, UpstreamStreamFailed, as_appliance_error
+from app.errors import InvalidParameter, as_appliance_error
 from app.licensing import licensed
 from app.services.speech import SpeechPlan, SpeechRequest, SpeechService
 from app.services.speech_session import SentenceBuffer, SpeechSession
 from common import ws_errors
 
 from .listen import serve_stream, transcribe_upload
-from .speech import AudioStreamResponse, _audio, _headers, _meter, _service, _started
+from .speech import _audio, _meter, _service, sse
 
 router = APIRouter(tags=["waves"])
 
@@ -80,22 +79,13 @@ async def tts(body: WavesSpeech, request: Request) -> Response:
 @router.post("/waves/v1/tts/live")
 @licensed("tts")
 async def tts_sse(body: WavesSpeech, request: Request) -> Response:
-    plan = _plan(request, body)
-    parts = await _started(_service(request), plan, request)
-
-    async def events() -> AsyncIterator[str]:
-        try:
-            async for part in parts:
-                yield f"event: audio\ndata: {json.dumps({'audio': base64.b64encode(part).decode()})}\n\n"
-        except Exception as exc:
-            failure = as_appliance_error(exc, UpstreamStreamFailed("synthesis failed mid-stream"))
-            yield f"event: error\ndata: {json.dumps(failure.body())}\n\n"
-            return
-        finally:
-            await parts.aclose()  # type: ignore[attr-defined]
-        yield f"data: {json.dumps({'done': True})}\n\n"
-
-    return AudioStreamResponse(events(), media_type="text/event-stream", headers=_headers(plan))
+    return await sse(
+        request,
+        _plan(request, body),
+        audio=lambda part: f"event: audio\ndata: {json.dumps({'audio': base64.b64encode(part).decode()})}\n\n",
+        error=lambda failure: f"event: error\ndata: {json.dumps(failure.body())}\n\n",
+        last=f"data: {json.dumps({'done': True})}\n\n",
+    )
 
 
 @router.websocket("/waves/v1/tts/live")

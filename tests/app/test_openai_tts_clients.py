@@ -4,23 +4,15 @@ sent whole (not streamed) whose header carries its real sizes."""
 
 from __future__ import annotations
 
-import io
 import struct
 
-import av
 import httpx
 import openai
 import pytest
 
-from tests.support.tts_gateway import Gateway
+from tests.support.tts_gateway import Gateway, audio_seconds
 
 TEXT = "Hello from the appliance. This is a short test."
-
-
-def _duration(data: bytes) -> float:
-    with av.open(io.BytesIO(data)) as container:
-        frames = list(container.decode(audio=0))
-    return sum(f.samples for f in frames) / frames[0].sample_rate
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +36,7 @@ def reference_seconds(tts_gateway: Gateway) -> float:
             f"{tts_gateway.url}/v1/speak", json={"text": TEXT, "voice_id": "en_us_joe"}, timeout=120
         )
         assert response.status_code == 200, response.text
-        seconds.append(_duration(response.content))
+        seconds.append(audio_seconds(response.content))
     return sum(seconds) / len(seconds)
 
 
@@ -60,7 +52,7 @@ def test_openai_voice_names_are_aliases_listed_in_the_catalogue(
     assert aliases["alloy"] == "en_us_joe" and aliases["onyx"] == "en_us_joe"
     response = client.audio.speech.create(model="tts-1", voice="alloy", input=TEXT, response_format="mp3")
     assert response.response.headers["x-voice"] == "en_us_joe"
-    assert _duration(response.content) > 1.0
+    assert audio_seconds(response.content) > 1.0
 
 
 def test_pcm_is_24khz_and_keeps_its_duration(

@@ -55,6 +55,22 @@ def _update(audio_input: dict[str, Any]) -> str:
     return json.dumps({"type": "session.update", "session": {"audio": {"input": audio_input}}})
 
 
+async def _append(ws: Any, speech: Speech) -> None:
+    for chunk in _chunks(_pcm24k(speech)):
+        await ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": base64.b64encode(chunk).decode()}))
+
+
+async def _manual_turn(ws: Any, speech: Speech) -> str:
+    """Append the speech, commit, and return the item's transcript (no error event on the way)."""
+    await _append(ws, speech)
+    await ws.send(json.dumps({"type": "input_audio_buffer.commit"}))
+    while (event := json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT_S)))["type"] != (
+        "conversation.item.input_audio_transcription.completed"
+    ):
+        assert event["type"] != "error", event
+    return str(event["transcript"])
+
+
 def _sdk(gateway: ServerThread) -> openai.AsyncOpenAI:
     return openai.AsyncOpenAI(base_url=f"http://127.0.0.1:{gateway.port}/v1", api_key="unused", max_retries=0)
 
@@ -218,14 +234,7 @@ async def test_malformed_frames_get_error_events_and_the_session_goes_on(gateway
         # Still serving: a manual turn transcribes.
         await ws.send(_update({"turn_detection": None}))
         assert json.loads(await ws.recv())["type"] == "session.updated"
-        for chunk in _chunks(_pcm24k(speech)):
-            await ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": base64.b64encode(chunk).decode()}))
-        await ws.send(json.dumps({"type": "input_audio_buffer.commit"}))
-        while (event := json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT_S)))["type"] != (
-            "conversation.item.input_audio_transcription.completed"
-        ):
-            assert event["type"] != "error", event
-        assert wer(SENTENCES[0], event["transcript"]) <= MAX_WER
+        assert wer(SENTENCES[0], await _manual_turn(ws, speech)) <= MAX_WER
 
 
 async def test_clear_drops_the_buffer(gateway: ServerThread) -> None:
@@ -235,8 +244,7 @@ async def test_clear_drops_the_buffer(gateway: ServerThread) -> None:
         await ws.recv()
         await ws.send(_update({"turn_detection": None}))
         await ws.recv()
-        for chunk in _chunks(_pcm24k(speech)):
-            await ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": base64.b64encode(chunk).decode()}))
+        await _append(ws, speech)
         await ws.send(json.dumps({"type": "input_audio_buffer.clear"}))
         assert json.loads(await ws.recv())["type"] == "input_audio_buffer.cleared"
         await ws.send(json.dumps({"type": "input_audio_buffer.commit"}))
@@ -270,14 +278,7 @@ async def test_beta_transcription_session_update(gateway: ServerThread) -> None:
         ulaw = {"type": "transcription_session.update", "session": {"input_audio_format": "g711_ulaw"}}
         await ws.send(json.dumps(ulaw))
         assert json.loads(await ws.recv())["error"]["param"] == "session.input_audio_format"
-        for chunk in _chunks(_pcm24k(speech)):
-            await ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": base64.b64encode(chunk).decode()}))
-        await ws.send(json.dumps({"type": "input_audio_buffer.commit"}))
-        while (event := json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT_S)))["type"] != (
-            "conversation.item.input_audio_transcription.completed"
-        ):
-            assert event["type"] != "error", event
-        assert wer(SENTENCES[0], event["transcript"]) <= MAX_WER
+        assert wer(SENTENCES[0], await _manual_turn(ws, speech)) <= MAX_WER
 
 
 async def test_worker_session_limit_ends_the_session_with_its_error(
@@ -293,9 +294,7 @@ async def test_worker_session_limit_ends_the_session_with_its_error(
             await asyncio.to_thread(wait_until, lambda: _asr_ready(server.url), 20, "the gateway's worker")
             async with connect(f"ws://127.0.0.1:{server.port}/v1/realtime?intent=transcription") as ws:
                 await ws.recv()
-                for chunk in _chunks(_pcm24k(two_utterances)):
-                    audio = base64.b64encode(chunk).decode()
-                    await ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": audio}))
+                await _append(ws, two_utterances)
                 events = []
                 with pytest.raises(websockets.ConnectionClosed):
                     while True:

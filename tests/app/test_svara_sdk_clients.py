@@ -7,11 +7,10 @@ import io
 import wave
 from collections.abc import Iterator
 
-import av
 import pytest
 import svara
 
-from tests.support.tts_gateway import Gateway
+from tests.support.tts_gateway import Gateway, audio_seconds
 
 TEXT = "Hello from the appliance. This is a short test. It has three sentences."
 
@@ -22,19 +21,13 @@ def client(tts_gateway: Gateway) -> Iterator[svara.Svara]:
         yield sdk
 
 
-def _seconds(data: bytes) -> float:
-    with av.open(io.BytesIO(data)) as container:
-        frames = list(container.decode(audio=0))
-    return sum(f.samples for f in frames) / frames[0].sample_rate
-
-
 def test_whole_wav_has_its_real_length(client: svara.Svara) -> None:
     audio = client.speech.create(input=TEXT, voice="en_us_joe", response_format="wav", temperature=0.7, top_p=0.9)
     with wave.open(io.BytesIO(audio)) as clip:  # an open-ended header would read as hours
         seconds = clip.getnframes() / clip.getframerate()
         assert clip.getframerate() == audio.sample_rate
     assert 2.0 < seconds < 10.0
-    assert seconds == pytest.approx(_seconds(audio), abs=0.01)
+    assert seconds == pytest.approx(audio_seconds(audio), abs=0.01)
 
 
 def test_pcm_at_the_sdk_rate(client: svara.Svara) -> None:
@@ -45,7 +38,7 @@ def test_pcm_at_the_sdk_rate(client: svara.Svara) -> None:
 def test_streamed_speech(client: svara.Svara) -> None:
     with client.speech.stream(input=" ".join([TEXT] * 3), voice="en_us_joe", response_format="mp3") as stream:
         parts = list(stream)
-    assert len(parts) > 1 and _seconds(b"".join(parts)) > 6.0
+    assert len(parts) > 1 and audio_seconds(b"".join(parts)) > 6.0
 
 
 def test_stream_input_websocket(client: svara.Svara) -> None:
@@ -66,7 +59,7 @@ def test_audio_with_character_timings(client: svara.Svara) -> None:
     assert all(a <= b for a, b in zip(starts, starts[1:], strict=False))
     assert all(s <= e for s, e in zip(starts, ends, strict=True))
     # Timed by the audio: the last character ends where the clip does, sentences start in turn.
-    assert ends[-1] == pytest.approx(_seconds(result.audio), abs=0.1)
+    assert ends[-1] == pytest.approx(audio_seconds(result.audio), abs=0.1)
     second = TEXT.index("This")
     assert 0.5 < starts[second] < ends[-1] - 0.5
     assert [w for w, _, _ in alignment.words()] == TEXT.split()

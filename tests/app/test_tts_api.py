@@ -4,28 +4,20 @@ Smallest-style routes, the voice list, bad input, client disconnects and the Web
 from __future__ import annotations
 
 import base64
-import io
 import json
 import socket
 import struct
 import time
 
-import av
 import httpx
 import openai
 import pytest
 from websockets.sync.client import connect
 
 from tests.support import wait_until
-from tests.support.tts_gateway import SPY_VOICE, Gateway
+from tests.support.tts_gateway import SPY_VOICE, Gateway, audio_seconds
 
 TEXT = "Hello from the appliance. This is a short test."
-
-
-def _duration(data: bytes) -> float:
-    with av.open(io.BytesIO(data)) as container:
-        frames = list(container.decode(audio=0))
-    return sum(f.samples for f in frames) / frames[0].sample_rate
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +28,7 @@ def client(tts_gateway: Gateway) -> openai.OpenAI:
 def test_openai_sdk_create(client: openai.OpenAI) -> None:
     response = client.audio.speech.create(model="tts-1", voice="en_us_joe", input=TEXT)  # type: ignore[arg-type]
     assert response.response.headers["content-type"] == "audio/mpeg"
-    assert _duration(response.content) > 1.0
+    assert audio_seconds(response.content) > 1.0
 
 
 def test_openai_sdk_streaming_response(client: openai.OpenAI) -> None:
@@ -51,7 +43,7 @@ def test_openai_sdk_streaming_response(client: openai.OpenAI) -> None:
         for part in response.iter_bytes():
             parts.append(part)
     assert len(parts) > 1  # arrived in pieces, as produced
-    assert _duration(b"".join(parts)) > 4.0
+    assert audio_seconds(b"".join(parts)) > 4.0
 
 
 def test_openai_sdk_sees_errors(client: openai.OpenAI) -> None:
@@ -89,7 +81,7 @@ def test_svara_route_streamed_and_whole(tts_gateway: Gateway) -> None:
     assert (riff_size, data_size) == (len(whole.content) - 8, len(whole.content) - 44)  # real sizes
     streamed = httpx.post(f"{tts_gateway.url}/v1/text-to-speech", json={**body, "stream": True}, timeout=120)
     assert streamed.headers.get("transfer-encoding") == "chunked"
-    assert abs(_duration(streamed.content) - _duration(whole.content)) < 0.5
+    assert abs(audio_seconds(streamed.content) - audio_seconds(whole.content)) < 0.5
 
 
 def test_smallest_route_header_switch(tts_gateway: Gateway) -> None:
@@ -260,7 +252,7 @@ def test_ws_flush_and_encoded_format(tts_gateway: Gateway) -> None:
         while isinstance(message := ws.recv(timeout=30), bytes):
             audio += message
         assert json.loads(message)["type"] == "done"
-    assert _duration(bytes(audio)) > 0.5
+    assert audio_seconds(bytes(audio)) > 0.5
 
 
 @pytest.mark.parametrize(

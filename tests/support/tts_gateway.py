@@ -4,9 +4,11 @@ synthesis underneath a request stops."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
 
+import av
 import numpy as np
 import pytest
 
@@ -17,6 +19,13 @@ from tts_engine.base import SynthesisRequest, Voice
 from tts_engine.piper_backend import PiperBackend
 
 SPY_VOICE = "test_spy_joe"
+
+
+def audio_seconds(data: bytes) -> float:
+    """How long an encoded clip plays, by decoding it (its header is not trusted)."""
+    with av.open(io.BytesIO(data)) as container:
+        frames = list(container.decode(audio=0))
+    return sum(f.samples for f in frames) / frames[0].sample_rate
 
 
 class SpyBackend:
