@@ -82,7 +82,8 @@ class GatewaySettings(BaseSettings):
     tts_max_piece_chars: int = Field(300, ge=20, description="Longest later piece sent to a backend at once.")
     tts_crossfade_ms: float = Field(15.0, ge=0, description="Crossfade between consecutive pieces.")
     tts_ws_idle_timeout_s: float = Field(
-        30.0, gt=0, description="WS /v1/speak/stream: close a client that sends nothing for this long."
+        30.0, gt=0,
+        description="WS /v1/speak/stream: close a client that sends nothing for this long while no audio is owed.",
     )
     # Svara on vLLM (hosted in-process by the gateway; TTS_LLM_BASE_URL above is the vLLM server).
     vllm_served_model_name: str = Field("svara", description="Model name vLLM serves Svara under.")

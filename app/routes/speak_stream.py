@@ -66,22 +66,43 @@ def _sampling(query: Mapping[str, str]) -> SamplingParams:
     return SamplingParams(**values)
 
 
-async def _speaker(ws: WebSocket, session: SpeechSession, queue: asyncio.Queue[object]) -> None:
+class _Backlog:
+    """Queued pieces not yet fully spoken: the idle clock runs only while there are none, so a
+    client waiting for audio that takes long to make is not taken for a silent one."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[object] = asyncio.Queue()
+        self.pending = 0
+
+    def put(self, item: object) -> None:
+        self.pending += 1
+        self.queue.put_nowait(item)
+
+
+async def _speaker(ws: WebSocket, session: SpeechSession, backlog: _Backlog) -> None:
     while True:
-        item = await queue.get()
-        if item is _FLUSH:
-            await ws.send_json({"type": "flushed", "audio_seconds": round(session.audio_seconds, 3)})
-        elif item is _END:
-            tail = session.finish()
-            if tail:
-                await ws.send_bytes(tail)
-            seconds = round(session.audio_seconds, 3)
-            await ws.send_json({"type": "done", "characters": ws.state.characters, "audio_seconds": seconds})
+        item = await backlog.queue.get()
+        try:
+            await _speak_item(ws, session, item)
+        finally:
+            backlog.pending -= 1
+        if item is _END:
             return
-        else:
-            async for data in session.speak(str(item)):
-                await ws.send_bytes(data)
-                ws.state.audio_seconds = session.audio_seconds  # usage metering, as it goes
+
+
+async def _speak_item(ws: WebSocket, session: SpeechSession, item: object) -> None:
+    if item is _FLUSH:
+        await ws.send_json({"type": "flushed", "audio_seconds": round(session.audio_seconds, 3)})
+    elif item is _END:
+        tail = session.finish()
+        if tail:
+            await ws.send_bytes(tail)
+        seconds = round(session.audio_seconds, 3)
+        await ws.send_json({"type": "done", "characters": ws.state.characters, "audio_seconds": seconds})
+    else:
+        async for data in session.speak(str(item)):
+            await ws.send_bytes(data)
+            ws.state.audio_seconds = session.audio_seconds  # usage metering, as it goes
 
 
 def _untyped_kind(message: dict[str, Any]) -> str | None:
@@ -94,7 +115,7 @@ def _untyped_kind(message: dict[str, Any]) -> str | None:
     return None
 
 
-async def _receive(ws: WebSocket, speaker: asyncio.Task[None], timeout_s: float) -> dict[str, Any] | None:
+async def _receive(ws: WebSocket, speaker: asyncio.Task[None], timeout_s: float | None) -> dict[str, Any] | None:
     """The next client message as a dict, or None once the speaker has finished (or failed)."""
     receiving = asyncio.ensure_future(ws.receive())
     done, _ = await asyncio.wait({receiving, speaker}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
@@ -150,12 +171,13 @@ async def serve_speak_stream(ws: WebSocket, query: Mapping[str, str]) -> None:
     await ws.send_json(
         {"type": "ready", "voice_id": voice.id, "output_format": fmt.name, "sample_rate": rate}
     )
-    queue: asyncio.Queue[object] = asyncio.Queue()
-    speaker = asyncio.create_task(_speaker(ws, session, queue))
+    backlog = _Backlog()
+    speaker = asyncio.create_task(_speaker(ws, session, backlog))
     buffer, closing = SentenceBuffer(), False
     try:
         while True:
-            message = await _receive(ws, speaker, settings.tts_ws_idle_timeout_s if not closing else 3600.0)
+            busy = closing or backlog.pending  # the client may be waiting for audio: no idle clock
+            message = await _receive(ws, speaker, None if busy else settings.tts_ws_idle_timeout_s)
             if message is None:
                 speaker.result()  # re-raises the speaker's failure, if any
                 await ws.close(1000)
@@ -170,12 +192,12 @@ async def serve_speak_stream(ws: WebSocket, query: Mapping[str, str]) -> None:
                 service.check_length(ws.state.characters + len(text), "text", "open another session")
                 ws.state.characters += len(text)
                 for sentence in buffer.add(text):
-                    queue.put_nowait(sentence)
+                    backlog.put(sentence)
             elif kind in ("flush", "close"):
                 rest = buffer.take_all()
                 if rest:
-                    queue.put_nowait(rest)
-                queue.put_nowait(_FLUSH if kind == "flush" else _END)
+                    backlog.put(rest)
+                backlog.put(_FLUSH if kind == "flush" else _END)
                 closing = kind == "close"
             else:
                 raise InvalidParameter(
