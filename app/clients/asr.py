@@ -111,7 +111,8 @@ class AsrClient:
     # --- worker registry -------------------------------------------------------------------------
     async def workers(self) -> list[reg.WorkerRecord]:
         """Live records of the registry; ids whose record expired (the worker died) are dropped."""
-        ids = sorted(m.decode() for m in await self._redis(lambda: self.redis.smembers(reg.WORKERS)))
+        members = await self._redis(lambda: self.redis.smembers(reg.WORKERS))
+        ids = sorted(m.decode() if isinstance(m, bytes) else m for m in members)
         if not ids:
             return []
         raws = await self._redis(lambda: self.redis.mget([reg.record_key(i) for i in ids]))
