@@ -21,6 +21,7 @@ import numpy as np
 from common.aio import cancel_and_wait
 from tts_engine.base import SynthesisRequest, Voice
 
+from . import replicas
 from .catalogue import SvaraVoice, load_voices
 from .errors import SvaraBadRequest, SvaraUnavailable
 from .prompt import PromptTemplate
@@ -82,7 +83,7 @@ class SvaraBackend:
         """Load everything (SNAC weights: seconds; run it off the event loop). Raises SnacLoadError
         or ValueError with an actionable message when the configuration is wrong."""
         prompt_template = PromptTemplate.load(template, Path(templates_path) if templates_path else None)
-        client = VllmClient(
+        client = replicas.connect(  # one URL: a VllmClient; several: VllmReplicas
             base_url,
             model,
             stop_token_ids=prompt_template.stop_token_ids,
