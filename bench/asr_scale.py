@@ -74,6 +74,7 @@ def main() -> None:
     args = parser.parse_args()
     counts = [int(n) for n in args.workers.split(",")]
 
+    load_before = os.getloadavg()[0]
     speech = piper_speech(SENTENCES, pause_s=0.5)
     wav = speech.wav()
     workdir = Path(tempfile.mkdtemp(prefix="asr-scale-"))
@@ -102,6 +103,8 @@ def main() -> None:
         threads = count * args.threads
         ideal = min(threads, cores) / min(counts[0] * args.threads, cores)
         print(f"{count:>8} {threads:>8} {results[count]:>10.2f} {results[count] / base:>7.2f} {ideal:>7.2f}")
+    print(f"load average before the run: {load_before:.1f} on {cores} cores (work of other processes the "
+          "workers had to share the cores with)")
     print("ideal = the ratio the CPU cores allow (workers x threads, capped at the core count): past it, "
           "workers only share cores; the gateway, Redis and the client share them too.")
 

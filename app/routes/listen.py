@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 import aiohttp
@@ -145,14 +146,14 @@ async def _proxy(websocket: WebSocket, upstream: aiohttp.ClientWebSocketResponse
                     await _close(websocket, 1007, exc.code, exc.message)
                     return
                 if pcm:
-                    await upstream.send_bytes(pcm)
+                    await _forward(upstream.send_bytes(pcm))
                 continue
             try:
                 kind = parse_control(message.get("text") or "")
             except ApplianceError as exc:
                 await _close(websocket, 1007 if exc.code == "bad_request" else 1003, exc.code, exc.message)
                 return
-            await upstream.send_str(json.dumps({"type": kind}))
+            await _forward(upstream.send_str(json.dumps({"type": kind})))
 
     async def worker_to_client() -> None:
         async for message in upstream:
@@ -173,6 +174,15 @@ async def _proxy(websocket: WebSocket, upstream: aiohttp.ClientWebSocketResponse
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _forward(send: Awaitable[None]) -> None:
+    """Send to the worker. If its connection is gone (it died), wait instead of failing: the session
+    then ends through worker_to_client's error frame rather than this exception cutting it short."""
+    try:
+        await send
+    except (ConnectionError, aiohttp.ClientError):
+        await asyncio.Event().wait()
 
 
 async def _close(websocket: WebSocket, code: int, error_code: str, message: str) -> None:
