@@ -24,6 +24,11 @@ CASES = {
         "--set", "redis.external.url=redis://redis:6379/0,redis.external.address=redis:6379",
         "--set", "asrWorker.autoscaling.keda.signal=pending,metrics.serviceMonitor.enabled=false",
     ),
+    "fixed-replicas": (
+        "--set", "gateway.autoscaling.enabled=false,asrWorker.autoscaling.enabled=false,asrWorker.replicas=3",
+        "--set", "vllm.enabled=false,vllm.externalUrl=http://vllm-a:8000\\,http://vllm-b:8000",
+        "--set", "redis.persistence.enabled=false,metrics.grafanaDashboard.enabled=false",
+    ),
 }
 
 
@@ -94,6 +99,14 @@ def test_asr_workers_scale_on_the_job_queue() -> None:
     # No KEDA: a plain HPA takes over, and no KEDA resource is rendered.
     plain = render("--set", "asrWorker.autoscaling.keda.enabled=false")
     assert not by_kind(plain, "ScaledObject") and "asr-worker" in by_kind(plain, "HorizontalPodAutoscaler")
+
+
+def test_fixed_replicas_and_external_vllm() -> None:
+    docs = render(*CASES["fixed-replicas"])
+    assert not by_kind(docs, "HorizontalPodAutoscaler") and not by_kind(docs, "ScaledObject")
+    deployments = by_kind(docs, "Deployment")
+    assert deployments["asr-worker"]["spec"]["replicas"] == 3 and "vllm" not in deployments
+    assert env(deployments["gateway"])["TTS_LLM_BASE_URL"] == "http://vllm-a:8000,http://vllm-b:8000"
 
 
 def test_multinode_uses_external_redis_with_password() -> None:
