@@ -33,8 +33,8 @@ from .errors import (
 
 log = logging.getLogger(__name__)
 
-_EXEMPT_EXACT = frozenset({"/health", "/metrics", "/openapi.json", "/docs", "/redoc"})
-_EXEMPT_PREFIXES = ("/health/", "/metrics/", "/docs/")
+_EXEMPT_EXACT = frozenset({"/health", "/metrics", "/openapi.json", "/docs", "/redoc", "/"})
+_EXEMPT_PREFIXES = ("/health/", "/metrics/", "/docs/", "/playground/")
 
 # Path -> features it uses. Longest match wins; a sub-path (e.g. /v1/voices/{id}) inherits.
 ROUTE_FEATURES: dict[str, tuple[str, ...]] = {

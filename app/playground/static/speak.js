@@ -1,0 +1,217 @@
+// Speak tab: the voice catalogue with filters, one-shot synthesis that plays while it streams,
+// and a "speak as I type" mode on the TTS WebSocket.
+import { ApiError, api, explainRefusal, streamError, wsUrl } from "./api.js";
+import { PcmPlayer, wavFile } from "./player.js";
+
+const $ = (id) => document.getElementById(id);
+const WAV_HEADER = 44; // the streamed WAV header (sizes unknown), stripped before playback
+const TYPES = { wav: "audio/wav", mp3: "audio/mpeg", opus: "audio/ogg", flac: "audio/flac", aac: "audio/aac", pcm: "audio/pcm" };
+const EXTENSIONS = { opus: "ogg" };
+
+export function initSpeak(showError) {
+  let voices = [];
+  let player = null;
+  let objectUrl = null;
+
+  function option(value, label, disabled = false) {
+    const el = document.createElement("option");
+    el.value = value;
+    el.textContent = label;
+    el.disabled = disabled;
+    return el;
+  }
+
+  function fillFilter(select, values, allLabel) {
+    const current = select.value;
+    select.replaceChildren(option("", allLabel), ...[...new Set(values)].sort().map((v) => option(v, v)));
+    select.value = values.includes(current) ? current : "";
+  }
+
+  function renderVoices(defaultVoice) {
+    const language = $("voice-language").value;
+    const backend = $("voice-backend").value;
+    const select = $("voice");
+    const current = select.value || defaultVoice;
+    const shown = voices.filter((v) => (!language || v.language === language) && (!backend || v.backend === backend));
+    select.replaceChildren(
+      ...shown.map((v) =>
+        option(v.id, `${v.name} — ${v.language}, ${v.gender}, ${v.backend}${v.available ? "" : " (unavailable)"}`, !v.available),
+      ),
+    );
+    const usable = shown.filter((v) => v.available);
+    select.value = usable.some((v) => v.id === current) ? current : usable[0]?.id || "";
+    $("speak").disabled = !select.value;
+  }
+
+  async function loadVoices() {
+    try {
+      const body = await (await api("/v1/voices")).json();
+      voices = body.voices;
+      fillFilter($("voice-language"), voices.map((v) => v.language), "All languages");
+      fillFilter($("voice-backend"), voices.map((v) => v.backend), "All backends");
+      renderVoices(body.default_voice);
+      const ready = voices.filter((v) => v.available).length;
+      $("speak-status").textContent = `${ready} of ${voices.length} voices ready.`;
+    } catch (exc) {
+      $("speak-status").textContent = "The voices could not be loaded.";
+      showError(exc);
+    }
+  }
+
+  function settings() {
+    return {
+      voice: $("voice").value,
+      format: $("format").value,
+      speed: Number($("speed").value),
+      sampleRate: $("sample-rate").value ? Number($("sample-rate").value) : null,
+    };
+  }
+
+  function showFile(blob, format) {
+    if (objectUrl) URL.revokeObjectURL(objectUrl);
+    objectUrl = URL.createObjectURL(blob);
+    $("speech-audio").src = objectUrl;
+    const link = $("speech-download");
+    link.href = objectUrl;
+    link.download = `speech.${EXTENSIONS[format] || format}`;
+    link.hidden = false;
+  }
+
+  async function speak() {
+    const { voice, format, speed, sampleRate } = settings();
+    showError(null);
+    player?.stop();
+    player = null;
+    $("speak").disabled = true;
+    $("speak-status").textContent = "Synthesising…";
+    const started = performance.now();
+    const streamed = format === "wav" || format === "pcm"; // played while they arrive
+    let firstAudioMs = null;
+    const onFirstAudio = (leadMs) => {
+      firstAudioMs = performance.now() - started + leadMs;
+      $("speak-status").textContent = `Playing — first audio after ${Math.round(firstAudioMs)} ms.`;
+    };
+    try {
+      const response = await api("/v1/text-to-speech", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({
+          text: $("text").value, voice, response_format: format, speed, sample_rate: sampleRate, stream: true,
+        }),
+      });
+      const rate = Number(response.headers.get("X-Sample-Rate"));
+      if (streamed) {
+        player = new PcmPlayer(rate, onFirstAudio);
+        await player.resume();
+      }
+      const parts = [];
+      let skip = format === "wav" ? WAV_HEADER : 0;
+      const reader = response.body.getReader();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        let chunk = value;
+        if (skip) {
+          const cut = Math.min(skip, chunk.length);
+          skip -= cut;
+          chunk = chunk.subarray(cut);
+        }
+        if (!chunk.length) continue;
+        parts.push(chunk);
+        player?.push(chunk);
+      }
+      if (streamed) {
+        // The file: a WAV with its sizes filled in (raw PCM is wrapped for the player only).
+        showFile(wavFile(parts, rate), "wav");
+        if (format === "pcm") $("speech-download").href = URL.createObjectURL(new Blob(parts, { type: TYPES.pcm }));
+        $("speech-download").download = `speech.${format}`;
+      } else {
+        showFile(new Blob(parts, { type: TYPES[format] }), format);
+        await $("speech-audio").play().catch(() => {});
+        onFirstAudio(0);
+      }
+      const note = streamed ? "" : " (compressed formats play once complete; WAV and PCM play while they stream)";
+      $("speak-status").textContent = `Done — first audio after ${Math.round(firstAudioMs ?? 0)} ms${note}.`;
+    } catch (exc) {
+      $("speak-status").textContent = "Synthesis failed.";
+      showError(exc instanceof ApiError ? exc : new ApiError(0, "network_error", String(exc)));
+    } finally {
+      $("speak").disabled = !$("voice").value;
+    }
+  }
+
+  // --- speak as I type: text goes to WS /v1/speak/stream as it is written -----------------------
+  let socket = null;
+  let sent = "";
+
+  function openStream() {
+    const { voice, speed, sampleRate } = settings();
+    const ws = new WebSocket(
+      wsUrl("/v1/speak/stream", { voice_id: voice, output_format: "pcm", sample_rate: sampleRate ?? "", speed }),
+    );
+    ws.binaryType = "arraybuffer";
+    let opened = false;
+    ws.onopen = () => { opened = true; };
+    ws.onmessage = async (event) => {
+      if (typeof event.data !== "string") {
+        player?.push(new Uint8Array(event.data));
+        return;
+      }
+      const message = JSON.parse(event.data);
+      if (message.type === "ready") {
+        player?.stop();
+        player = new PcmPlayer(message.sample_rate);
+        await player.resume();
+        $("speak-status").textContent = "Speaking as you type: each finished sentence is spoken; Enter speaks the rest.";
+        sendNew();
+      } else if (message.type === "error") {
+        showError(streamError(message));
+      }
+    };
+    ws.onclose = async (event) => {
+      if (socket === ws) socket = null;
+      if (!opened) showError(await explainRefusal());
+      else if (event.code === 1008) $("speak-status").textContent = "The stream closed; typing opens a new one.";
+    };
+    socket = ws;
+  }
+
+  function sendNew() {
+    if (!socket || socket.readyState !== WebSocket.OPEN || !player) return;
+    const text = $("text").value;
+    if (!text.startsWith(sent)) sent = ""; // edited earlier text: what was spoken stays spoken
+    const fresh = text.slice(sent.length);
+    if (!fresh) return;
+    socket.send(JSON.stringify({ type: "text", text: fresh }));
+    sent = text;
+  }
+
+  $("text").addEventListener("input", () => {
+    if (!$("live-typing").checked) return;
+    if (!socket) openStream();
+    else sendNew();
+  });
+  $("text").addEventListener("keydown", (event) => {
+    if ($("live-typing").checked && event.key === "Enter" && !event.shiftKey && socket?.readyState === WebSocket.OPEN) {
+      sendNew();
+      socket.send(JSON.stringify({ type: "flush" }));
+    }
+  });
+  $("live-typing").addEventListener("change", (event) => {
+    if (event.target.checked) {
+      $("speak-status").textContent = "Start typing: each finished sentence is spoken.";
+      sent = $("text").value; // only new text is spoken
+      openStream();
+    } else if (socket) {
+      socket.send(JSON.stringify({ type: "close" }));
+      $("speak-status").textContent = "Speaking the rest, then the stream ends.";
+    }
+  });
+
+  $("speak").addEventListener("click", speak);
+  $("voice-language").addEventListener("change", () => renderVoices());
+  $("voice-backend").addEventListener("change", () => renderVoices());
+  $("voice").addEventListener("change", () => { $("speak").disabled = !$("voice").value; });
+  $("speed").addEventListener("input", () => { $("speed-value").textContent = `${Number($("speed").value).toFixed(1)}×`; });
+  return { loadVoices };
+}
