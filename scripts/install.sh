@@ -13,7 +13,13 @@ TORCH_SPEC="${TORCH_SPEC:-torch==2.13.0}"
 
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
-case ",$EXTRAS," in *,dev,*) command -v espeak-ng >/dev/null || missing+=(espeak-ng) ;; esac
+case ",$EXTRAS," in *,dev,*)
+  command -v espeak-ng >/dev/null || missing+=(espeak-ng)
+  # The playground tests drive Debian's headless Chromium through its chromedriver.
+  command -v chromium >/dev/null || missing+=(chromium)
+  command -v chromedriver >/dev/null || missing+=(chromium-driver)
+  ;;
+esac
 if [ "${#missing[@]}" -gt 0 ]; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   echo "installing system packages: ${missing[*]}"

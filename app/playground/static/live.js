@@ -32,7 +32,7 @@ export function initLive(showError) {
     }
     const context = new AudioContext();
     await context.audioWorklet.addModule("/playground/mic-worklet.js");
-    const capture = new AudioWorkletNode(context, "pcm-capture");
+    const capture = new AudioWorkletNode(context, "pcm-capture", { numberOfOutputs: 0 }); // a sink: always pulled
     context.createMediaStreamSource(stream).connect(capture);
     const socket = new WebSocket(wsUrl("/v1/listen/stream", {
       sample_rate: context.sampleRate, encoding: "linear16", language: $("live-language").value.trim(),

@@ -3,7 +3,8 @@
 class PcmCapture extends AudioWorkletProcessor {
   constructor() {
     super();
-    this.chunk = new Int16Array(Math.round(sampleRate / 10));
+    this.size = Math.round(sampleRate / 10);
+    this.chunk = new Int16Array(this.size);
     this.filled = 0;
   }
 
@@ -15,7 +16,7 @@ class PcmCapture extends AudioWorkletProcessor {
       this.chunk[this.filled++] = s < 0 ? s * 32768 : s * 32767;
       if (this.filled === this.chunk.length) {
         this.port.postMessage(this.chunk.buffer, [this.chunk.buffer]);
-        this.chunk = new Int16Array(this.chunk.length);
+        this.chunk = new Int16Array(this.size); // the old buffer went to the page (transferred)
         this.filled = 0;
       }
     }

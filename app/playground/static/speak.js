@@ -7,6 +7,8 @@ const $ = (id) => document.getElementById(id);
 const WAV_HEADER = 44; // the streamed WAV header (sizes unknown), stripped before playback
 const TYPES = { wav: "audio/wav", mp3: "audio/mpeg", opus: "audio/ogg", flac: "audio/flac", aac: "audio/aac", pcm: "audio/pcm" };
 const EXTENSIONS = { opus: "ogg" };
+const PAUSE_MS = 1200;
+const SENTENCE_END = /[.!?…。।]["')\]]*\s*$/;
 
 export function initSpeak(showError) {
   let voices = [];
@@ -152,17 +154,22 @@ export function initSpeak(showError) {
     ws.binaryType = "arraybuffer";
     let opened = false;
     ws.onopen = () => { opened = true; };
+    let rate = 0;
+    let received = 0; // bytes of PCM16 audio so far
     ws.onmessage = async (event) => {
       if (typeof event.data !== "string") {
         player?.push(new Uint8Array(event.data));
+        received += event.data.byteLength;
+        $("speak-status").textContent = `Speaking as you type — ${(received / 2 / rate).toFixed(1)} s of audio so far.`;
         return;
       }
       const message = JSON.parse(event.data);
       if (message.type === "ready") {
         player?.stop();
-        player = new PcmPlayer(message.sample_rate);
+        rate = message.sample_rate;
+        player = new PcmPlayer(rate);
         await player.resume();
-        $("speak-status").textContent = "Speaking as you type: each finished sentence is spoken; Enter speaks the rest.";
+        $("speak-status").textContent = "Speaking as you type: each finished sentence is spoken; Enter speaks the rest now.";
         sendNew();
       } else if (message.type === "error") {
         showError(streamError(message));
@@ -186,10 +193,19 @@ export function initSpeak(showError) {
     sent = text;
   }
 
+  // The server speaks a sentence once the next one begins; when the writer pauses after a finished
+  // sentence, a flush speaks it without waiting for more.
+  let pause = null;
+  function flushIfFinished() {
+    if (socket?.readyState === WebSocket.OPEN && SENTENCE_END.test(sent)) socket.send(JSON.stringify({ type: "flush" }));
+  }
+
   $("text").addEventListener("input", () => {
     if (!$("live-typing").checked) return;
     if (!socket) openStream();
     else sendNew();
+    clearTimeout(pause);
+    pause = setTimeout(flushIfFinished, PAUSE_MS);
   });
   $("text").addEventListener("keydown", (event) => {
     if ($("live-typing").checked && event.key === "Enter" && !event.shiftKey && socket?.readyState === WebSocket.OPEN) {
