@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs what the CPU profile and the tests need: system packages (redis-server, espeak-ng) if
-# missing, and a virtual environment with the project and its extras. Safe to run again: it skips
-# the pip step while pyproject.toml and the extras are unchanged.
+# Installs what the CPU profile and the tests need: system packages if missing (redis-server; with
+# the dev extra also espeak-ng, chromium and chromium-driver), and a virtual environment with the
+# project and its extras. Safe to run again: it skips the pip step while pyproject.toml and the
+# extras are unchanged.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
