@@ -87,6 +87,16 @@ def test_playground_enabled_false_serves_no_page() -> None:
     assert client.get("/playground/main.js").status_code == 404
 
 
+def test_page_loads_without_a_license_or_key() -> None:
+    """Before the license client has started (no lifespan here) every licensed route is refused;
+    the page still loads, so its Status tab can say what is wrong."""
+    settings = GatewaySettings(license_mode="online", api_keys=KEY, license_proxy_port=free_port())
+    client = TestClient(create_app(settings))
+    assert client.get("/").status_code == 200
+    assert client.get("/playground/style.css").status_code == 200
+    assert client.get("/v1/voices", headers={"Authorization": f"Bearer {KEY}"}).status_code == 503
+
+
 # --- in the browser ----------------------------------------------------------------------------------
 
 
