@@ -100,11 +100,18 @@ def test_page_loads_without_a_license_or_key() -> None:
 # --- in the browser ----------------------------------------------------------------------------------
 
 
-def test_a_chosen_voice_speaks_and_the_file_can_be_played(browser: Browser, site: str) -> None:
+@pytest.mark.parametrize(
+    ("fmt", "filename"),
+    [("wav", "speech.wav"), ("mp3", "speech.mp3"), ("opus", "speech.ogg")],  # Web Audio, MSE, whole file
+)
+def test_a_chosen_voice_speaks_and_the_file_can_be_played(
+    browser: Browser, site: str, fmt: str, filename: str
+) -> None:
     open_page(browser, site)
     browser.wait(lambda: "voices ready" in browser.find("speak-status").text, 20, "the voice list")
     Select(browser.find("voice-backend")).select_by_value("piper")
     Select(browser.find("voice")).select_by_value("en_us_joe")
+    Select(browser.find("format")).select_by_value(fmt)
     text = browser.find("text")
     text.clear()
     text.send_keys("The playground speaks this sentence out loud.")
@@ -117,9 +124,9 @@ def test_a_chosen_voice_speaks_and_the_file_can_be_played(browser: Browser, site
     status = browser.find("speak-status").text
     assert "Done — first audio after" in status, status
     link = browser.find("speech-download")
-    assert link.is_displayed() and link.get_attribute("download") == "speech.wav"
+    assert link.is_displayed() and link.get_attribute("download") == filename
     assert error_text(browser) == ""
-    browser.screenshot("speak")
+    browser.screenshot(f"speak-{fmt}")
 
 
 def test_speak_as_i_type_streams_each_finished_sentence(browser: Browser, site: str) -> None:

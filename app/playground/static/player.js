@@ -57,7 +57,7 @@ export class PcmPlayer {
   stop() {
     for (const source of this.sources) source.stop();
     this.sources.clear();
-    this.context.close();
+    if (this.context.state !== "closed") this.context.close();
   }
 }
 
@@ -79,4 +79,56 @@ export function wavFile(pcmParts, sampleRate) {
   text(36, "data");
   header.setUint32(40, length, true);
   return new Blob([header.buffer, ...pcmParts], { type: "audio/wav" });
+}
+
+// Plays a compressed stream (MP3, AAC) while it arrives, through Media Source Extensions on an
+// audio element; the element keeps the whole file for replay once the stream has ended.
+export class MsePlayer {
+  static supports(type) {
+    return "MediaSource" in window && MediaSource.isTypeSupported(type);
+  }
+
+  constructor(audio, type, onFirstAudio = () => {}) {
+    this.audio = audio;
+    this.source = new MediaSource();
+    this.queue = [];
+    this.url = URL.createObjectURL(this.source);
+    audio.src = this.url;
+    audio.addEventListener("playing", () => onFirstAudio(0), { once: true });
+    this.source.addEventListener("sourceopen", () => {
+      this.buffer = this.source.addSourceBuffer(type);
+      this.buffer.mode = "sequence";
+      this.buffer.addEventListener("updateend", () => this.drain());
+      this.drain(); // bytes that arrived before the source opened
+    }, { once: true });
+    this.drained = null; // resolves when finish() has nothing left to append
+  }
+
+  push(bytes) {
+    this.queue.push(bytes);
+    this.drain();
+  }
+
+  drain() {
+    if (!this.buffer || this.buffer.updating) return;
+    const next = this.queue.shift();
+    if (next) {
+      this.buffer.appendBuffer(next);
+      if (this.audio.paused) this.audio.play().catch(() => {});
+    } else if (this.drained) {
+      this.drained();
+    }
+  }
+
+  async finish() {
+    await new Promise((resolve) => {
+      this.drained = resolve;
+      this.drain();
+    });
+    this.source.endOfStream();
+  }
+
+  stop() {
+    this.audio.pause();
+  }
 }

@@ -1,7 +1,7 @@
 // Speak tab: the voice catalogue with filters, one-shot synthesis that plays while it streams,
 // and a "speak as I type" mode on the TTS WebSocket.
 import { ApiError, api, explainRefusal, streamError, wsUrl } from "./api.js";
-import { PcmPlayer, wavFile } from "./player.js";
+import { MsePlayer, PcmPlayer, wavFile } from "./player.js";
 
 const $ = (id) => document.getElementById(id);
 const WAV_HEADER = 44; // the streamed WAV header (sizes unknown), stripped before playback
@@ -69,14 +69,31 @@ export function initSpeak(showError) {
     };
   }
 
-  function showFile(blob, format) {
+  function offerDownload(blob, format) {
+    const link = $("speech-download");
+    if (link.href.startsWith("blob:")) URL.revokeObjectURL(link.href);
+    link.href = URL.createObjectURL(blob);
+    link.download = `speech.${EXTENSIONS[format] || format}`;
+    link.hidden = false;
+  }
+
+  function showFile(blob) {
     if (objectUrl) URL.revokeObjectURL(objectUrl);
     objectUrl = URL.createObjectURL(blob);
     $("speech-audio").src = objectUrl;
-    const link = $("speech-download");
-    link.href = objectUrl;
-    link.download = `speech.${EXTENSIONS[format] || format}`;
-    link.hidden = false;
+  }
+
+  // How this format plays while it streams: PCM through Web Audio, MP3 and AAC through Media Source
+  // Extensions where the browser has them; other formats (Ogg Opus, FLAC) once complete (null).
+  function streamingPlayer(format, rate, onFirstAudio) {
+    if (format === "wav" || format === "pcm") return new PcmPlayer(rate, onFirstAudio);
+    if ((format === "mp3" || format === "aac") && MsePlayer.supports(TYPES[format])) {
+      const mse = new MsePlayer($("speech-audio"), TYPES[format], onFirstAudio);
+      if (objectUrl) URL.revokeObjectURL(objectUrl);
+      objectUrl = mse.url;
+      return mse;
+    }
+    return null;
   }
 
   async function speak() {
@@ -87,9 +104,9 @@ export function initSpeak(showError) {
     $("speak").disabled = true;
     $("speak-status").textContent = "Synthesising…";
     const started = performance.now();
-    const streamed = format === "wav" || format === "pcm"; // played while they arrive
     let firstAudioMs = null;
     const onFirstAudio = (leadMs) => {
+      if (firstAudioMs !== null) return;
       firstAudioMs = performance.now() - started + leadMs;
       $("speak-status").textContent = `Playing — first audio after ${Math.round(firstAudioMs)} ms.`;
     };
@@ -102,10 +119,8 @@ export function initSpeak(showError) {
         }),
       });
       const rate = Number(response.headers.get("X-Sample-Rate"));
-      if (streamed) {
-        player = new PcmPlayer(rate, onFirstAudio);
-        await player.resume();
-      }
+      player = streamingPlayer(format, rate, onFirstAudio);
+      if (player instanceof PcmPlayer) await player.resume();
       const parts = [];
       let skip = format === "wav" ? WAV_HEADER : 0;
       const reader = response.body.getReader();
@@ -122,18 +137,23 @@ export function initSpeak(showError) {
         parts.push(chunk);
         player?.push(chunk);
       }
-      if (streamed) {
-        // The file: a WAV with its sizes filled in (raw PCM is wrapped for the player only).
-        showFile(wavFile(parts, rate), "wav");
-        if (format === "pcm") $("speech-download").href = URL.createObjectURL(new Blob(parts, { type: TYPES.pcm }));
-        $("speech-download").download = `speech.${format}`;
+      if (player instanceof PcmPlayer) {
+        // The audio element gets a WAV with its sizes filled in (raw PCM is wrapped for it only).
+        const wav = wavFile(parts, rate);
+        showFile(wav);
+        offerDownload(format === "pcm" ? new Blob(parts, { type: TYPES.pcm }) : wav, format);
+      } else if (player instanceof MsePlayer) {
+        await player.finish();
+        offerDownload(new Blob(parts, { type: TYPES[format] }), format);
       } else {
-        showFile(new Blob(parts, { type: TYPES[format] }), format);
+        const file = new Blob(parts, { type: TYPES[format] });
+        showFile(file);
+        offerDownload(file, format);
         await $("speech-audio").play().catch(() => {});
-        onFirstAudio(0);
       }
-      const note = streamed ? "" : " (compressed formats play once complete; WAV and PCM play while they stream)";
-      $("speak-status").textContent = `Done — first audio after ${Math.round(firstAudioMs ?? 0)} ms${note}.`;
+      onFirstAudio(0); // a stream that ended before the element started playing
+      const note = player ? "" : " (this format plays once complete; WAV, PCM, MP3 and AAC play while they stream)";
+      $("speak-status").textContent = `Done — first audio after ${Math.round(firstAudioMs)} ms${note}.`;
     } catch (exc) {
       $("speak-status").textContent = "Synthesis failed.";
       showError(exc instanceof ApiError ? exc : new ApiError(0, "network_error", String(exc)));
