@@ -207,6 +207,11 @@ def test_a_wrong_key_shows_the_401_message(browser: Browser, site: str) -> None:
     message = error_text(browser)
     assert "The API key was not accepted" in message and "HTTP 401" in message and "unauthorized" in message
     browser.screenshot("wrong-key")
+    # A WebSocket refused at the handshake gives the page no reason; it still says why.
+    show_tab(browser, "live")
+    browser.find("live-toggle").click()
+    browser.wait(lambda: browser.find("live-status").text == "Could not start.", 20, "the refused stream")
+    assert "The API key was not accepted" in error_text(browser)
 
 
 def test_status_shows_components_license_and_figures(browser: Browser, site: str) -> None:
