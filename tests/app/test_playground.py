@@ -1,6 +1,6 @@
 """The web playground at `/`, driven by real headless Chromium against the real gateway (Piper voice,
 ASR worker, Redis), with API keys on. One browser for the whole session (tests/support/browser.py);
-screenshots are written to the folder printed at the end of the run."""
+screenshots are written to test-output/playground/."""
 
 from __future__ import annotations
 

@@ -2,8 +2,8 @@
 
 The browser gets Chromium's fake microphone, fed from a WAV file of Piper speech, so the playground's
 recording and live transcription hear real words. Every network request the pages make is kept (from
-the DevTools performance log) so a test can check where the page connected to; screenshots go to one
-folder whose path is printed at the end of the run.
+the DevTools performance log) so a test can check where the page connected to; screenshots go to
+test-output/playground/ in the checkout, printed at the end of the run.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
+from tests.support import REPO
 from tests.support.asr import piper_speech
 
 MIC_SENTENCE = "The quick brown fox jumps over the lazy dog."
@@ -94,7 +95,10 @@ class Browser:
 @pytest.fixture(scope="session")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
     work = tmp_path_factory.mktemp("chromium")
-    shots = tmp_path_factory.mktemp("playground-screenshots", numbered=False)
+    # Kept beside the checkout (pytest keeps only its last few temporary folders), fresh each run.
+    shots = REPO / "test-output" / "playground"
+    shutil.rmtree(shots, ignore_errors=True)
+    shots.mkdir(parents=True)
     mic = work / "speech.wav"
     mic.write_bytes(piper_speech([MIC_SENTENCE], pause_s=1.0).wav())
     options = webdriver.ChromeOptions()
