@@ -52,8 +52,9 @@ function duration(seconds) {
 
 function renderHealth(health) {
   const components = health.components || {};
+  const access = health.auth === "api_keys" ? "API keys are required." : `The API is open (${health.auth}).`;
   $("overall").textContent = health.status === "ready"
-    ? `Ready — version ${health.version}, ${health.profile} profile. API keys: ${health.auth}.`
+    ? `Ready — version ${health.version}, ${health.profile} profile. ${access}`
     : `Not ready — version ${health.version}, ${health.profile} profile. See below what is missing.`;
   $("components").replaceChildren(...Object.entries(components).map(([name, c]) => {
     const state = document.createElement("span");
