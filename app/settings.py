@@ -147,11 +147,11 @@ class GatewaySettings(BaseSettings):
     body_read_timeout_s: float = Field(
         120.0, gt=0, description="A request body must arrive within this many seconds (408 beyond)."
     )
-    playground_enabled: bool = Field(
-        True, description="Serve the web playground at / (static page; it calls the API with the user's key)."
-    )
     max_stream_sessions: int = Field(
         64, ge=1, description="Open WebSocket sessions (speak and listen streams) at once; beyond: 503."
+    )
+    playground_enabled: bool = Field(
+        True, description="Serve the web playground at / (static page; it calls the API with the user's key)."
     )
 
     @property
