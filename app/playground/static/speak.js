@@ -164,7 +164,8 @@ export function initSpeak(showError) {
 
   // --- speak as I type: text goes to WS /v1/speak/stream as it is written -----------------------
   let socket = null;
-  let sent = "";
+  let sent = ""; // text already sent on this stream (what was spoken cannot be taken back)
+  let typingPlayer = null; // this mode's own player, apart from the one of the Speak button
 
   function openStream() {
     const { voice, speed, sampleRate } = settings();
@@ -178,19 +179,21 @@ export function initSpeak(showError) {
     let received = 0; // bytes of PCM16 audio so far
     ws.onmessage = async (event) => {
       if (typeof event.data !== "string") {
-        player?.push(new Uint8Array(event.data));
+        typingPlayer?.push(new Uint8Array(event.data));
         received += event.data.byteLength;
         $("speak-status").textContent = `Speaking as you type — ${(received / 2 / rate).toFixed(1)} s of audio so far.`;
         return;
       }
       const message = JSON.parse(event.data);
       if (message.type === "ready") {
-        player?.stop();
+        typingPlayer?.stop();
         rate = message.sample_rate;
-        player = new PcmPlayer(rate);
-        await player.resume();
+        typingPlayer = new PcmPlayer(rate);
+        await typingPlayer.resume();
         $("speak-status").textContent = "Speaking as you type: each finished sentence is spoken; Enter speaks the rest now.";
         sendNew();
+      } else if (message.type === "error" && message.error?.param === "idle") {
+        $("speak-status").textContent = "The stream closed after a while without typing; typing opens a new one.";
       } else if (message.type === "error") {
         showError(streamError(message));
       }
@@ -198,15 +201,19 @@ export function initSpeak(showError) {
     ws.onclose = async (event) => {
       if (socket === ws) socket = null;
       if (!opened) showError(await explainRefusal());
-      else if (event.code === 1008) $("speak-status").textContent = "The stream closed; typing opens a new one.";
     };
     socket = ws;
   }
 
   function sendNew() {
-    if (!socket || socket.readyState !== WebSocket.OPEN || !player) return;
+    if (!socket || socket.readyState !== WebSocket.OPEN || !typingPlayer) return;
     const text = $("text").value;
-    if (!text.startsWith(sent)) sent = ""; // edited earlier text: what was spoken stays spoken
+    if (!text.startsWith(sent)) {
+      // Text already sent was edited: only what is typed after the unchanged part is sent.
+      let same = 0;
+      while (same < sent.length && sent[same] === text[same]) same++;
+      sent = text.slice(0, same);
+    }
     const fresh = text.slice(sent.length);
     if (!fresh) return;
     socket.send(JSON.stringify({ type: "text", text: fresh }));
@@ -238,7 +245,7 @@ export function initSpeak(showError) {
       $("speak-status").textContent = "Start typing: each finished sentence is spoken.";
       sent = $("text").value; // only new text is spoken
       openStream();
-    } else if (socket) {
+    } else if (socket?.readyState === WebSocket.OPEN) {
       socket.send(JSON.stringify({ type: "close" }));
       $("speak-status").textContent = "Speaking the rest, then the stream ends.";
     }
