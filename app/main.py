@@ -26,6 +26,7 @@ from .metrics import MetricsMiddleware
 from .middleware import RequestIdMiddleware
 from .openapi import install_openapi
 from .routes import health, listen, metrics, speak_stream, speech, transcriptions
+from .routes.playground import install_playground
 from .services.transcription import TranscriptionService
 from .settings import GatewaySettings
 from .tts import start_tts
@@ -139,4 +140,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(speak_stream.router)
     app.include_router(listen.router)
     app.include_router(transcriptions.router)
+    if settings.playground_enabled:
+        install_playground(app)
     return app

