@@ -21,3 +21,4 @@ bench: install
 	$(PY) bench/asr.py
 	$(PY) bench/tts.py
 	$(PY) bench/snac_stream.py
+	$(PY) bench/asr_scale.py

@@ -18,7 +18,8 @@ from .ws_errors import refuse
 
 log = logging.getLogger(__name__)
 
-OPEN_PATHS = frozenset({"/health", "/health/live"})
+OPEN_PATHS = frozenset({"/health", "/health/live", "/"})
+OPEN_PREFIXES = ("/playground/",)  # the playground's static files; the API it calls needs the key
 
 
 def _digest(key: str) -> bytes:
@@ -81,7 +82,8 @@ class AccessMiddleware:
         self._redis_warned_at = 0.0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket") or scope["path"] in self.open_paths:
+        path = scope.get("path", "")
+        if scope["type"] not in ("http", "websocket") or path in self.open_paths or path.startswith(OPEN_PREFIXES):
             await self.app(scope, receive, send)
             return
         client = scope.get("client") or ("unknown", 0)

@@ -37,6 +37,7 @@ from .routes import (
     transcriptions,
     waves,
 )
+from .routes.playground import install_playground
 from .services.transcription import TranscriptionService
 from .settings import GatewaySettings
 from .tts import start_tts
@@ -70,7 +71,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             probe_timeout_s=settings.health_probe_timeout_s, retry_after_s=settings.retry_after_s
         )
         registry.add("redis", _redis_probe(redis))
-        registry.add("asr", http_health_probe(http, f"{settings.asr_url}/health"))
         license_client = LicenseClient(
             settings.license_proxy_url,
             mode=settings.effective_license_mode,
@@ -94,6 +94,13 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.state.asr = AsrClient(
             redis, registry, worker_url=settings.asr_url, result_ttl_s=settings.asr_result_ttl_s,
             max_queued=settings.asr_max_queued_jobs, retry_after_s=settings.retry_after_s,
+            discovery=settings.asr_discovery,
+        )
+        registry.add(
+            "asr",
+            app.state.asr.probe
+            if settings.asr_discovery == "registry"
+            else http_health_probe(http, f"{settings.asr_url}/health"),
         )
         app.state.transcription = TranscriptionService(
             app.state.asr, registry, job_timeout_s=settings.asr_job_timeout_s,
@@ -148,4 +155,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(realtime.router)
     app.include_router(waves.router)
     app.include_router(svara_compat.router)
+    if settings.playground_enabled:
+        install_playground(app)
     return app

@@ -27,6 +27,11 @@ class GatewaySettings(BaseSettings):
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for jobs, health and limits.")
     asr_host: str = Field("127.0.0.1", description="Address of the ASR worker's HTTP/WebSocket API.")
     asr_port: int = Field(2233, description="Port of the ASR worker.")
+    asr_discovery: Literal["fixed", "registry"] = Field(
+        "fixed",
+        description="fixed: streaming sessions go to ASR_HOST:ASR_PORT. registry: to the least-loaded "
+        "ready worker announced in Redis (several workers, split roles).",
+    )
     license_proxy_host: str = Field("127.0.0.1", description="Address of the license proxy.")
     license_proxy_port: int = Field(6699, description="Port of the license proxy.")
     tts_llm_base_url: str = Field(
@@ -154,6 +159,9 @@ class GatewaySettings(BaseSettings):
     )
     max_stream_sessions: int = Field(
         64, ge=1, description="Open WebSocket sessions (speak and listen streams) at once; beyond: 503."
+    )
+    playground_enabled: bool = Field(
+        True, description="Serve the web playground at / (static page; it calls the API with the user's key)."
     )
 
     @property

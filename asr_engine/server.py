@@ -20,6 +20,7 @@ from . import __version__
 from .callbacks import CallbackSender
 from .jobs import JobConsumer
 from .model import LoadedModel, load_model
+from .registry import Registration
 from .settings import AsrSettings
 from .streaming import SessionClosed, serve_session
 
@@ -37,7 +38,8 @@ def create_app(settings: AsrSettings | None = None) -> FastAPI:
         app.state.load_error = None
         app.state.jobs = None
         redis = aioredis.from_url(settings.redis_url, socket_connect_timeout=2, health_check_interval=10)
-        tasks: list[asyncio.Task[None]] = []
+        registration = app.state.registration = Registration(redis, settings, consumer)
+        tasks: list[asyncio.Task[None]] = [asyncio.create_task(registration.run())]
 
         async def load() -> None:
             try:
@@ -48,6 +50,8 @@ def create_app(settings: AsrSettings | None = None) -> FastAPI:
                 app.state.load_error = f"{type(exc).__name__}: {exc}"
                 return
             app.state.model = loaded
+            registration.ready = True
+            await registration.publish()
             app.state.jobs = JobConsumer(settings, redis, loaded.model, consumer)
             tasks.append(asyncio.create_task(app.state.jobs.run()))
             tasks.append(asyncio.create_task(CallbackSender(settings, redis, consumer).run()))
@@ -58,9 +62,15 @@ def create_app(settings: AsrSettings | None = None) -> FastAPI:
             yield
         finally:
             await cancel_and_wait(tasks)
+            await registration.withdraw()
             await redis.aclose()
 
     app = FastAPI(title="ASR worker", version=__version__, lifespan=lifespan)
+
+    @app.get("/health/live")
+    async def live() -> dict[str, str]:
+        """Liveness: the process answers (the model may still be loading)."""
+        return {"status": "alive", "version": __version__}
 
     @app.get("/health")
     async def health() -> JSONResponse:
@@ -83,11 +93,27 @@ def create_app(settings: AsrSettings | None = None) -> FastAPI:
                 "languages": loaded.model.supported_languages,
                 "consumer": consumer,
                 "jobs_done": app.state.jobs.jobs_done if app.state.jobs else 0,
+                "sessions": app.state.registration.sessions,
+                "max_sessions": settings.asr_max_sessions,
             }
         )
 
     @app.websocket("/v1/stream")
     async def stream(websocket: WebSocket) -> None:
+        registration: Registration = app.state.registration
+        if registration.full:
+            # Refused before the handshake completes: a gateway takes that as "try another worker".
+            await websocket.close(1013)
+            return
+        # Counted (and published) before the handshake completes, so the gateway that opened this
+        # session already sees it when it picks a worker for the next one.
+        await registration.session_opened()
+        try:
+            await _serve(websocket)
+        finally:
+            await registration.session_closed()
+
+    async def _serve(websocket: WebSocket) -> None:
         await websocket.accept()
         loaded: LoadedModel | None = app.state.model
         if loaded is None:

@@ -56,6 +56,20 @@ class AsrSettings(BaseSettings):
     )
 
     # --- streaming -----------------------------------------------------------------------------
+    asr_max_sessions: int = Field(
+        64, ge=1, description="Streaming sessions this worker takes at once; one more is refused (1013)."
+    )
+    asr_discovery: Literal["fixed", "registry"] = Field(
+        "fixed",
+        description="registry: announce this worker in Redis (address, capacity, open sessions, "
+        "heartbeat) so gateways spread streaming sessions over every worker. fixed: not announced.",
+    )
+    asr_advertise_url: str = Field(
+        "", description="URL gateways reach this worker at; empty: http://<bind address or host IP>:ASR_PORT."
+    )
+    asr_heartbeat_s: float = Field(
+        2.0, gt=0, description="Registry heartbeat; a worker silent for 3 heartbeats drops out."
+    )
     asr_stream_max_session_s: float = Field(3600.0, description="Longest streaming session (audio seconds).")
     asr_stream_idle_timeout_s: float = Field(
         30.0, description="A streaming session that receives nothing for this long is closed."

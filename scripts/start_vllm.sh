@@ -14,7 +14,7 @@ if ! "$PY" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1
 fi
 
 args=(
-  --host 127.0.0.1
+  --host "${VLLM_BIND_HOST:-127.0.0.1}"
   --port "${VLLM_PORT:-8000}"
   --model "${VLLM_MODEL:-kenpath/svara-tts-v1}"
   --served-model-name "${VLLM_SERVED_MODEL_NAME:-svara}"

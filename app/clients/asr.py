@@ -1,7 +1,13 @@
-"""Client of the ASR workers: batch jobs through Redis, streaming sessions over a WebSocket."""
+"""Client of the ASR workers: batch jobs through Redis, streaming sessions over a WebSocket.
+
+Streaming sessions go to the one worker at ASR_HOST:ASR_PORT (discovery "fixed"), or, with
+discovery "registry", to the least-loaded ready worker of the Redis registry (common/asr_registry.py);
+a worker that refuses or cannot be reached is skipped for the next one.
+"""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -10,11 +16,14 @@ import aiohttp
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from app.components import ComponentRegistry
+from app.components import ComponentRegistry, ProbeResult
 from app.errors import UpstreamTimeout, UpstreamUnavailable
 from common import asr_jobs as q
+from common import asr_registry as reg
+from common.states import ComponentState
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class AsrClient:
@@ -27,10 +36,12 @@ class AsrClient:
         result_ttl_s: int,
         max_queued: int,
         retry_after_s: int,
+        discovery: str = "fixed",
     ) -> None:
         self.redis = redis
         self.components = components
-        self.worker_ws_url = worker_url.replace("http://", "ws://", 1).replace("https://", "wss://", 1)
+        self.worker_ws_url = _ws(worker_url)
+        self.discovery = discovery
         self.result_ttl_s = result_ttl_s
         self.max_queued = max_queued
         self.retry_after_s = retry_after_s
@@ -97,20 +108,67 @@ class AsrClient:
             return result
         return q.loads(await self._redis(lambda: self.redis.get(q.meta_key(job_id))))
 
+    # --- worker registry -------------------------------------------------------------------------
+    async def workers(self) -> list[reg.WorkerRecord]:
+        """Live records of the registry; ids whose record expired (the worker died) are dropped."""
+        members = await self._redis(lambda: self.redis.smembers(reg.WORKERS))
+        ids = sorted(m.decode() if isinstance(m, bytes) else m for m in members)
+        if not ids:
+            return []
+        raws = await self._redis(lambda: self.redis.mget([reg.record_key(i) for i in ids]))
+        gone = [i for i, raw in zip(ids, raws, strict=True) if raw is None]
+        if gone:
+            await self._redis(lambda: self.redis.srem(reg.WORKERS, *gone))
+        return [reg.WorkerRecord.loads(raw) for raw in raws if raw is not None]
+
+    async def probe(self) -> ProbeResult:
+        """Readiness of "asr" with discovery "registry": at least one ready worker is registered."""
+        records = await self.workers()
+        ready = [r for r in records if r.ready]
+        detail = {
+            "workers": len(records),
+            "ready_workers": len(ready),
+            "sessions": sum(r.sessions for r in ready),
+            "capacity": sum(r.capacity for r in ready),
+        }
+        if ready:
+            return ProbeResult(ComponentState.READY, detail)
+        return ProbeResult(ComponentState.STARTING, {**detail, "error": "no ready ASR worker is registered"})
+
     # --- streaming -----------------------------------------------------------------------------
     async def open_stream(self, params: dict[str, str]) -> aiohttp.ClientWebSocketResponse:
+        if self.discovery == "fixed":
+            upstream = await self._connect(self.worker_ws_url, params)
+            if upstream is None:
+                self.components.mark_down("asr", "unreachable")
+                raise UpstreamUnavailable(
+                    "the ASR worker is not reachable; retry shortly", retry_after_s=self.retry_after_s
+                )
+            return upstream
+        for worker in reg.by_load(await self.workers()):
+            upstream = await self._connect(_ws(worker.url), params)
+            if upstream is not None:
+                return upstream
+            log.warning("ASR worker refused a session", extra={"fields": {"worker": worker.worker_id}})
+        raise UpstreamUnavailable(
+            "no ASR worker has a free streaming slot; retry shortly", retry_after_s=self.retry_after_s
+        )
+
+    async def _connect(self, ws_url: str, params: dict[str, str]) -> aiohttp.ClientWebSocketResponse | None:
+        """A session on one worker, or None when it cannot be reached or is full."""
         if self._http is None:
             self._http = aiohttp.ClientSession()
         try:
             return await self._http.ws_connect(
-                f"{self.worker_ws_url}/v1/stream",
+                f"{ws_url}/v1/stream",
                 params=params,
                 timeout=aiohttp.ClientWSTimeout(ws_close=5),
                 heartbeat=None,
                 max_msg_size=0,
             )
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            self.components.mark_down("asr", type(exc).__name__)
-            raise UpstreamUnavailable(
-                "the ASR worker is not reachable; retry shortly", retry_after_s=self.retry_after_s
-            ) from None
+        except (TimeoutError, aiohttp.ClientError, OSError):
+            return None
+
+
+def _ws(url: str) -> str:
+    return url.replace("http://", "ws://", 1).replace("https://", "wss://", 1)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -181,14 +181,14 @@ async def _proxy(
                     await send_error(websocket, exc)
                     return
                 if pcm:
-                    await upstream.send_bytes(pcm)
+                    await _forward(upstream.send_bytes(pcm))
                 continue
             try:
                 kind = parse_control(message.get("text") or "")
             except ApplianceError as exc:
                 await send_error(websocket, exc)
                 return
-            await upstream.send_str(json.dumps({"type": kind}))
+            await _forward(upstream.send_str(json.dumps({"type": kind})))
 
     async def worker_to_client() -> None:
         async for message in upstream:
@@ -214,3 +214,13 @@ async def _proxy(
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _forward(send: Awaitable[None]) -> None:
+    """Send to the worker. If its connection is gone (it died), wait instead of failing: the session
+    then ends through worker_to_client's error frame rather than this exception cutting it short."""
+    try:
+        await send
+    except (ConnectionError, aiohttp.ClientError):
+        await asyncio.Event().wait()
+

@@ -94,7 +94,9 @@ def test_internal_services_bind_to_loopback(env: dict[str, str], tmp_path: Path)
     programs = _programs(_load(tmp_path))
     assert "--bind 127.0.0.1" in programs["redis"].command  # type: ignore[attr-defined]
     vllm_script = (REPO / "scripts" / "start_vllm.sh").read_text()
-    assert "--host 127.0.0.1" in vllm_script
+    # Loopback unless the split vllm role asks otherwise (VLLM_BIND_HOST; start.sh never sets it).
+    assert '--host "${VLLM_BIND_HOST:-127.0.0.1}"' in vllm_script
+    assert "VLLM_BIND_HOST" not in (REPO / "scripts" / "start.sh").read_text()
 
 
 def test_every_option_in_the_file_is_one_supervisor_reads(

@@ -20,6 +20,7 @@ import numpy as np
 from common.aio import cancel_and_wait
 from tts_engine.base import SynthesisRequest, Voice
 
+from . import replicas
 from .catalogue import SvaraVoice, load_voices
 from .config import SvaraConfig
 from .errors import SvaraBadRequest, SvaraUnavailable
@@ -61,7 +62,7 @@ class SvaraBackend:
         template = PromptTemplate.load(config.template, templates)
         return cls(
             config=config,
-            client=VllmClient(config, stop_token_ids=template.stop_token_ids),
+            client=replicas.connect(config, stop_token_ids=template.stop_token_ids),  # one URL or several
             engine=SnacEngine.load(config.snac_model, device=config.snac_device, batching=config.snac_batching),
             template=template,
             voices=load_voices(Path(config.voices_path) if config.voices_path else None),

@@ -55,6 +55,7 @@ class StreamResult:
 
 class VllmClient:
     def __init__(self, config: SvaraConfig, *, stop_token_ids: list[int]) -> None:
+        self.config = config
         self.base_url = config.vllm_url.rstrip("/")
         self.model = config.model
         self.stop_token_ids = stop_token_ids
