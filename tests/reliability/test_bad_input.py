@@ -93,6 +93,12 @@ def _http_cases(speech: Speech) -> list[tuple[str, dict[str, object]]]:
         ("/v1/text-to-speech", {"json": {"text": "\u200b\u200b", "voice": "en_us_joe"}}),
         ("/v1/speak", {"json": {"text": "Hello.", "voice_id": "nobody"}}),
         ("/v1/speak", {"json": {"text": "Hello.", "sample_rate": 3}}),
+        ("/waves/v1/tts", {"json": {"text": "Hello.", "voice_id": "en_us_joe", "output_format": "ulaw"}}),
+        ("/waves/v1/tts/live", {"json": {"text": "Hello."}}),  # no voice_id
+        ("/waves/v1/stt/", {"content": junk, "headers": {"content-type": "application/octet-stream"}}),
+        ("/waves/v1/stt/?diarize=true", {"content": wav, "headers": {"content-type": "application/octet-stream"}}),
+        ("/v1/text-to-speech/en_us_joe/with-timestamps?output_format=mp3_fast", {"json": {"text": "Hi."}}),
+        ("/v1/text-to-speech/nobody/with-timestamps", {"json": {"text": "Hi."}}),
     ]
 
 
@@ -179,6 +185,11 @@ def test_junk_on_websockets_gets_a_clean_close(strict_gateway: ServerThread, spe
         (f"{ws}/v1/speak/stream", [json.dumps({"type": "text", "text": 42})]),
         (f"{ws}/v1/speak/stream", [json.dumps({"type": "text", "text": "y " * 600})]),  # over the char limit
         (f"{ws}/v1/speak/stream?voice_id=nobody", []),
+        (f"{ws}/waves/v1/tts/live", [junk]),
+        (f"{ws}/waves/v1/tts/live", [json.dumps({"text": "Hello."})]),  # no voice_id
+        (f"{ws}/waves/v1/stt/live", [junk]),
+        (f"{ws}/v1/audio/speech/stream-input?voice=nobody", []),
+        (f"{ws}/v1/audio/speech/stream-input?voice=en_us_joe", [json.dumps({"text": 42})]),
     ]
     for url, frames in cases:
         code, texts = _closed(url, *frames)
