@@ -114,3 +114,18 @@ def test_stalled_upstream_ends_the_request_within_bounds(gateway: SvaraGateway, 
     response = httpx.post(f"{gateway.url}/v1/text-to-speech", json=_body(), timeout=20)
     assert response.status_code == 504
     assert response.json()["error"]["code"] == "upstream_timeout"
+
+
+def test_openai_voice_names_reach_svara_as_its_own_speakers(gateway: SvaraGateway, frames: np.ndarray) -> None:
+    """With Svara speaking, OpenAI's names resolve to its English voices (the alias data's first
+    choice); an alias never reaches the prompt, and OpenAI's pcm is Svara's native 24 kHz."""
+    aliases = httpx.get(f"{gateway.url}/v1/voices", timeout=10).json()["aliases"]
+    assert aliases["alloy"] == "en_female" and aliases["onyx"] == "en_male"
+    gateway.standin.script = Script(text=frames_to_token_text(frames), split_seed=3, max_piece=20)
+    body = {"model": "tts-1", "input": "Hello there.", "voice": "alloy", "response_format": "pcm"}
+    response = httpx.post(f"{gateway.url}/v1/audio/speech", json=body, timeout=60)
+    assert response.status_code == 200, response.text
+    assert response.headers["x-voice"] == "en_female" and response.headers["x-sample-rate"] == "24000"
+    assert len(response.content) == len(frames) * 2048 * 2
+    prompt = str(gateway.standin.requests[-1].payload["prompt"])
+    assert "English (Female)" in prompt and "alloy" not in prompt
