@@ -99,11 +99,11 @@ class AudioStreamResponse(StreamingResponse):
             await self.body_iterator.aclose()  # type: ignore[attr-defined]
 
 
-def _service(request: Request) -> SpeechService:
+def speech_service(request: Request) -> SpeechService:
     return request.app.state.speech  # type: ignore[no-any-return]
 
 
-def _meter(request: Request, text: str) -> None:
+def meter(request: Request, text: str) -> None:
     # Usage metering contract: the license middleware reads these after the response.
     request.state.characters = len(text)
     request.state.audio_seconds = 0.0
@@ -153,8 +153,8 @@ async def _started(service: SpeechService, plan: SpeechPlan, request: Request) -
     return chained()
 
 
-async def _audio(request: Request, plan: SpeechPlan, *, stream: bool) -> Response:
-    service = _service(request)
+async def audio_response(request: Request, plan: SpeechPlan, *, stream: bool) -> Response:
+    service = speech_service(request)
     if not stream:
         try:
             body = await service.render(plan, _on_audio(request))
@@ -174,7 +174,7 @@ async def sse(
 ) -> Response:
     """The audio as Server-Sent Events, each frame written the surface's way: `audio(part)` per piece,
     `error(failure)` if synthesis fails mid-stream, else `last` at the end."""
-    parts = await _started(_service(request), plan, request)
+    parts = await _started(speech_service(request), plan, request)
 
     async def events() -> AsyncIterator[str]:
         try:
@@ -199,11 +199,11 @@ def _openai_event(event: dict[str, object]) -> str:
 async def openai_speech(body: OpenAISpeechBody, request: Request) -> Response:
     """OpenAI-compatible speech: streamed (chunked), as SSE with `stream_format=sse`, or the whole
     file with `stream=false` (Svara SDK). `pcm` is 24 kHz unless `sample_rate` says otherwise."""
-    _meter(request, body.input)
+    meter(request, body.input)
     rate = body.sample_rate
     if rate is None and body.response_format.lower() == "pcm":
         rate = OPENAI_PCM_RATE
-    plan = _service(request).prepare(
+    plan = speech_service(request).prepare(
         SpeechRequest(
             text=body.input,
             voice_id=body.voice,
@@ -224,15 +224,15 @@ async def openai_speech(body: OpenAISpeechBody, request: Request) -> Response:
             error=lambda failure: _openai_event({"type": "error", **failure.body()}),
             last=_openai_event({"type": "speech.audio.done", "usage": usage}),
         )
-    return await _audio(request, plan, stream=body.stream is not False)
+    return await audio_response(request, plan, stream=body.stream is not False)
 
 
 @router.post("/v1/text-to-speech")
 @licensed("tts")
 async def svara_speech(body: SvaraSpeechBody, request: Request) -> Response:
     """Svara-style speech; sampling fields reach backends driven by a language model."""
-    _meter(request, body.text)
-    plan = _service(request).prepare(
+    meter(request, body.text)
+    plan = speech_service(request).prepare(
         SpeechRequest(
             text=body.text,
             voice_id=body.voice,
@@ -244,18 +244,18 @@ async def svara_speech(body: SvaraSpeechBody, request: Request) -> Response:
         ),
         text_param="text",
     )
-    return await _audio(request, plan, stream=body.stream)
+    return await audio_response(request, plan, stream=body.stream)
 
 
 @router.post("/v1/speak")
 @licensed("tts")
 async def smallest_speak(body: SmallestSpeakBody, request: Request) -> Response:
     """Smallest-style speech: the whole file. For wav/pcm, `add_wav_header` picks which of the two."""
-    _meter(request, body.text)
+    meter(request, body.text)
     fmt = body.output_format.lower()
     if fmt in ("wav", "pcm"):
         fmt = "wav" if body.add_wav_header else "pcm"
-    plan = _service(request).prepare(
+    plan = speech_service(request).prepare(
         SpeechRequest(
             text=body.text,
             voice_id=body.voice_id,
@@ -267,7 +267,7 @@ async def smallest_speak(body: SmallestSpeakBody, request: Request) -> Response:
         text_param="text",
         format_param="output_format",
     )
-    return await _audio(request, plan, stream=False)
+    return await audio_response(request, plan, stream=False)
 
 
 @router.get("/v1/voices")
@@ -275,7 +275,7 @@ async def smallest_speak(body: SmallestSpeakBody, request: Request) -> Response:
 async def voices(request: Request) -> dict[str, object]:
     """Every voice of every backend, with whether it can speak right now, and the voice each alias
     (OpenAI's alloy, nova, …) resolves to now."""
-    catalog = _service(request).catalog
+    catalog = speech_service(request).catalog
     return {
         "voices": [entry.as_dict() for entry in catalog.entries()],
         "default_voice": catalog.default_voice,

@@ -26,7 +26,7 @@ from app.services.speech_session import SpeechSession
 from tts_engine.text.split import split_sentences
 
 from .speak_stream import serve_speak_stream
-from .speech import _meter, _service
+from .speech import meter, speech_service
 
 router = APIRouter(tags=["text-to-speech"])
 
@@ -90,8 +90,8 @@ def _spans(text: str) -> list[str]:
 async def with_timestamps(
     voice: str, body: TimestampsBody, request: Request, output_format: str = "mp3_44100_128"
 ) -> JSONResponse:
-    _meter(request, body.text)
-    service = _service(request)
+    meter(request, body.text)
+    service = speech_service(request)
     fmt, rate = _output_format(output_format)
     speed = body.voice_settings.speed if body.voice_settings and body.voice_settings.speed else 1.0
     plan = service.prepare(

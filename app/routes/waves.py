@@ -30,7 +30,7 @@ from app.services.speech_session import SentenceBuffer, SpeechSession
 from common import ws_errors
 
 from .listen import serve_stream, transcribe_upload
-from .speech import _audio, _meter, _service, sse
+from .speech import audio_response, meter, speech_service, sse
 
 router = APIRouter(tags=["waves"])
 
@@ -62,8 +62,8 @@ class WavesSpeech(BaseModel):
 
 
 def _plan(request: Request, body: WavesSpeech) -> SpeechPlan:
-    _meter(request, body.text)
-    return _service(request).prepare(
+    meter(request, body.text)
+    return speech_service(request).prepare(
         body.request(body.text, getattr(request.state, "request_id", "")),
         text_param="text",
         format_param="output_format",
@@ -73,7 +73,7 @@ def _plan(request: Request, body: WavesSpeech) -> SpeechPlan:
 @router.post("/waves/v1/tts")
 @licensed("tts")
 async def tts(body: WavesSpeech, request: Request) -> Response:
-    return await _audio(request, _plan(request, body), stream=False)
+    return await audio_response(request, _plan(request, body), stream=False)
 
 
 @router.post("/waves/v1/tts/live")
