@@ -60,6 +60,11 @@ async def realtime(websocket: WebSocket) -> None:
         await asyncio.gather(client, failed, return_exceptions=True)
         await session.close()
         websocket.state.audio_seconds = session.audio_seconds  # usage metering reads this
+        log.info("realtime session ended", extra={"fields": {
+            "audio_s": round(session.audio_seconds, 2),
+            "items": session.items_completed,
+            "error": session.failure.code if session.failure else None,
+        }})
 
 
 async def _client_events(websocket: WebSocket, session: RealtimeTranscription) -> None:

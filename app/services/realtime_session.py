@@ -20,7 +20,6 @@ import asyncio
 import base64
 import binascii
 import json
-import logging
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -29,53 +28,18 @@ from typing import Any
 
 import aiohttp
 
-from app import bounds
-from app.errors import ApplianceError, BadRequest, InvalidParameter, UnsupportedMedia, UpstreamStreamFailed
+from app.errors import ApplianceError, BadRequest, InvalidParameter, UpstreamStreamFailed
+from app.services.realtime_config import RealtimeConfig, updated
 from app.services.transcription import StreamAudio, TranscriptionService
 from common import ws_errors
 from common.ws_errors import is_deliberate
 
-log = logging.getLogger(__name__)
-
 Emit = Callable[[dict[str, Any]], Awaitable[None]]
-OPENAI_RATE = 24000  # the Realtime API's audio/pcm rate
 MIN_COMMIT_MS = 100  # OpenAI refuses to commit less than this
-DEFAULT_TURN_DETECTION: dict[str, Any] = {
-    "type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300, "silence_duration_ms": 500,
-}
 
 
 def _id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:22]}"
-
-
-@dataclass
-class RealtimeConfig:
-    model: str = "gpt-4o-transcribe"
-    language: str | None = None
-    prompt: str = ""
-    rate: int = OPENAI_RATE
-    turn_detection: dict[str, Any] | None = field(default_factory=lambda: dict(DEFAULT_TURN_DETECTION))
-    legacy: bool = False  # answer in the beta `transcription_session.*` shape
-
-    def session(self, session_id: str) -> dict[str, Any]:
-        transcription = {"model": self.model, "language": self.language, "prompt": self.prompt}
-        if self.legacy:
-            return {
-                "id": session_id, "object": "realtime.transcription_session",
-                "input_audio_format": "pcm16", "input_audio_transcription": transcription,
-                "turn_detection": self.turn_detection, "input_audio_noise_reduction": None,
-            }
-        return {
-            "type": "transcription", "id": session_id, "object": "realtime.transcription_session",
-            "audio": {"input": {
-                "format": {"type": "audio/pcm", "rate": self.rate},
-                "transcription": transcription,
-                "turn_detection": self.turn_detection,
-                "noise_reduction": None,
-            }},
-            "include": None,
-        }
 
 
 @dataclass
@@ -99,6 +63,7 @@ class RealtimeTranscription:
         self.config = RealtimeConfig()
         self.failed = asyncio.Event()  # set with `failure`: the route ends the session with it
         self.failure: ApplianceError | None = None
+        self.items_completed = 0
         self._worker_error: dict[str, Any] | None = None  # the error frame the worker ended with
         self._audio: StreamAudio | None = None
         self._seconds_before = 0.0  # audio of earlier StreamAudio objects (the rate changed)
@@ -172,47 +137,7 @@ class RealtimeTranscription:
             )
 
     def _configure(self, session: Any, *, legacy: bool) -> None:
-        if not isinstance(session, dict):
-            raise InvalidParameter("session must be an object", param="session")
-        config = RealtimeConfig(**{**self.config.__dict__, "legacy": legacy})
-        if legacy:
-            fmt, where = session.get("input_audio_format"), "session.input_audio_format"
-            if fmt not in (None, "pcm16"):
-                raise UnsupportedMedia(f"input_audio_format {fmt!r} is not supported; use pcm16", param=where)
-            transcription, turn = session.get("input_audio_transcription"), session.get("turn_detection", ...)
-            prefix = "session.input_audio_transcription"
-        else:
-            audio = session.get("audio") or {}
-            audio_in = (audio.get("input") or {}) if isinstance(audio, dict) else {}
-            if not isinstance(audio_in, dict):
-                raise InvalidParameter("session.audio.input must be an object", param="session.audio.input")
-            fmt = audio_in.get("format")
-            if isinstance(fmt, dict):
-                if fmt.get("type", "audio/pcm") != "audio/pcm":
-                    raise UnsupportedMedia(
-                        f"audio format {fmt.get('type')!r} is not supported; use audio/pcm",
-                        param="session.audio.input.format.type",
-                    )
-                rate, param = fmt.get("rate", OPENAI_RATE), "session.audio.input.format.rate"
-                if not isinstance(rate, int):
-                    raise InvalidParameter("rate must be an integer (Hz)", param=param)
-                bounds.check(rate, bounds.SAMPLE_RATE, param, " Hz")
-                config.rate = rate
-            transcription, turn = audio_in.get("transcription"), audio_in.get("turn_detection", ...)
-            prefix = "session.audio.input.transcription"
-        if isinstance(transcription, dict):
-            language = transcription.get("language") or None
-            try:
-                self.service.check_language(language)
-            except InvalidParameter as exc:
-                raise InvalidParameter(exc.message, param=f"{prefix}.language") from None
-            config.language = language
-            config.model = str(transcription.get("model") or config.model)
-            config.prompt = str(transcription.get("prompt") or "")
-        if turn is not ...:  # absent: unchanged; null: manual commits
-            if turn is not None and not isinstance(turn, dict):
-                raise InvalidParameter("turn_detection must be an object or null", param="turn_detection")
-            config.turn_detection = None if turn is None else {**DEFAULT_TURN_DETECTION, **turn}
+        config = updated(self.config, session, legacy=legacy, check_language=self.service.check_language)
         if config.rate != self.config.rate and self._audio is not None:
             self._seconds_before += self._audio.seconds
             self._audio = None
@@ -268,6 +193,7 @@ class RealtimeTranscription:
         await self._upstream.send_str(json.dumps({"type": "finalize"}))
 
     async def _completed(self, item: _Item) -> None:
+        self.items_completed += 1
         await self.emit(
             "conversation.item.input_audio_transcription.completed",
             item_id=item.id, content_index=0, transcript=item.transcript,
