@@ -116,7 +116,7 @@ def _on_audio(request: Request):  # type: ignore[no-untyped-def]
     return update
 
 
-def _headers(plan: SpeechPlan) -> dict[str, str]:
+def audio_headers(plan: SpeechPlan) -> dict[str, str]:
     return {"X-Sample-Rate": str(plan.sample_rate), "X-Voice": plan.voice.id, "Cache-Control": "no-store"}
 
 
@@ -160,9 +160,9 @@ async def audio_response(request: Request, plan: SpeechPlan, *, stream: bool) ->
             body = await service.render(plan, _on_audio(request))
         except Exception as exc:
             raise _failed(plan, exc) from None
-        return Response(body, media_type=plan.content_type, headers=_headers(plan))
+        return Response(body, media_type=plan.content_type, headers=audio_headers(plan))
     parts = await _started(service, plan, request)
-    return AudioStreamResponse(parts, media_type=plan.content_type, headers=_headers(plan))
+    return AudioStreamResponse(parts, media_type=plan.content_type, headers=audio_headers(plan))
 
 
 async def sse(
@@ -187,7 +187,7 @@ async def sse(
             await parts.aclose()  # type: ignore[attr-defined]
         yield last
 
-    return AudioStreamResponse(events(), media_type="text/event-stream", headers=_headers(plan))
+    return AudioStreamResponse(events(), media_type="text/event-stream", headers=audio_headers(plan))
 
 
 def _openai_event(event: dict[str, object]) -> str:

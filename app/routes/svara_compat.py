@@ -3,30 +3,34 @@
 - `WS /v1/audio/speech/stream-input`: the `/v1/speak/stream` session under the SDK's query names
   (`voice`, `response_format`, `lang`, sampling fields); its type-less frames (`{"text"}`,
   `{"flush": true}`, `{"text": ""}` to end) are understood by that session itself.
-- `POST /v1/text-to-speech/{voice}/with-timestamps`: the audio as base64 with character timings.
-  Each sentence is synthesised in turn and timed by the audio it produced; its characters are spread
-  evenly over that time (sentence-accurate, character-approximate, as the SDK documents).
+- `POST /v1/text-to-speech/{voice}/with-timestamps`: the audio as base64 with character timings;
+  `.../stream/with-timestamps`: the same as one JSON line per sentence. Each sentence is
+  synthesised in turn and timed by the audio it produced; its characters are spread evenly over
+  that time (sentence-accurate, character-approximate, as the SDK documents).
 The SDK's default rate is 24 kHz for every format.
 """
 
 from __future__ import annotations
 
 import base64
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, Request, WebSocket
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
 
 from app.audio.encode import finalize_wav
-from app.errors import InvalidParameter, UpstreamUnavailable, as_appliance_error
+from app.errors import ApplianceError, InvalidParameter, UpstreamUnavailable, as_appliance_error
 from app.licensing import licensed
-from app.services.speech import SpeechRequest
+from app.services.speech import SpeechPlan, SpeechRequest
 from app.services.speech_session import SpeechSession
 from tts_engine.text.split import split_sentences
 
 from .speak_stream import serve_speak_stream
-from .speech import meter, speech_service
+from .speech import AudioStreamResponse, audio_headers, meter, speech_service
 
 router = APIRouter(tags=["text-to-speech"])
 
@@ -85,16 +89,30 @@ def _spans(text: str) -> list[str]:
     return spans or [text]
 
 
-@router.post("/v1/text-to-speech/{voice}/with-timestamps")
-@licensed("tts")
-async def with_timestamps(
-    voice: str, body: TimestampsBody, request: Request, output_format: str = "mp3_44100_128"
-) -> JSONResponse:
+@dataclass
+class _Timed:
+    """Audio and the timings of the characters it speaks (seconds from the start of the clip)."""
+
+    audio: bytes
+    characters: list[str] = field(default_factory=list)
+    starts: list[float] = field(default_factory=list)
+    ends: list[float] = field(default_factory=list)
+
+    def body(self) -> dict[str, Any]:
+        alignment = {
+            "characters": self.characters,
+            "character_start_times_seconds": self.starts,
+            "character_end_times_seconds": self.ends,
+        }
+        return {"audio_base64": base64.b64encode(self.audio).decode(), "alignment": alignment,
+                "normalized_alignment": None}
+
+
+def _plan(voice: str, body: TimestampsBody, request: Request, output_format: str) -> SpeechPlan:
     meter(request, body.text)
-    service = speech_service(request)
     fmt, rate = _output_format(output_format)
     speed = body.voice_settings.speed if body.voice_settings and body.voice_settings.speed else 1.0
-    plan = service.prepare(
+    return speech_service(request).prepare(
         SpeechRequest(
             text=body.text, voice_id=voice, format=fmt, sample_rate=rate, speed=speed,
             request_id=getattr(request.state, "request_id", ""),
@@ -102,37 +120,76 @@ async def with_timestamps(
         text_param="text",
         format_param="output_format",
     )
-    session = SpeechSession(service, plan)
-    audio: list[bytes] = []
-    characters: list[str] = []
-    starts: list[float] = []
-    ends: list[float] = []
+
+
+async def _timed(request: Request, plan: SpeechPlan, text: str) -> AsyncIterator[_Timed]:
+    """Each sentence's audio with its characters spread over the time that audio lasts; the last
+    piece also carries the end of the stream (the encoder's tail)."""
+    session = SpeechSession(speech_service(request), plan)
     try:
-        for span in _spans(body.text):
+        for span in _spans(text):
             start = session.audio_seconds
-            if span.strip():
-                audio += [data async for data in session.speak(span.strip())]
-            end = session.audio_seconds
-            step = (end - start) / len(span)
-            for index, character in enumerate(span):
-                characters.append(character)
-                starts.append(round(start + step * index, 4))
-                ends.append(round(start + step * (index + 1), 4))
-        audio.append(session.finish())
-    except Exception as exc:
-        raise as_appliance_error(exc, UpstreamUnavailable("synthesis failed")) from exc
+            audio = b"".join([data async for data in session.speak(span.strip())]) if span.strip() else b""
+            step = (session.audio_seconds - start) / len(span)
+            piece = _Timed(audio, list(span))
+            piece.starts = [round(start + step * i, 4) for i in range(len(span))]
+            piece.ends = [round(start + step * (i + 1), 4) for i in range(len(span))]
+            request.state.audio_seconds = session.audio_seconds  # usage metering reads this
+            yield piece
+        tail = session.finish()
+        if tail:
+            yield _Timed(tail)
     finally:
         session.close()
-        request.state.audio_seconds = session.audio_seconds  # usage metering reads this
-    data = b"".join(audio)
+
+
+def _failure(exc: Exception) -> ApplianceError:
+    return as_appliance_error(exc, UpstreamUnavailable("synthesis failed"))
+
+
+@router.post("/v1/text-to-speech/{voice}/with-timestamps")
+@licensed("tts")
+async def with_timestamps(
+    voice: str, body: TimestampsBody, request: Request, output_format: str = "mp3_44100_128"
+) -> JSONResponse:
+    plan = _plan(voice, body, request, output_format)
+    whole = _Timed(b"")
+    try:
+        async for piece in _timed(request, plan, body.text):
+            whole.audio += piece.audio
+            whole.characters += piece.characters
+            whole.starts += piece.starts
+            whole.ends += piece.ends
+    except Exception as exc:
+        raise _failure(exc) from exc
     if plan.format.name == "wav":
-        data = finalize_wav(data)
-    alignment: dict[str, Any] = {
-        "characters": characters,
-        "character_start_times_seconds": starts,
-        "character_end_times_seconds": ends,
-    }
-    return JSONResponse(
-        {"audio_base64": base64.b64encode(data).decode(), "alignment": alignment, "normalized_alignment": None},
-        headers={"X-Sample-Rate": str(plan.sample_rate), "X-Voice": plan.voice.id},
-    )
+        whole.audio = finalize_wav(whole.audio)
+    return JSONResponse(whole.body(), headers=audio_headers(plan))
+
+
+@router.post("/v1/text-to-speech/{voice}/stream/with-timestamps")
+@licensed("tts")
+async def stream_with_timestamps(
+    voice: str, body: TimestampsBody, request: Request, output_format: str = "pcm_24000"
+) -> Response:
+    """One JSON line per sentence: its audio and the timings of its characters. The first sentence
+    is synthesised before the response starts, so a failure there is still a clean error."""
+    plan = _plan(voice, body, request, output_format)
+    pieces = _timed(request, plan, body.text)
+    try:
+        first = await anext(pieces)
+    except Exception as exc:
+        await pieces.aclose()  # type: ignore[attr-defined]
+        raise _failure(exc) from exc
+
+    async def lines() -> AsyncIterator[str]:
+        try:
+            yield json.dumps(first.body()) + "\n"
+            async for piece in pieces:
+                yield json.dumps(piece.body()) + "\n"
+        except Exception as exc:  # headers are gone: a last line carries the error
+            yield json.dumps(_failure(exc).body()) + "\n"
+        finally:
+            await pieces.aclose()  # type: ignore[attr-defined]
+
+    return AudioStreamResponse(lines(), media_type="application/x-ndjson", headers=audio_headers(plan))

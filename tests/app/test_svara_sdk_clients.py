@@ -63,3 +63,13 @@ def test_audio_with_character_timings(client: svara.Svara) -> None:
     second = TEXT.index("This")
     assert 0.5 < starts[second] < ends[-1] - 0.5
     assert [w for w, _, _ in alignment.words()] == TEXT.split()
+
+
+def test_streamed_audio_with_character_timings(client: svara.Svara) -> None:
+    chunks = list(client.speech.stream_with_timestamps(input=TEXT, voice="en_us_joe", response_format="pcm"))
+    assert len(chunks) == 3  # one per sentence
+    assert "".join(c.alignment.text for c in chunks) == TEXT
+    pcm = b"".join(c.audio for c in chunks)
+    assert chunks[-1].alignment.end_times[-1] == pytest.approx(len(pcm) / 2 / 24000, abs=0.01)
+    for before, after in zip(chunks, chunks[1:], strict=False):  # offsets run on across chunks
+        assert before.alignment.end_times[-1] == pytest.approx(after.alignment.start_times[0], abs=0.001)
