@@ -73,3 +73,8 @@ def test_streamed_audio_with_character_timings(client: svara.Svara) -> None:
     assert chunks[-1].alignment.end_times[-1] == pytest.approx(len(pcm) / 2 / 24000, abs=0.01)
     for before, after in zip(chunks, chunks[1:], strict=False):  # offsets run on across chunks
         assert before.alignment.end_times[-1] == pytest.approx(after.alignment.start_times[0], abs=0.001)
+
+
+def test_voice_list(client: svara.Svara) -> None:
+    voices = {v.voice_id: v for v in client.voices.list()}
+    assert "en_us_joe" in voices and "hi_male" in voices  # Piper's, and Svara's (listed, not speaking here)
