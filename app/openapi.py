@@ -62,6 +62,12 @@ _SUCCESS: dict[tuple[str, str], dict[str, Any]] = {
         "202": {"description": "Queued (callback_url given)", "content": {
             "application/json": {"schema": {"type": "object"}}}},
     },
+    ("/waves/v1/tts", "post"): {"200": {"description": "Audio", "content": _AUDIO}},
+    ("/waves/v1/tts/live", "post"): {"200": {"description": "SSE events", "content": {"text/event-stream": _TEXT}}},
+    ("/waves/v1/stt/", "post"): {"200": {"description": "The transcript, or processing (webhook_url given)",
+                                         "content": {"application/json": {"schema": {"type": "object"}}}}},
+    ("/v1/text-to-speech/{voice}/stream/with-timestamps", "post"): {"200": {
+        "description": "One JSON object per sentence", "content": {"application/x-ndjson": _TEXT}}},
     ("/metrics", "get"): {"200": {"description": "Prometheus exposition", "content": {"text/plain": _TEXT}}},
     ("/health", "get"): {
         "200": {"description": "Ready", "content": {"application/json": {"schema": {"type": "object"}}}},
