@@ -70,6 +70,11 @@ class AsrSettings(BaseSettings):
     asr_stream_endpoint_ms: int = Field(
         500, description="Silence after speech that ends an utterance (and sends its final result)."
     )
+    asr_stream_speculate_ms: int = Field(
+        150,
+        description="Silence after speech at which the final is decoded ahead of the endpoint (the final "
+        "keeps this much audio after the speech); 0: decode only when the endpoint confirms, keeping 300 ms.",
+    )
     asr_stream_partial_interval_s: float = Field(
         1.0, description="Audio seconds between partial results within an utterance."
     )
