@@ -250,12 +250,16 @@ def main() -> None:
             p50, p95 = statistics.median(values), float(np.percentile(values, 95))
             print(f"{label:<42}{p50:>8.3f}{p95:>8.3f}{p50 - endpoint_s:>9.3f}{p95 - endpoint_s:>9.3f}"
                   f"{len(values):>5}/{len(ends)}")
+    except BaseException:
+        print(f"failed; the workers' logs are kept in {workdir}")
+        raise
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
     finally:
         if worker is not None:
             worker.stop()
         redis_proc.terminate()
         redis_proc.wait(10)
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
