@@ -117,6 +117,8 @@ class Session:
         # The thread decoding it cannot be stopped; its result is simply not used.
         if self.speculation is not None:
             self.speculation.cancel()
+            # A guess that failed is not an error of the session: retrieve it so it is not logged.
+            self.speculation.add_done_callback(lambda task: task.cancelled() or task.exception())
             self.speculation = None
 
     def _partial_due(self) -> bool:
