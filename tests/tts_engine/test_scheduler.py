@@ -11,6 +11,7 @@ import threading
 import pytest
 
 from app.services.speech import SpeechRequest, SpeechService
+from tests.support import wait_until
 from tts_engine.catalog import VoiceCatalog
 from tts_engine.piper_backend import PiperBackend
 from tts_engine.scheduler import PriorityExecutor
@@ -77,8 +78,8 @@ async def test_a_new_streams_first_sentence_goes_before_later_sentences_of_other
     newcomer = asyncio.Event()
     heard_before = len(order)
     streams.append(asyncio.create_task(consume("new", "Hello there.", newcomer)))
-    while piper._executor.waiting() < 4:  # the three next sentences and the newcomer's first
-        await asyncio.sleep(0.01)
+    # Queued: the three next sentences and the newcomer's first.
+    await asyncio.to_thread(wait_until, lambda: piper._executor.waiting() == 4, 60, "four queued steps")
     gate.set()
     await asyncio.wait_for(newcomer.wait(), 120)
     assert order[heard_before:].index("new") == 0, order[heard_before:]
