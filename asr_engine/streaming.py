@@ -4,6 +4,11 @@ Endpointing: Silero VAD per 32 ms window; an utterance starts at the first speec
 after `asr_stream_endpoint_ms` of non-speech, which triggers its final at once. While speech goes
 on, a partial is sent every `asr_stream_partial_interval_s` of audio. Partials carry `stable`: the
 words two consecutive partials agree on, which later partials are unlikely to change.
+
+Speculative finals: the final decodes the utterance up to `asr_stream_speculate_ms` after its last
+speech window. That audio is complete long before the endpoint confirms the pause, so its decode
+starts then, in the background; the endpoint only waits for what is left of it. Speech that resumes
+first discards the guess (the utterance goes on); the endpoint then never waits for a stale one.
 """
 
 from __future__ import annotations
@@ -67,6 +72,9 @@ class Session:
     last_partial_at: int = 0
     previous_words: list[str] = field(default_factory=list)
     finals: int = 0
+    # The final decoded ahead of the endpoint, and the span (start, end) it covers.
+    speculation: asyncio.Task[tuple[str, list[dict[str, Any]], str]] | None = None
+    speculation_span: tuple[int, int] = (0, 0)
 
     # --- audio -----------------------------------------------------------------------------------
     async def on_audio(self, pcm: bytes) -> list[dict[str, Any]]:
@@ -76,6 +84,7 @@ class Session:
         out: list[dict[str, Any]] = []
         endpoint = self.settings.asr_stream_endpoint_ms * SAMPLE_RATE // 1000
         threshold = self.settings.asr_stream_vad_threshold
+        tail = self._tail()
         for prob in self.vad.feed(audio):
             window_start, self.vad_pos = self.vad_pos, self.vad_pos + WINDOW
             if prob >= threshold:
@@ -84,7 +93,9 @@ class Session:
                     self.last_partial_at = window_start
                 self.last_speech = self.vad_pos
             elif self.speech_start is not None and self.vad_pos - self.last_speech >= endpoint:
-                out.append(await self._final(self.last_speech + PAD))
+                out.append(await self._final(self.last_speech + tail))
+            elif self.speech_start is not None and self.vad_pos - self.last_speech >= tail:
+                self._speculate(self.last_speech + tail)
         if self.speech_start is not None:
             spoken = self.vad_pos - self.speech_start
             if spoken >= self.settings.asr_stream_max_utterance_s * SAMPLE_RATE:
@@ -95,6 +106,28 @@ class Session:
         else:  # no speech pending: keep only the pre-roll
             self._trim(self.total - PAD)
         return out
+
+    def _tail(self) -> int:
+        """Samples kept after the last speech window in a final."""
+        speculate = self.settings.asr_stream_speculate_ms * SAMPLE_RATE // 1000
+        return min(PAD, speculate) if speculate > 0 else PAD
+
+    def _speculate(self, end: int) -> None:
+        assert self.speech_start is not None
+        span = (max(self.speech_start - PAD, self.buf_start), end)
+        if self.settings.asr_stream_speculate_ms <= 0 or (self.speculation and self.speculation_span == span):
+            return
+        self.discard_speculation()
+        self.speculation_span = span
+        self.speculation = asyncio.create_task(self._transcribe(*span, final=True))
+
+    def discard_speculation(self) -> None:
+        # The thread decoding it cannot be stopped; its result is simply not used.
+        if self.speculation is not None:
+            self.speculation.cancel()
+            # A guess that failed is not an error of the session: retrieve it so it is not logged.
+            self.speculation.add_done_callback(lambda task: task.cancelled() or task.exception())
+            self.speculation = None
 
     def _partial_due(self) -> bool:
         # Only while the speaker is talking: a partial started in the pause before an endpoint
@@ -126,7 +159,12 @@ class Session:
         assert self.speech_start is not None
         start = max(self.speech_start - PAD, self.buf_start)
         end = min(end, self.total)
-        text, words, language = await self._transcribe(start, end, final=True)
+        if self.speculation is not None and self.speculation_span == (start, end):
+            text, words, language = await self.speculation
+            self.speculation = None
+        else:
+            self.discard_speculation()  # speech went on after it, or a flush takes more audio
+            text, words, language = await self._transcribe(start, end, final=True)
         self.speech_start = None
         self.previous_words = []
         self.finals += 1
@@ -250,6 +288,7 @@ async def serve_session(websocket: WebSocket, model: WhisperModel, settings: Asr
     except WebSocketDisconnect:
         reason = "client_gone"
     finally:
+        session.discard_speculation()
         log.info(
             "stream session ended",
             extra={
