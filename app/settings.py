@@ -78,6 +78,11 @@ class GatewaySettings(BaseSettings):
         "profile, where they are listed as unavailable. SNAC decodes on CPU when no GPU is present.",
     )
     tts_piper_threads: int = Field(2, ge=1, description="Piper syntheses that may run at the same time.")
+    tts_first_audio_first: bool = Field(
+        True,
+        description="Schedule Piper work by sentence, running the step that gives a stream its first audio "
+        "ahead of later sentences of other streams; false: first come, first served.",
+    )
     max_text_chars: int = Field(
         5000, ge=1, description="Longest text one TTS request may carry (413 beyond)."
     )
@@ -145,7 +150,10 @@ class GatewaySettings(BaseSettings):
         0, description="Requests per minute per API key (per client address without keys), shared through "
         "Redis by every gateway replica; 0 turns it off."
     )
-    tts_max_active: int = Field(4, ge=1, description="TTS syntheses running at once (per gateway).")
+    tts_max_active: int = Field(
+        16, ge=1, description="TTS syntheses in progress at once (per gateway); the CPU voice shares its "
+        "threads between them sentence by sentence, first audio first."
+    )
     tts_max_waiting: int = Field(16, ge=0, description="TTS requests queued for a slot; beyond: 503.")
     asr_max_active: int = Field(
         8, ge=1, description="Synchronous transcriptions in flight at once (waiting on the job queue)."

@@ -118,7 +118,9 @@ def start_tts(
     piper: PiperBackend | None = None
     loading: list[asyncio.Task[None]] = []
     if settings.piper_enabled:
-        piper = PiperBackend(max_concurrency=settings.tts_piper_threads)
+        piper = PiperBackend(
+            max_concurrency=settings.tts_piper_threads, first_audio_first=settings.tts_first_audio_first
+        )
         catalog.add(piper)
         loading.append(asyncio.create_task(piper.load()))
         registry.add("tts", _piper_probe(piper, loading[-1]))

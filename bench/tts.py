@@ -3,7 +3,10 @@ measured in the same run.
 
 1. Time to first audio byte through the gateway (HTTP, pcm) vs. the backend called in-process.
 2. Real-time factor per output format (wall time / audio duration; < 1 is faster than real time).
-3. Aggregate throughput (audio seconds per wall second) at 1, 4 and 8 concurrent streams.
+3. Under load, at 1, 4, 8 and 16 concurrent streams: time to first audio (p50, p95) and aggregate
+   throughput (audio seconds per wall second), "before" (first come, first served, TTS_MAX_ACTIVE=4)
+   and "after" (scheduled by sentence, first audio first) on two gateways in the same run.
+   Targets: after, p50 at 8 streams <= 4x p50 at 1 stream; throughput >= 0.9x before.
 
 Run: python bench/tts.py [--repeat N]
 """
@@ -38,7 +41,7 @@ TEXT = (
 FORMATS = ["pcm", "wav", "mp3", "opus", "flac", "aac"]
 
 
-def start_gateway() -> tuple[str, uvicorn.Server, threading.Thread]:
+def start_gateway(**overrides: object) -> tuple[str, uvicorn.Server, threading.Thread]:
     port = free_port()
     settings = GatewaySettings(
         gateway_host="127.0.0.1",
@@ -49,6 +52,8 @@ def start_gateway() -> tuple[str, uvicorn.Server, threading.Thread]:
         profile="cpu",
         tts_piper_enabled=True,
         log_level="warning",
+        engine_max_wait_s=600,  # the "before" gateway queues whole requests: no 503 in the benchmark
+        **overrides,  # type: ignore[arg-type]
     )
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
@@ -107,8 +112,22 @@ def table(title: str, header: list[str], rows: list[list[str]]) -> None:
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
 
 
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def load_round(client: httpx.AsyncClient, url: str, streams: int) -> tuple[list[float], float]:
+    """Time to first audio of every stream, and audio seconds produced per wall second."""
+    started = time.perf_counter()
+    results = await asyncio.gather(*(gateway_request(client, url, "pcm") for _ in range(streams)))
+    wall = time.perf_counter() - started
+    return [first for first, _, _ in results], sum(size for _, _, size in results) / 2 / 22050 / wall
+
+
 async def main(repeat: int) -> None:
     url, server, thread = start_gateway()
+    before_url, before_server, before_thread = start_gateway(tts_first_audio_first=False, tts_max_active=4)
     backend = PiperBackend(max_concurrency=1)
     await backend.load()
     async with httpx.AsyncClient(timeout=300) as client:
@@ -140,24 +159,36 @@ async def main(repeat: int) -> None:
             rows,
         )
 
-        rows, single = [], None
-        for streams in (1, 4, 8):
-            started = time.perf_counter()
-            results = await asyncio.gather(*(gateway_request(client, url, "pcm") for _ in range(streams)))
-            wall = time.perf_counter() - started
-            produced = sum(size for _, _, size in results) / 2 / 22050
-            rate = produced / wall
-            single = single or rate
-            ttfb = statistics.median(first for first, _, _ in results)
-            rows.append([str(streams), f"{rate:.1f}", f"{rate / single:.2f}", f"{ttfb * 1000:.0f}"])
+        await gateway_request(client, before_url, "pcm")  # warm-up
+        rows, single = [], {}
+        for streams in (1, 4, 8, 16):
+            measured = {}
+            for mode, target in (("before", before_url), ("after", url)):  # alternately: same load on both
+                firsts: list[float] = []
+                rates: list[float] = []
+                for _ in range(repeat if streams < 8 else 1):
+                    got, rate = await load_round(client, target, streams)
+                    firsts += got
+                    rates.append(rate)
+                measured[mode] = (firsts, statistics.median(rates))
+            for mode, (firsts, rate) in measured.items():
+                p50, p95 = statistics.median(firsts), percentile(firsts, 0.95)
+                single.setdefault(mode, p50)
+                rows.append([
+                    str(streams), mode, f"{p50 * 1000:.0f}", f"{p95 * 1000:.0f}", f"{p50 / single[mode]:.2f}",
+                    f"{rate:.1f}", f"{rate / measured['before'][1]:.2f}",
+                ])
         table(
-            "Aggregate throughput (pcm; audio s per wall s; ratio to 1 stream)",
-            ["streams", "audio s/s", "ratio", "median TTFB ms"],
+            "Under load (pcm): time to first audio and throughput; before = first come first served, "
+            "TTS_MAX_ACTIVE=4;\nafter = by sentence, first audio first. Targets (after): p50 ratio at 8 <= 4, "
+            "throughput ratio >= 0.90",
+            ["streams", "mode", "TTFA p50 ms", "p95 ms", "p50 / 1 stream", "audio s/s", "vs before"],
             rows,
         )
     await backend.close()
-    server.should_exit = True
-    thread.join(20)
+    for srv, thr in ((server, thread), (before_server, before_thread)):
+        srv.should_exit = True
+        thr.join(20)
 
 
 if __name__ == "__main__":

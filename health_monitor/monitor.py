@@ -20,13 +20,17 @@ from .supervisor_rpc import SupervisorRpc
 log = logging.getLogger(__name__)
 
 
-
 @dataclass
 class ProgramHealth:
     failures: int = 0
     restarts: int = 0
     healthy: bool | None = None
     last_error: str | None = None
+    pid: int = 0
+    # Has this pid answered a check yet? The start-up grace covers only the time before that, like a
+    # Kubernetes startupProbe: a program that came up and then hangs is replaced at once, even in its
+    # first minute.
+    came_up: bool = False
 
 
 class HealthMonitor:
@@ -39,10 +43,13 @@ class HealthMonitor:
         self.programs: dict[str, ProgramHealth] = {}
         self._last_summary = time.monotonic()
 
-    def _grace(self, name: str) -> float:
+    def _in_grace(self, name: str, health: ProgramHealth, uptime_s: float) -> bool:
+        """Still starting: not yet answered once, and younger than its grace (vLLM's covers loading)."""
+        if health.came_up:
+            return False
         if name == "vllm":
-            return self.settings.monitor_vllm_startup_grace_s
-        return self.settings.monitor_startup_grace_s
+            return uptime_s < self.settings.monitor_vllm_startup_grace_s
+        return uptime_s < self.settings.monitor_startup_grace_s
 
     async def _check(self, name: str) -> str | None:
         try:
@@ -59,13 +66,15 @@ class HealthMonitor:
         for info, error in zip(running, errors, strict=True):
             name = info["name"]
             health = self.programs.setdefault(name, ProgramHealth())
+            if info["pid"] != health.pid:  # a new process: its own start-up, its own grace
+                health.pid, health.came_up, health.failures = info["pid"], False, 0
             health.healthy = error is None
             health.last_error = error
             if error is None:
                 health.failures = 0
+                health.came_up = True
                 continue
-            in_grace = now - info["start"] < self._grace(name)
-            if in_grace:
+            if self._in_grace(name, health, now - info["start"]):
                 continue
             health.failures += 1
             log.warning("program check failed",

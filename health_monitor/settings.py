@@ -18,10 +18,14 @@ class MonitorSettings(BaseSettings):
         3, description="Consecutive failed checks after which a hung program is restarted."
     )
     monitor_startup_grace_s: float = Field(
-        60.0, description="No restarts within this many seconds after a program started."
+        60.0,
+        description="No restarts within this many seconds after a program started, unless it has already "
+        "answered a check: the grace ends at the first healthy check (like a startupProbe).",
     )
     monitor_vllm_startup_grace_s: float = Field(
-        900.0, description="Start-up grace for vLLM, which may need minutes to load the model."
+        900.0,
+        description="Start-up grace for vLLM, which may need minutes to load the model (it answers only "
+        "once loaded); also ends at its first healthy check.",
     )
     monitor_summary_interval_s: float = Field(60.0, description="Seconds between one-line status summaries.")
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Where component states are published.")

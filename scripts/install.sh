@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 VENV="${VENV:-.venv}"
-EXTRAS="${EXTRAS:-cpu,cpu-voice,dev}"
+EXTRAS="${EXTRAS:-cpu,cpu-multilingual,cpu-voice,dev}"
 # The CPU build of torch must be installed before anything that depends on torch, or pip resolves
 # the default (CUDA) wheels. TORCH_INDEX_URL may point at a CPU-only wheel index.
 TORCH_SPEC="${TORCH_SPEC:-torch==2.13.0}"

@@ -54,6 +54,9 @@ class SynthesisRequest:
     voice: Voice
     sampling: SamplingParams = field(default_factory=SamplingParams)
     request_id: str = ""
+    # The first piece of a stream: its first audio is what a listener waits for, so a backend that
+    # queues work runs it ahead of later pieces of other streams.
+    first_piece: bool = True
 
 
 class EngineError(Exception):

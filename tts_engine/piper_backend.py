@@ -2,24 +2,24 @@
 
 piper-tts is GPL-3.0, so it is an optional extra (`cpu-voice`): it is imported only when the
 backend loads, and a missing package becomes an error that says how to install it.
-Synthesis runs on a small thread pool (onnxruntime releases the GIL); each sentence is yielded as
-soon as Piper produces it, and a consumer that stops iterating stops the work after the sentence
-in progress (an ONNX run cannot be interrupted half-way).
+Synthesis runs on a small thread pool (onnxruntime releases the GIL), one sentence per step; each
+sentence is yielded as soon as Piper produces it, and a consumer that stops iterating stops the work
+after the sentence in progress (an ONNX run cannot be interrupted half-way). The pool runs the step
+that gives a stream its first audio ahead of later steps of other streams (`scheduler.py`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .base import SynthesisRequest, Voice
+from .scheduler import PriorityExecutor
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +44,14 @@ class PiperBackend:
         config_path: Path | None = None,
         max_concurrency: int = 2,
         voice_id: str = JOE_VOICE_ID,
+        first_audio_first: bool = True,
     ) -> None:
         self._model_path = model_path
         self._config_path = config_path
         self._voice_id = voice_id
         self._voice: Any = None  # piper.PiperVoice once loaded
         self._sample_rate = 22050  # en_US-joe-medium; replaced by the model config on load
-        self._executor = ThreadPoolExecutor(max_concurrency, thread_name_prefix="piper")
+        self._executor = PriorityExecutor(max_concurrency, "piper", first_audio_first=first_audio_first)
         self.error: str | None = None
         self.load_seconds: float | None = None
         self.active = 0  # syntheses in progress; tests and /health read it
@@ -61,7 +62,7 @@ class PiperBackend:
         gateway keeps serving other voices and /health says why this one is missing."""
         started = time.perf_counter()
         try:
-            await asyncio.get_running_loop().run_in_executor(self._executor, self._load_sync)
+            await self._executor.run(True, self._load_sync)
         except BackendNotInstalled as exc:
             self.error = str(exc)
         except Exception as exc:  # a broken model file must not take the gateway down
@@ -91,7 +92,7 @@ class PiperBackend:
         self._voice = voice
 
     async def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._executor.shutdown()
 
     # -- TTSBackend --------------------------------------------------------------------------
     def voices(self) -> list[Voice]:
@@ -119,13 +120,14 @@ class PiperBackend:
     async def synthesize(self, request: SynthesisRequest) -> AsyncIterator[np.ndarray]:
         if self._voice is None:
             raise RuntimeError(self.error or "the Piper voice is not loaded yet")
-        loop = asyncio.get_running_loop()
         sentences: Iterator[Any] = iter(self._voice.synthesize(request.text))
+        urgent = request.first_piece  # only the step that brings the stream's first audio
         self.active += 1
         try:
             while True:
                 # One sentence per step, so stopping between steps stops the work.
-                chunk = await loop.run_in_executor(self._executor, next, sentences, None)
+                chunk = await self._executor.run(urgent, next, sentences, None)
+                urgent = False
                 if chunk is None:
                     return
                 yield np.asarray(chunk.audio_float_array, dtype=np.float32)

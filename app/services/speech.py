@@ -199,7 +199,8 @@ class SpeechService:
         for index, piece in enumerate(plan.pieces):
             chunks = plan.backend.synthesize(
                 SynthesisRequest(
-                    text=piece, voice=plan.voice, sampling=plan.sampling, request_id=plan.request_id
+                    text=piece, voice=plan.voice, sampling=plan.sampling, request_id=plan.request_id,
+                    first_piece=index == 0,
                 )
             )
             fresh = True

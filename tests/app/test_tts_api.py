@@ -109,8 +109,12 @@ def test_voice_catalogue(tts_gateway: Gateway) -> None:
 
 
 def test_health_shows_tts(tts_gateway: Gateway) -> None:
-    components = httpx.get(f"{tts_gateway.url}/health", timeout=10).json()["components"]
-    assert components["tts"]["state"] == "ready" and components["tts"]["model"] == "en_US-joe-medium"
+    def tts_component() -> dict[str, str]:
+        return httpx.get(f"{tts_gateway.url}/health", timeout=10).json()["components"]["tts"]  # type: ignore[no-any-return]
+
+    # /health shows the last background probe: the voice may have loaded a probe interval earlier.
+    wait_until(lambda: tts_component()["state"] == "ready", 15, "/health to show the Piper voice ready")
+    assert tts_component()["model"] == "en_US-joe-medium"
 
 
 BAD = [

@@ -148,7 +148,9 @@ class Stack:
             "MONITOR_INTERVAL_S": "1",
             "MONITOR_PROBE_TIMEOUT_S": "1",
             "MONITOR_FAILURES_BEFORE_RESTART": "3",
-            "MONITOR_STARTUP_GRACE_S": "5",
+            # Long on purpose: the grace only covers a program until its first healthy check, so a slow
+            # machine gets all the time it needs to start, and a hang after that is still caught at once.
+            "MONITOR_STARTUP_GRACE_S": "120",
             "MONITOR_SUMMARY_INTERVAL_S": "2",
             "DRAIN_TIMEOUT_S": "5",
             **overrides,

@@ -6,6 +6,7 @@ tests/conftest.py registers this module as a plugin, so its fixtures reach every
 from __future__ import annotations
 
 import io
+import subprocess
 import wave
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -103,6 +104,18 @@ def piper_speech(sentences: list[str], pause_s: float = 0.6) -> Speech:
     for sentence in sentences:
         parts += [c.audio_int16_array.reshape(-1) for c in _voice.synthesize(sentence)] + [gap]
     return Speech(" ".join(sentences), np.concatenate(parts), rate)
+
+
+def espeak_speech(text: str, voice: str, words_per_minute: int = 120) -> Speech:
+    """Speak `text` with espeak-ng (formant synthesis: robotic, but it speaks Hindi and many more)."""
+    out = subprocess.run(
+        ["espeak-ng", "-v", voice, "-s", str(words_per_minute), "--stdout", text],
+        capture_output=True,
+        check=True,
+    ).stdout
+    with wave.open(io.BytesIO(out)) as wav:
+        pcm = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
+        return Speech(text, pcm, wav.getframerate())
 
 
 @pytest.fixture(scope="session")
