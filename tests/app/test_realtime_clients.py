@@ -178,8 +178,11 @@ async def test_livekit_openai_stt_stream(gateway: ServerThread, two_utterances: 
     assert wer(" ".join(SENTENCES[:2]), " ".join(finals)) <= MAX_WER, finals
 
 
-async def test_pipecat_realtime_stt_in_a_pipeline(gateway: ServerThread, two_utterances: Speech) -> None:
-    from pipecat.frames.frames import ErrorFrame, InputAudioRawFrame, TranscriptionFrame
+@pytest.mark.parametrize("server_vad", [True, False], ids=["server-vad", "local-vad-commits"])
+async def test_pipecat_realtime_stt_in_a_pipeline(gateway: ServerThread, server_vad: bool) -> None:
+    """Both of Pipecat's modes: the server's VAD, and (its default) turn_detection off with a commit
+    on each VADUserStoppedSpeakingFrame, which a local VAD would push (here the test pushes them)."""
+    from pipecat.frames.frames import ErrorFrame, InputAudioRawFrame, TranscriptionFrame, VADUserStoppedSpeakingFrame
     from pipecat.pipeline.worker import PipelineParams
     from pipecat.services.openai.stt import OpenAIRealtimeSTTService
     from pipecat.tests.utils import SleepFrame, run_test
@@ -188,12 +191,15 @@ async def test_pipecat_realtime_stt_in_a_pipeline(gateway: ServerThread, two_utt
         api_key="unused",
         base_url=f"ws://127.0.0.1:{gateway.port}/v1/realtime",
         settings=OpenAIRealtimeSTTService.Settings(model="gpt-4o-transcribe"),
-        turn_detection={"type": "server_vad"},  # no local VAD in this pipeline
+        turn_detection={"type": "server_vad"} if server_vad else False,
     )
-    pcm = two_utterances.pcm16k()
     step = int(CHUNK_S * 16000) * 2
     frames: list[Any] = [SleepFrame(0.5)]
-    frames += [InputAudioRawFrame(pcm[i : i + step], 16000, 1) for i in range(0, len(pcm), step)]
+    for sentence in SENTENCES[:2]:
+        pcm = piper_speech([sentence]).pcm16k()
+        frames += [InputAudioRawFrame(pcm[i : i + step], 16000, 1) for i in range(0, len(pcm), step)]
+        if not server_vad:
+            frames += [SleepFrame(0.2), VADUserStoppedSpeakingFrame()]
     frames += [SleepFrame(15.0)]  # the last final comes after the end of the audio
     down, up = await run_test(
         service,
@@ -203,6 +209,7 @@ async def test_pipecat_realtime_stt_in_a_pipeline(gateway: ServerThread, two_utt
     )
     assert not [f for f in [*down, *up] if isinstance(f, ErrorFrame)]
     texts = [f.text for f in down if isinstance(f, TranscriptionFrame)]
+    assert len(texts) == 2, texts  # one per utterance (server VAD) or per commit (local VAD)
     assert wer(" ".join(SENTENCES[:2]), " ".join(texts)) <= MAX_WER, texts
 
 
