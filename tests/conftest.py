@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.support import Stack, free_port, wait_until
+from tests.support import REDIS_DATABASES, Stack, free_port, wait_until
 
 # Fixtures of the speech-to-text tests (Piper speech, a real ASR worker, an in-process gateway) and
 # the headless Chromium of the playground tests.
@@ -44,7 +44,8 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     workdir = tmp_path_factory.mktemp("redis")
     proc = subprocess.Popen(
-        [server, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(workdir), "--save", ""],
+        [server, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(workdir), "--save", ""]
+        + ["--databases", str(REDIS_DATABASES)],
         stdout=subprocess.DEVNULL,
     )
     client = redis.Redis(port=port)

@@ -17,7 +17,7 @@ from app.components import ComponentRegistry
 from app.errors import UpstreamUnavailable
 from common import asr_registry as reg
 from common.states import ComponentState
-from tests.support import free_port
+from tests.support import free_port, own_database
 from tests.support.asr import Worker
 
 
@@ -38,7 +38,7 @@ def test_by_load_orders_ready_workers_with_room() -> None:
 
 @pytest.fixture
 async def client(redis_url: str) -> AsyncIterator[tuple[AsrClient, aioredis.Redis]]:
-    redis = aioredis.from_url(redis_url.rsplit("/", 1)[0] + "/5")
+    redis = aioredis.from_url(own_database(redis_url))
     await redis.flushdb()
     components = ComponentRegistry(probe_timeout_s=2, retry_after_s=1)
     components.add("redis", None)

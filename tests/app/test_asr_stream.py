@@ -13,6 +13,7 @@ import pytest
 import websockets
 from websockets.asyncio.client import connect
 
+from tests.support import own_database
 from tests.support.asr import (
     MAX_WER,
     SENTENCES,
@@ -153,7 +154,7 @@ async def test_idle_session_is_closed(gateway: ServerThread) -> None:
 async def test_session_longer_than_the_limit_ends_with_is_last_and_1008(
     redis_url: str, tmp_path: Path, speech: Speech
 ) -> None:
-    own_db = redis_url.rsplit("/", 1)[0] + "/2"  # it must not take batch jobs of other tests
+    own_db = own_database(redis_url)  # it must not take batch jobs of other tests
     worker = await asyncio.to_thread(
         start_worker, own_db, tmp_path, "worker-short", ASR_STREAM_MAX_SESSION_S="2"
     )

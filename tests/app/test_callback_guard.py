@@ -23,7 +23,7 @@ from common.callback_guard import (
     parse_networks,
 )
 from tests.app.test_asr_callback import Receiver
-from tests.support import ServerThread
+from tests.support import ServerThread, own_database
 from tests.support.asr import Speech, Worker, gateway_settings
 
 BLOCKED = parse_networks(DEFAULT_BLOCKED_NETWORKS)
@@ -81,7 +81,7 @@ def test_gateway_refuses_a_callback_to_its_own_services(redis_url: str, asr_work
 async def test_worker_does_not_post_to_a_blocked_address(redis_url: str) -> None:
     """A job queued while loopback was allowed (or a name that now resolves to loopback) is not
     delivered there: the worker checks again, makes no request, and settles the delivery."""
-    own_db = redis_url.rsplit("/", 1)[0] + "/2"  # the session's worker must not deliver this one
+    own_db = own_database(redis_url)  # the session's worker must not deliver this one
     receiver = Receiver()
     redis = aioredis.from_url(own_db)
     sender = CallbackSender(AsrSettings(redis_url=own_db, asr_callback_backoff_s=0.05), redis, "guard-test")

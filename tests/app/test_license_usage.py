@@ -19,7 +19,7 @@ import redis.asyncio as aioredis
 
 from app.clients.license import USAGE_OUTBOX_STREAM, LicenseClient
 from tests.app.test_license_wiring import record
-from tests.support import free_port, wait_until
+from tests.support import free_port, own_database, wait_until
 from tests.support.asr import Worker
 from tests.support.gateway_process import gateway_process
 from tests.support.license import LicenseProxy, LicenseServer
@@ -122,7 +122,7 @@ def test_records_owed_survive_a_killed_gateway(
     """kill -9 of the gateway while the proxy is down: what it owed waits in Redis, and the next
     gateway delivers it, once."""
     server, proxy = parts
-    own_db = redis_url.rsplit("/", 1)[0] + "/4"
+    own_db = own_database(redis_url)
     outbox = redis.Redis.from_url(own_db)
     env = {"LICENSE_MODE": "online", "LICENSE_PROXY_PORT": str(proxy.port), "LICENSE_REFRESH_INTERVAL_S": "0.2"}
     owed = [f"owed-{i}" for i in range(5)]

@@ -14,7 +14,7 @@ from app.main import create_app
 from app.settings import GatewaySettings
 from license_proxy.models import UsageRecord
 from license_proxy.spool import SpoolFull, UsageSpool
-from tests.support import free_port, wait_until
+from tests.support import free_port, own_database, wait_until
 from tests.support.license import LicenseProxy
 
 pytestmark = pytest.mark.slow
@@ -39,7 +39,7 @@ def record(**overrides: object) -> dict[str, object]:
 
 def gateway_settings(redis_url: str, proxy_port: int, mode: str) -> GatewaySettings:
     return GatewaySettings(
-        redis_url=redis_url.rsplit("/", 1)[0] + "/3",  # own database: its usage records stay here
+        redis_url=own_database(redis_url),  # own database: its usage records stay here
         asr_port=free_port(),
         license_proxy_port=proxy_port,
         license_mode=mode,

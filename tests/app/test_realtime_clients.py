@@ -19,7 +19,7 @@ import websockets
 from websockets.asyncio.client import connect
 
 from app.main import create_app
-from tests.support import ServerThread, wait_until
+from tests.support import ServerThread, own_database, wait_until
 from tests.support.asr import (
     MAX_WER,
     SENTENCES,
@@ -293,7 +293,7 @@ async def test_worker_session_limit_ends_the_session_with_its_error(
 ) -> None:
     """The worker's own error (its session limit) reaches the client as an `error` event and the
     close code of its kind, and the gateway keeps serving."""
-    own_db = redis_url.rsplit("/", 1)[0] + "/3"  # it must not take batch jobs of other tests
+    own_db = own_database(redis_url)  # it must not take batch jobs of other tests
     worker = await asyncio.to_thread(start_worker, own_db, tmp_path, "worker-rt", ASR_STREAM_MAX_SESSION_S="2")
     try:
         settings = gateway_settings(own_db, worker.port, tts_piper_enabled=False)

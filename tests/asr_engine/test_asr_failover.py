@@ -12,7 +12,7 @@ import redis
 from app.main import create_app
 from common import asr_jobs as q
 from tests.app.test_asr_callback import Receiver
-from tests.support import wait_until
+from tests.support import own_database, wait_until
 from tests.support.asr import (
     MAX_WER,
     SENTENCES,
@@ -25,7 +25,7 @@ from tests.support.asr import (
 
 
 def test_job_of_a_killed_worker_is_finished_by_another_once(redis_url: str, tmp_path: Path) -> None:
-    url = redis_url.rsplit("/", 1)[0] + "/1"  # own database: the session's worker must not take the job
+    url = own_database(redis_url)  # own database: the session's worker must not take the job
     db = redis.Redis.from_url(url)
     db.flushdb()
     speech = piper_speech(SENTENCES * 2, pause_s=0.4)  # ~20 s: long enough to be killed mid-way

@@ -11,7 +11,7 @@ import pytest
 
 from app.main import create_app
 from asr_engine import bundled
-from tests.support import ServerThread, wait_until
+from tests.support import ServerThread, own_database, wait_until
 from tests.support.asr import Speech, Worker, espeak_speech, gateway_settings, start_worker, wer
 
 SPANISH = "Buenos días. Hoy hace muy buen tiempo y vamos a dar un paseo por el parque con los niños."
@@ -39,6 +39,7 @@ def test_base_is_joined_once_and_a_broken_leftover_is_replaced(tmp_path: Path) -
 @pytest.fixture(scope="module")
 def base_gateway(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     logs = tmp_path_factory.mktemp("asr-base")
+    redis_url = own_database(redis_url)  # only this worker may take these jobs
     worker: Worker = start_worker(
         redis_url, logs, "worker-base", ASR_MODEL="base", ASR_BEAM_SIZE="5",
         ASR_MODEL_CACHE_DIR=str(logs / "models"),

@@ -14,6 +14,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from common import asr_registry as reg
+from tests.support import own_database
 from tests.support.split import split_worker, wait_ready
 
 pytestmark = pytest.mark.slow
@@ -25,7 +26,7 @@ def record(db: redis.Redis, worker_id: str) -> reg.WorkerRecord | None:
 
 
 async def test_worker_announces_counts_refuses_and_withdraws(redis_url: str, tmp_path: Path) -> None:
-    url = redis_url.rsplit("/", 1)[0] + "/6"
+    url = own_database(redis_url)
     db = redis.Redis.from_url(url)
     db.flushdb()
     worker = split_worker(url, tmp_path, "solo", ASR_MAX_SESSIONS="1")

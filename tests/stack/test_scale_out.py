@@ -22,7 +22,7 @@ from websockets.exceptions import ConnectionClosed
 from common import asr_jobs as q
 from common import asr_registry as reg
 from tests.app.test_asr_callback import Receiver
-from tests.support import ServiceProcess
+from tests.support import ServiceProcess, own_database
 from tests.support.asr import MAX_WER, SENTENCES, piper_speech, wer
 from tests.support.split import split_gateway, split_worker, wait_ready
 
@@ -107,7 +107,7 @@ class StreamSession:
 
 
 async def test_two_gateways_three_workers_one_killed(redis_url: str, tmp_path: Path) -> None:
-    url = redis_url.rsplit("/", 1)[0] + "/4"  # own database: no other test's worker takes these jobs
+    url = own_database(redis_url)  # own database: no other test's worker takes these jobs
     db = redis.Redis.from_url(url)
     db.flushdb()
     sentence = piper_speech(SENTENCES[:1], pause_s=0.8)

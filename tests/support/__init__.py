@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import socket
@@ -20,6 +21,7 @@ import uvicorn
 from health_monitor.supervisor_rpc import SupervisorRpc
 
 REPO = Path(__file__).resolve().parents[2]
+REDIS_DATABASES = 64  # the test redis-server's --databases
 
 
 def free_port() -> int:
@@ -42,6 +44,18 @@ def http_status(url: str, timeout_s: float = 2.0) -> int | None:
         return httpx.get(url, timeout=timeout_s).status_code
     except httpx.HTTPError:
         return None
+
+
+_databases = itertools.count(1)  # database 0 is the session's shared one
+
+
+def own_database(redis_url: str) -> str:
+    """The session's Redis server with a database no other test uses. Tests that start their own ASR
+    worker need one: the job stream's consumer group hands a job to any worker reading that stream."""
+    index = next(_databases)
+    if index >= REDIS_DATABASES:
+        raise RuntimeError(f"more than {REDIS_DATABASES - 1} isolated databases: raise REDIS_DATABASES")
+    return f"{redis_url.rsplit('/', 1)[0]}/{index}"
 
 
 def voice_ready(url: str, voice_id: str = "en_us_joe") -> bool:
