@@ -51,9 +51,9 @@ Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 
 
 def licensed(*features: str) -> Callable[[Endpoint], Endpoint]:
-    """Declare the license features a route's endpoint uses (put it under the router decorator)."""
-    if not features:
-        raise ValueError("licensed() needs at least one feature")
+    """Declare the license features a route's endpoint uses (put it under the router decorator).
+    No features: any valid license serves it (catalogue routes such as /v1/models); it is still
+    refused while the license is invalid, and it counts toward no audio quota."""
 
     def declare(endpoint: Endpoint) -> Endpoint:
         setattr(endpoint, _FEATURES_ATTR, tuple(features))

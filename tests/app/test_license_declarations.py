@@ -36,8 +36,10 @@ def test_every_licensed_route_of_the_app_declares_known_features() -> None:
     assert {"/v1/audio/speech", "/v1/speak/stream", "/v1/listen/stream", "/v1/voices"} <= paths
     for route in routes:
         features = declared_features(route)
-        assert features, f"{route.path} declares no license feature (use @licensed(...))"
+        assert features is not None, f"{route.path} has no license declaration (use @licensed(...))"
         assert set(features) <= KNOWN_FEATURES, (route.path, features)
+    # Only the catalogue of model names is served to any valid license, whatever its features.
+    assert {r.path for r in routes if declared_features(r) == ()} == {"/v1/models"}
     streaming = {r.path for r in routes if "streaming" in (declared_features(r) or ())}
     assert streaming == {
         "/v1/speak/stream", "/v1/listen/stream", "/v1/realtime", "/waves/v1/tts/live", "/waves/v1/stt/live",
