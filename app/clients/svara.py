@@ -29,6 +29,7 @@ async def create_svara_backend(settings: GatewaySettings) -> SvaraBackend:
         retry_after_s=settings.retry_after_s,
         batching=batching,
         decoder=DecoderOptions(fast_start=settings.snac_fast_start, max_span=settings.snac_max_span_frames),
+        frame_processor=settings.svara_frame_processor,
     )
     await backend.start()
     return backend

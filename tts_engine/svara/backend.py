@@ -78,6 +78,7 @@ class SvaraBackend:
         retry_after_s: int = 5,
         batching: bool | None = None,
         decoder: DecoderOptions | None = None,
+        frame_processor: bool = True,
     ) -> SvaraBackend:
         """Load everything (SNAC weights: seconds; run it off the event loop). Raises SnacLoadError
         or ValueError with an actionable message when the configuration is wrong."""
@@ -86,6 +87,7 @@ class SvaraBackend:
             base_url,
             model,
             stop_token_ids=prompt_template.stop_token_ids,
+            frame_xargs=prompt_template.frame_xargs() if frame_processor else None,
             max_model_len=max_model_len,
             connect_timeout_s=connect_timeout_s,
             stall_timeout_s=stall_timeout_s,

@@ -1,0 +1,179 @@
+"""SvaraBackend against real vLLM (the CPU build) serving the Svara-shaped test model.
+
+The model is trained to answer each speaker in SPEAKERS with known frames, so the audio can be
+checked exactly, and two speakers giving two different known sequences proves that the speaker
+string reached the model. A change in vLLM's streaming format, tokenization or parameter handling
+that would break the appliance fails here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import AsyncIterator
+
+import numpy as np
+import pytest
+
+from tests.support import wait_until
+from tests.support.real_vllm import SERVED_NAME, RealVllm
+from tests.support.svara import shared_engine, snr_db
+from tests.support.svara_model import BOS, SPEAKERS, TEXTS, known_frames
+from tts_engine.base import SamplingParams, SynthesisRequest
+from tts_engine.svara.backend import SvaraBackend
+from tts_engine.svara.catalogue import load_voices
+from tts_engine.svara.errors import SvaraBadRequest
+from tts_engine.svara.prompt import DEFAULT_TEMPLATES_PATH, PromptTemplate
+from tts_engine.svara.tokens import CODES_PER_FRAME
+from tts_engine.svara.vllm_client import SAMPLING_BOUNDS, UPSTREAM_ERRORS, StreamResult, VllmClient
+
+VOICES = load_voices()
+SEED = 5
+_TOKEN = re.compile(r"<custom_token_(\d+)>")
+
+
+async def _backend(vllm: RealVllm, *, frame_processor: bool = True) -> SvaraBackend:
+    template = PromptTemplate.load("svara-v1")
+    client = VllmClient(
+        vllm.url,
+        SERVED_NAME,
+        stop_token_ids=template.stop_token_ids,
+        frame_xargs=template.frame_xargs() if frame_processor else None,
+        stall_timeout_s=60,
+    )
+    backend = SvaraBackend(client=client, engine=shared_engine(), template=template, voices=VOICES)
+    await backend.start()
+    return backend
+
+
+@pytest.fixture
+async def backend(real_vllm: RealVllm) -> AsyncIterator[SvaraBackend]:
+    backend = await _backend(real_vllm)
+    yield backend
+    await backend.close()
+
+
+def _request(voice_id: str, text: str = TEXTS[0], **sampling: float) -> SynthesisRequest:
+    params = SamplingParams(**{"seed": SEED, **sampling})  # type: ignore[arg-type]
+    return SynthesisRequest(text=text, voice=VOICES[voice_id].voice, sampling=params, request_id="t")
+
+
+async def _collect(backend: SvaraBackend, request: SynthesisRequest) -> np.ndarray:
+    return np.concatenate([chunk async for chunk in backend.synthesize(request)])
+
+
+def _layout_ids(template: PromptTemplate, vllm: RealVllm, speaker: str, text: str) -> list[int]:
+    """The Svara reference layout in ids: the template's special ids around the tokenized text slot."""
+    slot = vllm.tokenize(template.text.format(speaker=speaker, text=text))
+    ids: list[int] = []
+    for part in template.layout_ids():
+        ids += slot if part == "{text}" else [int(part)]
+    return ids
+
+
+@pytest.mark.parametrize(
+    "name", [n for n in json.loads(DEFAULT_TEMPLATES_PATH.read_text()) if not n.startswith("_")]
+)
+def test_prompt_ids_follow_the_template_with_one_bos(real_vllm: RealVllm, name: str) -> None:
+    template = PromptTemplate.load(name)
+    prompt = template.build("Hindi (Male)", "नमस्ते, how are you?")
+    ids = real_vllm.tokenize(prompt)  # add_special_tokens=false, as the gateway sends it
+    assert ids == _layout_ids(template, real_vllm, "Hindi (Male)", "नमस्ते, how are you?")
+    assert ids.count(BOS) == 1
+    speaker = real_vllm.tokenize("Hindi (Male)")
+    assert any(ids[i : i + len(speaker)] == speaker for i in range(len(ids)))
+    # Why the gateway sends add_special_tokens=false: the tokenizer would prepend a second BOS.
+    if template.layout[0] == "bos":
+        assert real_vllm.tokenize(prompt, add_special_tokens=True)[:2] == [BOS, BOS]
+
+
+async def test_each_speaker_streams_the_snac_decode_of_its_known_codes(backend: SvaraBackend) -> None:
+    heard = {}
+    for voice_id in SPEAKERS:
+        heard[voice_id] = await _collect(backend, _request(voice_id, text=TEXTS[1]))
+    for voice_id, audio in heard.items():
+        whole = shared_engine().decode_whole(known_frames(voice_id), seed=SEED)
+        assert audio.shape == whole.shape  # to the last frame
+        assert snr_db(audio, whole) >= 60
+    first, second = SPEAKERS
+    assert not np.array_equal(known_frames(first), known_frames(second))  # the speaker made the difference
+
+
+@pytest.mark.parametrize("end", [0, 1], ids=["lowest", "highest"])
+async def test_sampling_fields_reach_vllm_and_are_accepted(backend: SvaraBackend, end: int) -> None:
+    # Every field at the edge of the range the gateway allows: vLLM must take each one. The model is
+    # trained with margins so wide that even these settings keep the known frames.
+    sampling = {name: bounds[end] for name, bounds in SAMPLING_BOUNDS.items() if name != "max_tokens"}
+    audio = await _collect(backend, _request("ta_female", **sampling))
+    whole = shared_engine().decode_whole(known_frames("ta_female"), seed=int(sampling["seed"]))
+    assert snr_db(audio, whole) >= 60
+
+
+async def test_vllm_refusing_a_parameter_is_a_bad_request(backend: SvaraBackend) -> None:
+    # Outside the gateway's bounds (which stop it first); vLLM's own validation must give a clear
+    # 4xx, not a broken stream.
+    prompt = backend.prompt_for(_request("hi_male"))
+    bad = SamplingParams(temperature=0.7, top_p=0.0, top_k=40, repetition_penalty=1.1, max_tokens=28)
+    with pytest.raises(SvaraBadRequest, match="top_p"):
+        async for _ in backend.client.stream(prompt, bad):
+            pass
+
+
+def _codes(text: str) -> list[int]:
+    return [int(n) for n in _TOKEN.findall(text)]
+
+
+def _invalid_positions(numbers: list[int], template: PromptTemplate) -> list[int]:
+    """Positions whose token is neither a code of its slot nor, at a frame boundary, an end id."""
+    bad = []
+    for i, number in enumerate(numbers):
+        slot = i % CODES_PER_FRAME
+        low = template.audio_code_offset + slot * template.codebook_size
+        in_slot = low <= number < low + template.codebook_size
+        ends = [t - template.custom_token_offset for t in template.stop_token_ids]
+        if not in_slot and not (slot == 0 and number in ends):
+            bad.append(i)
+    return bad
+
+
+async def test_every_frame_is_valid_by_construction(real_vllm: RealVllm) -> None:
+    # An untrained speaker at the hottest temperature: the model's choices are arbitrary. With the
+    # frame processor every 7-token group is a valid frame; without it, most are not.
+    template = PromptTemplate.load("svara-v1")
+    prompt = template.build(VOICES["bn_female"].speaker, "কেমন আছেন")
+    sampling = SamplingParams(temperature=1.5, top_p=1.0, top_k=200, repetition_penalty=1.0, max_tokens=140)
+    for processor in (True, False):
+        backend = await _backend(real_vllm, frame_processor=processor)
+        try:
+            result = StreamResult()
+            text = "".join([piece async for piece in backend.client.stream(prompt, sampling, result)])
+        finally:
+            await backend.close()
+        numbers = _codes(text)
+        assert numbers
+        if processor:
+            assert _invalid_positions(numbers, template) == []
+        else:
+            assert len(_invalid_positions(numbers, template)) > len(numbers) // 2
+
+
+async def test_client_leaving_aborts_the_vllm_request(backend: SvaraBackend, real_vllm: RealVllm) -> None:
+    aborted = real_vllm.metric("vllm:request_success_total", finished_reason="abort")
+    stream = backend.synthesize(_request("hi_male", repetition_penalty=1.0))
+    first = await stream.__anext__()
+    assert first.size > 0
+    await stream.aclose()  # what the gateway does when its client disconnects
+    await asyncio.to_thread(
+        wait_until, lambda: real_vllm.metric("vllm:num_requests_running") == 0, 30, "vLLM to drop the request"
+    )
+    assert real_vllm.metric("vllm:request_success_total", finished_reason="abort") == aborted + 1
+
+
+async def test_generation_cut_at_max_tokens_is_reported_and_keeps_its_audio(backend: SvaraBackend) -> None:
+    before = UPSTREAM_ERRORS.labels(kind="length")._value.get()
+    audio = await _collect(backend, _request("hi_male", max_tokens=4 * CODES_PER_FRAME))
+    assert audio.shape == (4 * 2048,)
+    assert UPSTREAM_ERRORS.labels(kind="length")._value.get() - before == 1
+    whole = shared_engine().decode_whole(known_frames("hi_male")[:4], seed=SEED)
+    assert snr_db(audio, whole) >= 60
