@@ -12,8 +12,9 @@ import redis
 
 from tests.support import Stack, free_port, wait_until
 
-# Fixtures of the speech-to-text tests (Piper speech, a real ASR worker, an in-process gateway).
-pytest_plugins = ["tests.support.asr"]
+# Fixtures of the speech-to-text tests (Piper speech, a real ASR worker, an in-process gateway), and
+# real vLLM (CPU build) serving the Svara-shaped test model, started once per session.
+pytest_plugins = ["tests.support.asr", "tests.support.real_vllm"]
 
 
 def _cuda_available() -> bool:

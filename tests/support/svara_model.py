@@ -59,7 +59,7 @@ def frame_token_ids(frames: np.ndarray) -> list[int]:
 
 def token_names() -> list[str]:
     """Token string of every id from BOS to the end of the vocabulary, in id order."""
-    names = ["<|reserved_special_token_%d|>" % (i - BOS) for i in range(BOS, CUSTOM_TOKEN_OFFSET)]
+    names = [f"<|reserved_special_token_{i - BOS}|>" for i in range(BOS, CUSTOM_TOKEN_OFFSET)]
     names[0], names[1], names[EOT - BOS] = "<|begin_of_text|>", "<|end_of_text|>", "<|eot_id|>"
     names += [f"<custom_token_{n}>" for n in range(AUDIO - CUSTOM_TOKEN_OFFSET)]
     names.append("<|audio|>")

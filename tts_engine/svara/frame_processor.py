@@ -54,8 +54,7 @@ def layout_of(params: SamplingParams) -> Layout | None:
 def frame_mask(layout: Layout, vocab_size: int) -> torch.Tensor:
     """(7, vocab) bool: row i mod 7 is True where the i-th generated token may be."""
     start, codebook, ends = layout
-    if start + CODES_PER_FRAME * codebook > vocab_size:
-        raise ValueError(f"svara frame layout {layout} does not fit a vocabulary of {vocab_size}")
+    # Never raise here (the engine's step would fail): slices past the vocabulary are simply empty.
     mask = torch.zeros((CODES_PER_FRAME, vocab_size), dtype=torch.bool)
     for slot in range(CODES_PER_FRAME):
         mask[slot, start + slot * codebook : start + (slot + 1) * codebook] = True
@@ -77,7 +76,9 @@ class _Masks:
             self.masks.append(frame_mask(layout, self.vocab_size).to(self.device))
         return self.index[layout]
 
-    def restrict(self, logits: torch.Tensor, rows: torch.Tensor, layout_ids: torch.Tensor, phases: torch.Tensor) -> None:
+    def restrict(
+        self, logits: torch.Tensor, rows: torch.Tensor, layout_ids: torch.Tensor, phases: torch.Tensor
+    ) -> None:
         """Set to -inf, in place, every logit the row's layout does not allow at its phase."""
         for index, mask in enumerate(self.masks):
             chosen = layout_ids == index

@@ -12,7 +12,9 @@ import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
+import httpx
 import numpy as np
 import pytest
 
@@ -25,8 +27,8 @@ from tts_engine.svara.backend import SvaraBackend
 from tts_engine.svara.catalogue import load_voices
 from tts_engine.svara.errors import SvaraBadRequest
 from tts_engine.svara.prompt import DEFAULT_TEMPLATES_PATH, PromptTemplate
-from tts_engine.svara.tokens import CODES_PER_FRAME
-from tts_engine.svara.vllm_client import SAMPLING_BOUNDS, UPSTREAM_ERRORS, StreamResult, VllmClient
+from tts_engine.svara.tokens import CODES_PER_FRAME, frames_to_token_text
+from tts_engine.svara.vllm_client import SAMPLING_BOUNDS, UPSTREAM_ERRORS, VllmClient
 
 VOICES = load_voices()
 SEED = 5
@@ -88,6 +90,20 @@ def test_prompt_ids_follow_the_template_with_one_bos(real_vllm: RealVllm, name: 
         assert real_vllm.tokenize(prompt, add_special_tokens=True)[:2] == [BOS, BOS]
 
 
+def test_the_request_the_gateway_sends_reaches_the_model_with_one_bos(
+    backend: SvaraBackend, real_vllm: RealVllm
+) -> None:
+    # The gateway's own request body, with vLLM asked to echo the prompt ids it generated from.
+    prompt = backend.prompt_for(_request("hi_male"))
+    body = backend.client.payload(prompt, SamplingParams(temperature=0.7, top_p=0.9, top_k=40,
+                                                         repetition_penalty=1.1, max_tokens=28))
+    body.update(stream=False, return_token_ids=True)
+    choice = httpx.post(f"{real_vllm.url}/v1/completions", json=body, timeout=60).json()["choices"][0]
+    template = backend.template
+    assert choice["prompt_token_ids"] == _layout_ids(template, real_vllm, "Hindi (Male)", TEXTS[0])
+    assert choice["prompt_token_ids"].count(BOS) == 1
+
+
 async def test_each_speaker_streams_the_snac_decode_of_its_known_codes(backend: SvaraBackend) -> None:
     heard = {}
     for voice_id in SPEAKERS:
@@ -110,14 +126,22 @@ async def test_sampling_fields_reach_vllm_and_are_accepted(backend: SvaraBackend
     assert snr_db(audio, whole) >= 60
 
 
-async def test_vllm_refusing_a_parameter_is_a_bad_request(backend: SvaraBackend) -> None:
-    # Outside the gateway's bounds (which stop it first); vLLM's own validation must give a clear
-    # 4xx, not a broken stream.
+async def test_vllm_refusing_a_parameter_is_a_bad_request(backend: SvaraBackend, real_vllm: RealVllm) -> None:
+    # vLLM refuses some parameters with HTTP 400 before the stream (top_p=0, outside the gateway's
+    # bounds, which stop it first), and others as an error event inside a 200 stream (a custom
+    # argument its logits processor rejects): both must be a clear 4xx, not a broken stream.
     prompt = backend.prompt_for(_request("hi_male"))
-    bad = SamplingParams(temperature=0.7, top_p=0.0, top_k=40, repetition_penalty=1.1, max_tokens=28)
+    sampling = SamplingParams(temperature=0.7, top_p=0.9, top_k=40, repetition_penalty=1.1, max_tokens=28)
     with pytest.raises(SvaraBadRequest, match="top_p"):
-        async for _ in backend.client.stream(prompt, bad):
+        async for _ in backend.client.stream(prompt, replace(sampling, top_p=0.0)):
             pass
+    client = VllmClient(real_vllm.url, SERVED_NAME, stop_token_ids=[128258], frame_xargs={"svara_codebook": 0})
+    try:
+        with pytest.raises(SvaraBadRequest, match="svara"):
+            async for _ in client.stream(prompt, sampling):
+                pass
+    finally:
+        await client.close()
 
 
 def _codes(text: str) -> list[int]:
@@ -138,24 +162,26 @@ def _invalid_positions(numbers: list[int], template: PromptTemplate) -> list[int
 
 
 async def test_every_frame_is_valid_by_construction(real_vllm: RealVllm) -> None:
-    # An untrained speaker at the hottest temperature: the model's choices are arbitrary. With the
-    # frame processor every 7-token group is a valid frame; without it, most are not.
+    # A prompt that already holds three codes of a known sequence: the model continues the sequence,
+    # so its next token is a slot-3 code where the gateway counts slot 0. Without the frame
+    # processor every frame is then invalid; with it every 7-token group is valid, at the hottest
+    # sampling settings the gateway allows.
     template = PromptTemplate.load("svara-v1")
-    prompt = template.build(VOICES["bn_female"].speaker, "কেমন আছেন")
-    sampling = SamplingParams(temperature=1.5, top_p=1.0, top_k=200, repetition_penalty=1.0, max_tokens=140)
+    head = "".join(f"<custom_token_{n}>" for n in _codes(frames_to_token_text(known_frames("hi_male")[:1]))[:3])
+    prompt = template.build(VOICES["hi_male"].speaker, TEXTS[0]) + head
+    sampling = SamplingParams(temperature=1.5, top_p=1.0, top_k=200, repetition_penalty=2.0, max_tokens=70)
+    invalid = {}
     for processor in (True, False):
         backend = await _backend(real_vllm, frame_processor=processor)
         try:
-            result = StreamResult()
-            text = "".join([piece async for piece in backend.client.stream(prompt, sampling, result)])
+            text = "".join([piece async for piece in backend.client.stream(prompt, sampling)])
         finally:
             await backend.close()
         numbers = _codes(text)
-        assert numbers
-        if processor:
-            assert _invalid_positions(numbers, template) == []
-        else:
-            assert len(_invalid_positions(numbers, template)) > len(numbers) // 2
+        assert len(numbers) >= CODES_PER_FRAME
+        invalid[processor] = _invalid_positions(numbers, template)
+    assert invalid[True] == []
+    assert len(invalid[False]) > 0
 
 
 async def test_client_leaving_aborts_the_vllm_request(backend: SvaraBackend, real_vllm: RealVllm) -> None:
