@@ -20,7 +20,7 @@ from app.settings import GatewaySettings
 from tests.support import ServerThread, free_port, wait_until
 from tests.support.real_vllm import SERVED_NAME, RealVllm
 from tests.support.svara import encode_frames, seeded_snac_dir, shared_engine, snr_db, speech_like_audio
-from tests.support.svara_model import SPEAKERS, TEXTS, known_frames
+from tests.support.svara_model import LOOP_VOICE, SPEAKERS, TEXTS, known_frames
 from tests.support.vllm_standin import Script, VllmStandin
 from tts_engine.svara.tokens import frames_to_token_text
 
@@ -99,7 +99,7 @@ def test_streamed_pcm_is_the_snac_decode_of_the_speakers_known_codes(real_gatewa
 
 def test_client_leaving_aborts_the_vllm_request(real_gateway: str, real_vllm: RealVllm) -> None:
     aborted = real_vllm.metric("vllm:request_success_total", finished_reason="abort")
-    body = _body(voice="hi_male", text=TEXTS[0], stream=True)
+    body = _body(voice=LOOP_VOICE, text=TEXTS[0], stream=True, repetition_penalty=1.0)  # runs to max_tokens
     with httpx.stream("POST", f"{real_gateway}/v1/text-to-speech", json=body, timeout=120) as r:
         assert r.status_code == 200
         assert next(r.iter_bytes())  # first audio, then hang up

@@ -37,7 +37,10 @@ CODE_OFFSET, CODEBOOK, CODES_PER_FRAME = 10, 4096, 7
 # the model has seen (anything else gives undefined, though still valid, frames).
 SPEAKERS = {"hi_male": "Hindi (Male)", "ta_female": "Tamil (Female)"}
 TEXTS = ("नमस्ते दुनिया", "Hello there, how are you?", "A short test sentence.")
-FRAMES_PER_SPEAKER = 24  # about 2 s of audio, and long enough to disconnect mid-stream
+FRAMES_PER_SPEAKER = 24  # about 2 s of audio
+# A third voice whose frames repeat without end, so a request runs until max_tokens: for streams
+# that must still be running when a client leaves, and for the benchmark.
+LOOP_VOICE, LOOP_SPEAKER, LOOP_FRAMES = "bn_female", "Bengali (Female)", 4
 HIDDEN, LAYERS = 64, 2  # head_dim 64: vLLM's CPU attention kernel refuses 16
 
 
@@ -46,9 +49,11 @@ def known_frames(voice_id: str) -> np.ndarray:
     all speakers, so after the first token each next one follows from the previous alone."""
     rng = np.random.default_rng(20261201)
     slots = rng.permuted(np.tile(np.arange(CODEBOOK), (CODES_PER_FRAME, 1)), axis=1)  # (7, 4096)
-    index = list(SPEAKERS).index(voice_id)
-    start = index * FRAMES_PER_SPEAKER
-    return slots[:, start : start + FRAMES_PER_SPEAKER].T.astype(np.int64).copy()
+    if voice_id == LOOP_VOICE:  # one cycle of the loop
+        start, count = len(SPEAKERS) * FRAMES_PER_SPEAKER, LOOP_FRAMES
+    else:
+        start, count = list(SPEAKERS).index(voice_id) * FRAMES_PER_SPEAKER, FRAMES_PER_SPEAKER
+    return slots[:, start : start + count].T.astype(np.int64).copy()
 
 
 def frame_token_ids(frames: np.ndarray) -> list[int]:
@@ -151,8 +156,10 @@ def build(directory: Path) -> None:
 
     # Sequences: prompt ids, then the speaker's frames and end-of-speech (the only part with a loss).
     rows, targets_at = [], []
-    for voice_id, speaker in SPEAKERS.items():
-        answer = [*frame_token_ids(known_frames(voice_id)), END_OF_SPEECH]
+    cycle = frame_token_ids(known_frames(LOOP_VOICE))
+    answers = {s: [*frame_token_ids(known_frames(v)), END_OF_SPEECH] for v, s in SPEAKERS.items()}
+    answers[LOOP_SPEAKER] = [*cycle, *cycle, cycle[0]]  # the last code leads back to the first
+    for speaker, answer in answers.items():
         for text in TEXTS:
             prompt = tokenizer(template.build(speaker, text), add_special_tokens=False)["input_ids"]
             rows.append(prompt + answer)
@@ -204,7 +211,7 @@ def build(directory: Path) -> None:
         model.model.embed_tokens.weight[used] = table
     model.save_pretrained(directory, safe_serialization=True)
     (directory / "known_frames.json").write_text(
-        json.dumps({v: known_frames(v).tolist() for v in SPEAKERS}), encoding="utf-8"
+        json.dumps({v: known_frames(v).tolist() for v in [*SPEAKERS, LOOP_VOICE]}), encoding="utf-8"
     )
 
 

@@ -21,7 +21,7 @@ import pytest
 from tests.support import wait_until
 from tests.support.real_vllm import SERVED_NAME, RealVllm
 from tests.support.svara import shared_engine, snr_db
-from tests.support.svara_model import BOS, SPEAKERS, TEXTS, known_frames
+from tests.support.svara_model import BOS, LOOP_VOICE, SPEAKERS, TEXTS, known_frames
 from tts_engine.base import SamplingParams, SynthesisRequest
 from tts_engine.svara.backend import SvaraBackend
 from tts_engine.svara.catalogue import load_voices
@@ -186,7 +186,7 @@ async def test_every_frame_is_valid_by_construction(real_vllm: RealVllm) -> None
 
 async def test_client_leaving_aborts_the_vllm_request(backend: SvaraBackend, real_vllm: RealVllm) -> None:
     aborted = real_vllm.metric("vllm:request_success_total", finished_reason="abort")
-    stream = backend.synthesize(_request("hi_male", repetition_penalty=1.0))
+    stream = backend.synthesize(_request(LOOP_VOICE, repetition_penalty=1.0))  # runs to max_tokens
     first = await stream.__anext__()
     assert first.size > 0
     await stream.aclose()  # what the gateway does when its client disconnects
