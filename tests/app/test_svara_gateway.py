@@ -98,13 +98,14 @@ def test_streamed_pcm_is_the_snac_decode_of_the_speakers_known_codes(real_gatewa
 
 
 def test_client_leaving_aborts_the_vllm_request(real_gateway: str, real_vllm: RealVllm) -> None:
-    aborted = real_vllm.metric("vllm:request_success_total", finished_reason="abort")
-    body = _body(voice=LOOP_VOICE, text=TEXTS[0], stream=True, repetition_penalty=1.0)  # runs to max_tokens
+    # The looping voice runs to max_tokens (thousands of tokens) unless the request is aborted.
+    generated = real_vllm.metric("vllm:generation_tokens_total")
+    body = _body(voice=LOOP_VOICE, text=TEXTS[0], stream=True, repetition_penalty=1.0)
     with httpx.stream("POST", f"{real_gateway}/v1/text-to-speech", json=body, timeout=120) as r:
         assert r.status_code == 200
         assert next(r.iter_bytes())  # first audio, then hang up
-    wait_until(lambda: real_vllm.metric("vllm:num_requests_running") == 0, 30, "vLLM to drop the request")
-    assert real_vllm.metric("vllm:request_success_total", finished_reason="abort") == aborted + 1
+    wait_until(lambda: real_vllm.metric("vllm:num_requests_running") == 0, 60, "vLLM to drop the request")
+    assert real_vllm.metric("vllm:generation_tokens_total") - generated < 2000  # max_tokens: ~4000
 
 
 def test_upstream_refusing_gives_503_with_retry_after(gateway: SvaraGateway) -> None:
