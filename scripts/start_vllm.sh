@@ -61,5 +61,18 @@ if [ "$device" = gpu ] && [ "${LOG_CONTENT:-false}" != true ]; then
     args+=(--disable-log-requests)
   fi
 fi
+# vLLM's engine runs in child processes that outlive a killed API server (kill -9, the OOM killer)
+# and keep its memory (GPU memory on a GPU). supervisord runs each program in its own process
+# group, so a restart first ends what is left of the previous group.
+pgid_file="${RUN_DIR:-$APP_ROOT/var/run}/vllm.pgid"
+if [ -f "$pgid_file" ]; then
+  old="$(cat "$pgid_file")"
+  if [ "$old" != "$(ps -o pgid= $$ | tr -d ' ')" ] && pgrep -g "$old" -f vllm >/dev/null 2>&1; then
+    echo "start_vllm: ending what is left of the previous vLLM (process group $old)"
+    kill -KILL -- "-$old" 2>/dev/null || true
+  fi
+fi
+mkdir -p "$(dirname "$pgid_file")"
+ps -o pgid= $$ | tr -d ' ' >"$pgid_file"
 # shellcheck disable=SC2086  # VLLM_EXTRA_ARGS is a list of flags by design
 exec "$PY" -m vllm.entrypoints.openai.api_server "${args[@]}" ${VLLM_EXTRA_ARGS:-}

@@ -53,6 +53,14 @@ def _svara_state(stack: Stack) -> str | None:
         return None
 
 
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def _speak(stack: Stack, voice: str) -> httpx.Response:
     body = {"text": TEXTS[0], "voice": voice, "response_format": "pcm", "seed": SEED}
     return httpx.post(f"{stack.url}/v1/text-to-speech", json=body, timeout=120)
@@ -94,4 +102,6 @@ def test_killed_vllm_gives_503_with_retry_after_then_service_again(svara_stack: 
     assert response.json()["error"]["code"] == "upstream_unavailable"
     wait_until(lambda: _svara_state(svara_stack) == "ready", 300, "supervisord to restart vLLM and it to load")
     assert svara_stack.pid("vllm") not in (0, old_pid)
+    # The killed server's engine processes (its process group) did not outlive the restart.
+    wait_until(lambda: not _group_alive(old_pid), 30, "the old vLLM engine processes to end")
     _assert_known_audio(_speak(svara_stack, "ta_female"), "ta_female")
