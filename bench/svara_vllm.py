@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import shutil
 import statistics
 import subprocess
@@ -102,6 +103,7 @@ def main() -> None:
     parser.add_argument("--vllm-url", help="a running vLLM serving the model as 'svara' (default: start one)")
     parser.add_argument("--snac-model", help="SNAC weights directory (default: seeded random weights)")
     args = parser.parse_args()
+    logging.getLogger("tts_engine").setLevel(logging.ERROR)  # every stream ends at max_tokens by design
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-svara-"))
     server = None if args.vllm_url else start_vllm(workdir / "vllm.log")

@@ -12,7 +12,9 @@ if command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then
   PY="${VLLM_PYTHON:-${PYTHON:-python3}}"
 else
   device=cpu
-  PY="${VLLM_PYTHON:-$APP_ROOT/.venv-vllm/bin/python}"
+  venv="${VLLM_VENV:-.venv-vllm}"
+  case "$venv" in /*) ;; *) venv="$APP_ROOT/$venv" ;; esac
+  PY="${VLLM_PYTHON:-$venv/bin/python}"
 fi
 echo "start_vllm: device=$device python=$PY model=${VLLM_MODEL:-kenpath/svara-tts-v1}"
 
