@@ -41,8 +41,14 @@ args=(
 # One class per model runner: the CPU build runs the V1 runner; GPUs run Model Runner V2 by default.
 processor=SvaraFrameProcessorV2
 if [ "$device" = cpu ] || [ "${VLLM_USE_V2_MODEL_RUNNER:-}" = 0 ]; then processor=SvaraFrameProcessor; fi
-args+=(--logits-processors "tts_engine.svara.frame_processor:$processor")
 export PYTHONPATH="$APP_ROOT${PYTHONPATH:+:$PYTHONPATH}"
+# A vLLM whose interface moved would refuse to start with it: then run without (the gateway's
+# dropped-frame guard still holds) and say so.
+if "$PY" -c "from tts_engine.svara.frame_processor import $processor" 2>/dev/null; then
+  args+=(--logits-processors "tts_engine.svara.frame_processor:$processor")
+else
+  echo "start_vllm: WARNING: this vLLM cannot load tts_engine.svara.frame_processor:$processor; frames are not constrained" >&2
+fi
 if [ "$device" = gpu ]; then
   # vLLM takes this share of the WHOLE card (weights + KV cache); Whisper and SNAC live in the rest.
   args+=(--gpu-memory-utilization "${VLLM_GPU_MEMORY_UTILIZATION:-0.6}" --dtype "${VLLM_DTYPE:-auto}")
