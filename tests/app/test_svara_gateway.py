@@ -1,6 +1,8 @@
-"""Svara through the real gateway: POST /v1/text-to-speech against the vLLM stand-in streams exactly
-the audio a direct whole-utterance SNAC decode of the same codes gives, and upstream faults reach the
-client as clear outcomes."""
+"""Svara through the real gateway. Against real vLLM (CPU build) with the Svara-shaped test model:
+POST /v1/text-to-speech streams exactly the SNAC decode of each speaker's known codes, and a client
+that leaves aborts the vLLM request. Against the vLLM stand-in, only for faults real vLLM cannot be
+made to show on demand (its /health failing while it stays up, an error mid-stream, a stall): they
+reach the client as clear outcomes."""
 
 from __future__ import annotations
 
@@ -16,7 +18,9 @@ import pytest
 from app.main import create_app
 from app.settings import GatewaySettings
 from tests.support import ServerThread, free_port, wait_until
+from tests.support.real_vllm import SERVED_NAME, RealVllm
 from tests.support.svara import encode_frames, seeded_snac_dir, shared_engine, snr_db, speech_like_audio
+from tests.support.svara_model import LOOP_VOICE, SPEAKERS, TEXTS, known_frames
 from tests.support.vllm_standin import Script, VllmStandin
 from tts_engine.svara.tokens import frames_to_token_text
 
@@ -29,23 +33,35 @@ class SvaraGateway:
     standin: VllmStandin
 
 
-@pytest.fixture(scope="module")
-def gateway(redis_url: str) -> Iterator[SvaraGateway]:
-    standin = VllmStandin().start()
-    settings = GatewaySettings(
+def _settings(redis_url: str, vllm_url: str) -> GatewaySettings:
+    return GatewaySettings(
         redis_url=redis_url,
         asr_port=free_port(),
         license_proxy_port=free_port(),
         tts_piper_enabled=False,
         tts_svara_enabled=True,
-        tts_llm_base_url=standin.url,
+        tts_llm_base_url=vllm_url,
+        vllm_served_model_name=SERVED_NAME,
         snac_model_path=str(seeded_snac_dir()),
         snac_device="cpu",
         svara_stall_timeout_s=2.0,
         svara_health_interval_s=0.5,
         retry_after_s=2,
     )
+
+
+@pytest.fixture(scope="module")
+def real_gateway(redis_url: str, real_vllm: RealVllm) -> Iterator[str]:
+    settings = _settings(redis_url, real_vllm.url).model_copy(update={"svara_stall_timeout_s": 60.0})
     with ServerThread(create_app(settings)) as server:
+        wait_until(lambda: _svara_state(server.url) == "ready", 60, "the Svara backend to load and see vLLM")
+        yield server.url
+
+
+@pytest.fixture(scope="module")
+def gateway(redis_url: str) -> Iterator[SvaraGateway]:
+    standin = VllmStandin().start()
+    with ServerThread(create_app(_settings(redis_url, standin.url))) as server:
         wait_until(lambda: _svara_state(server.url) == "ready", 60, "the Svara backend to load and see vLLM")
         yield SvaraGateway(url=server.url, standin=standin)
     standin.stop()
@@ -67,21 +83,34 @@ def _body(**extra: object) -> dict[str, object]:
     return {"text": "नमस्ते दुनिया", "voice": "hi_male", "response_format": "pcm", "seed": SEED, **extra}
 
 
-def test_streamed_pcm_equals_the_whole_utterance_decode(gateway: SvaraGateway, frames: np.ndarray) -> None:
-    gateway.standin.script = Script(text=frames_to_token_text(frames), split_seed=11, max_piece=17)
-    with httpx.stream("POST", f"{gateway.url}/v1/text-to-speech", json=_body(stream=True), timeout=60) as r:
+@pytest.mark.parametrize("voice", list(SPEAKERS))
+def test_streamed_pcm_is_the_snac_decode_of_the_speakers_known_codes(real_gateway: str, voice: str) -> None:
+    body = _body(voice=voice, text=TEXTS[0], stream=True)
+    with httpx.stream("POST", f"{real_gateway}/v1/text-to-speech", json=body, timeout=120) as r:
         assert r.status_code == 200, r.read()
         assert r.headers["x-sample-rate"] == "24000"
         pcm = b"".join(r.iter_bytes())
     audio = np.frombuffer(pcm, dtype="<i2").astype(np.float64) / 32767  # the encoder scales by 32767
-    whole = shared_engine().decode_whole(frames, seed=SEED)
-    assert audio.shape == whole.shape == (len(frames) * 2048,)  # to the last frame
+    # The speaker string reached the model: each voice gets its own known sequence.
+    whole = shared_engine().decode_whole(known_frames(voice), seed=SEED)
+    assert audio.shape == whole.shape  # to the last frame
     assert snr_db(audio, whole) >= 60
-    prompt = str(gateway.standin.requests[-1].payload["prompt"])
-    assert "Hindi (Male)" in prompt and "hi_male" not in prompt
+
+
+def test_client_leaving_aborts_the_vllm_request(real_gateway: str, real_vllm: RealVllm) -> None:
+    # The looping voice runs to max_tokens (thousands of tokens) unless the request is aborted.
+    generated = real_vllm.metric("vllm:generation_tokens_total")
+    body = _body(voice=LOOP_VOICE, text=TEXTS[0], stream=True, repetition_penalty=1.0)
+    with httpx.stream("POST", f"{real_gateway}/v1/text-to-speech", json=body, timeout=120) as r:
+        assert r.status_code == 200
+        assert next(r.iter_bytes())  # first audio, then hang up
+    wait_until(lambda: real_vllm.metric("vllm:num_requests_running") == 0, 60, "vLLM to drop the request")
+    assert real_vllm.metric("vllm:generation_tokens_total") - generated < 2000  # max_tokens: ~4000
 
 
 def test_upstream_refusing_gives_503_with_retry_after(gateway: SvaraGateway) -> None:
+    # Stand-in: real vLLM's /health cannot be made to fail while it keeps running (its kill -9 under
+    # supervisord is in tests/stack/test_svara_stack.py).
     gateway.standin.healthy = False  # vLLM restarting: its /health fails
     try:
         wait_until(lambda: _svara_state(gateway.url) == "down", 10, "the gateway to see vLLM down")
@@ -95,6 +124,7 @@ def test_upstream_refusing_gives_503_with_retry_after(gateway: SvaraGateway) -> 
 
 
 def test_mid_stream_failure_is_an_sse_error_event(gateway: SvaraGateway, frames: np.ndarray) -> None:
+    # Stand-in: real vLLM cannot be made to fail in the middle of a stream on demand.
     gateway.standin.script = Script(
         text=frames_to_token_text(frames), split_seed=2, max_piece=30, error_event_after=40
     )
@@ -110,6 +140,7 @@ def test_mid_stream_failure_is_an_sse_error_event(gateway: SvaraGateway, frames:
 
 
 def test_stalled_upstream_ends_the_request_within_bounds(gateway: SvaraGateway, frames: np.ndarray) -> None:
+    # Stand-in: real vLLM cannot be made to stall on demand.
     gateway.standin.script = Script(text=frames_to_token_text(frames), stall_after_events=0)
     response = httpx.post(f"{gateway.url}/v1/text-to-speech", json=_body(), timeout=20)
     assert response.status_code == 504

@@ -9,8 +9,8 @@ import pytest
 from app.clients.svara import create_svara_backend, svara_config
 from app.errors import from_engine_error
 from app.settings import GatewaySettings
+from tests.support.real_vllm import RealVllm
 from tests.support.svara import seeded_snac_dir
-from tests.support.vllm_standin import VllmStandin
 from tts_engine.svara.errors import (
     SnacLoadError,
     SvaraBadRequest,
@@ -38,21 +38,23 @@ def test_engine_errors_map_to_distinct_gateway_errors(error: Exception, status: 
         assert mapped.headers["Retry-After"] == "7"
 
 
-async def test_backend_built_from_settings_tracks_vllm_health() -> None:
-    standin = VllmStandin().start()
+async def test_backend_built_from_settings_sees_real_vllm(real_vllm: RealVllm) -> None:
+    settings = GatewaySettings(
+        tts_llm_base_url=real_vllm.url, snac_model_path=str(seeded_snac_dir()), snac_device="cpu"
+    )
+    backend = await create_svara_backend(svara_config(settings))
     try:
-        settings = GatewaySettings(
-            tts_llm_base_url=standin.url, snac_model_path=str(seeded_snac_dir()), snac_device="cpu"
-        )
-        backend = await create_svara_backend(svara_config(settings))
-        try:
-            assert backend.is_available()
-            assert len(backend.voices()) == 38
-            assert backend.engine.batching is False  # auto: off on CPU
-        finally:
-            await backend.close()
+        assert backend.is_available()
+        assert len(backend.voices()) == 38
+        assert backend.engine.batching is False  # auto: off on CPU
+        assert backend.client.frame_xargs == backend.template.frame_xargs()  # SVARA_FRAME_PROCESSOR on
     finally:
-        standin.stop()
+        await backend.close()
+    off = await create_svara_backend(svara_config(settings.model_copy(update={"svara_frame_processor": False})))
+    try:
+        assert off.client.frame_xargs is None
+    finally:
+        await off.close()
 
 
 async def test_unusable_snac_path_is_a_clear_start_up_error(tmp_path: Path) -> None:

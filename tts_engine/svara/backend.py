@@ -62,7 +62,11 @@ class SvaraBackend:
         template = PromptTemplate.load(config.template, templates)
         return cls(
             config=config,
-            client=replicas.connect(config, stop_token_ids=template.stop_token_ids),  # one URL or several
+            client=replicas.connect(  # one URL or several
+                config,
+                stop_token_ids=template.stop_token_ids,
+                frame_xargs=template.frame_xargs() if config.frame_processor else None,
+            ),
             engine=SnacEngine.load(config.snac_model, device=config.snac_device, batching=config.snac_batching),
             template=template,
             voices=load_voices(Path(config.voices_path) if config.voices_path else None),

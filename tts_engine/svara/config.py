@@ -32,3 +32,4 @@ class SvaraConfig:
     snac_device: str  # auto, cpu, cuda or cuda:N
     snac_batching: bool | None  # None: on for CUDA, off for CPU
     decoder: DecoderOptions
+    frame_processor: bool  # ask vLLM's frame processor (tts_engine/svara/frame_processor.py) for valid frames

@@ -69,6 +69,18 @@ class PromptTemplate:
         """The layout with special ids resolved; the text slot stays the string "{text}"."""
         return [part if part == "{text}" else self.special_ids[part] for part in self.layout]
 
+    def frame_xargs(self) -> dict[str, int | list[int]] | None:
+        """vLLM custom arguments that turn on the frame processor (frame_processor.py) for a request.
+        None when the prompt does not end with start-of-speech: the processor counts frames from the
+        first generated token, and such a model generates start-of-speech itself first."""
+        if not self.layout or self.layout[-1] != "start_of_speech":
+            return None
+        return {
+            "svara_code_start": self.custom_token_offset + self.audio_code_offset,
+            "svara_codebook": self.codebook_size,
+            "svara_frame_end": list(self.stop_token_ids),
+        }
+
     def build(self, speaker: str, text: str) -> str:
         slot = self.text.format(speaker=sanitize(speaker), text=sanitize(text))
         parts = [

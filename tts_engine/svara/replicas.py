@@ -25,12 +25,14 @@ log = logging.getLogger(__name__)
 ClientFactory = Callable[[str], VllmClient]
 
 
-def connect(config: SvaraConfig, *, stop_token_ids: list[int]) -> VllmClient:
+def connect(
+    config: SvaraConfig, *, stop_token_ids: list[int], frame_xargs: dict[str, int | list[int]] | None = None
+) -> VllmClient:
     """A VllmClient for one URL in `config.vllm_url`, VllmReplicas for a list or a `dns+` entry."""
     urls = [u.strip() for u in config.vllm_url.split(",") if u.strip()]
 
     def factory(url: str) -> VllmClient:
-        return VllmClient(replace(config, vllm_url=url), stop_token_ids=stop_token_ids)
+        return VllmClient(replace(config, vllm_url=url), stop_token_ids=stop_token_ids, frame_xargs=frame_xargs)
 
     if len(urls) == 1 and not urls[0].startswith("dns+"):
         return factory(urls[0])
@@ -56,7 +58,7 @@ class VllmReplicas(VllmClient):
 
     def __init__(self, urls: list[str], factory: ClientFactory) -> None:
         template = factory(urls[0].removeprefix("dns+"))
-        super().__init__(template.config, stop_token_ids=template.stop_token_ids)
+        super().__init__(template.config, stop_token_ids=template.stop_token_ids, frame_xargs=template.frame_xargs)
         self._template = template
         self._urls = urls
         self._factory = factory

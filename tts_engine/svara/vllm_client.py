@@ -54,11 +54,18 @@ class StreamResult:
 
 
 class VllmClient:
-    def __init__(self, config: SvaraConfig, *, stop_token_ids: list[int]) -> None:
+    def __init__(
+        self,
+        config: SvaraConfig,
+        *,
+        stop_token_ids: list[int],
+        frame_xargs: dict[str, int | list[int]] | None = None,
+    ) -> None:
         self.config = config
         self.base_url = config.vllm_url.rstrip("/")
         self.model = config.model
         self.stop_token_ids = stop_token_ids
+        self.frame_xargs = frame_xargs  # vllm_xargs that switch the frame processor on, or None
         self.max_model_len = config.max_model_len
         self.retry_after_s = config.retry_after_s
         self._stall_timeout_s = config.stall_timeout_s
@@ -111,6 +118,8 @@ class VllmClient:
         }
         if sampling.seed is not None:
             body["seed"] = sampling.seed
+        if self.frame_xargs:
+            body["vllm_xargs"] = self.frame_xargs  # every frame valid (tts_engine/svara/frame_processor.py)
         return body
 
     async def stream(
@@ -203,9 +212,15 @@ class VllmClient:
             UPSTREAM_ERRORS.labels(kind="mid_stream").inc()
             raise SvaraStreamFailed("vLLM sent an event that is not JSON") from exc
         if "error" in event or event.get("object") == "error":
-            UPSTREAM_ERRORS.labels(kind="mid_stream").inc()
             error = event.get("error", event)
             message = error.get("message", "unknown error") if isinstance(error, dict) else str(error)
+            code = error.get("code") if isinstance(error, dict) else None
+            if result.events == 0 and isinstance(code, int) and 400 <= code < 500:
+                # vLLM validates some parameters only once the stream has begun (HTTP 200), then sends
+                # the 4xx as the first event: still the request's fault, not a broken stream.
+                UPSTREAM_ERRORS.labels(kind="rejected").inc()
+                raise SvaraBadRequest(f"vLLM rejected the request: {message[:200]}")
+            UPSTREAM_ERRORS.labels(kind="mid_stream").inc()
             raise SvaraStreamFailed(f"vLLM reported an error mid-stream: {message[:200]}")
         result.events += 1
         choices = event.get("choices") or []

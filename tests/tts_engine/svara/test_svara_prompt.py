@@ -92,3 +92,13 @@ def test_broken_template_fails_at_load(tmp_path: Path) -> None:
         PromptTemplate.load("bad", path)
     with pytest.raises(ValueError, match="known: svara-v1"):
         PromptTemplate.load("nope")
+
+
+def test_frame_processor_arguments_only_for_prompts_that_end_with_start_of_speech() -> None:
+    # The processor counts frames from the first generated token (tts_engine/svara/frame_processor.py).
+    assert PromptTemplate.load("svara-v1").frame_xargs() == {
+        "svara_code_start": 128266,
+        "svara_codebook": 4096,
+        "svara_frame_end": [128258],
+    }
+    assert PromptTemplate.load("svara-v1-reference").frame_xargs() is None  # the model says start-of-speech
