@@ -36,12 +36,23 @@ class SamplingParams:
     seed: int | None = None
 
 
+@dataclass(frozen=True, eq=False)
+class VoiceReference:
+    """Zero-shot cloning: speak in the voice of `audio` (float32 mono at `sample_rate`), whose words
+    are `transcript`. Only backends that can clone accept it; the others refuse the request."""
+
+    audio: np.ndarray
+    transcript: str
+    sample_rate: int
+
+
 @dataclass(frozen=True)
 class SynthesisRequest:
     text: str
     voice: Voice
     sampling: SamplingParams = field(default_factory=SamplingParams)
     request_id: str = ""
+    reference: VoiceReference | None = None
 
 
 class EngineError(Exception):
