@@ -36,6 +36,11 @@ class SamplingParams:
     seed: int | None = None
 
 
+# A cloning reference must hold this much speech (seconds): less does not carry a voice, more
+# crowds the model's context. Checked by the gateway when decoding and by the backend.
+REFERENCE_SECONDS = (1.0, 30.0)
+
+
 @dataclass(frozen=True, eq=False)
 class VoiceReference:
     """Zero-shot cloning: speak in the voice of `audio` (float32 mono at `sample_rate`), whose words
@@ -82,6 +87,7 @@ class EngineStreamFailed(EngineError):
 @runtime_checkable
 class TTSBackend(Protocol):
     name: str
+    clones_voices: bool  # accepts SynthesisRequest.reference (zero-shot cloning)
 
     def voices(self) -> list[Voice]:
         """Every voice this backend can speak, available now or not."""

@@ -14,19 +14,39 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Literal
 
 from fastapi import APIRouter, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.datastructures import UploadFile
 from starlette.types import Receive, Scope, Send
 
-from app.errors import ApplianceError, UpstreamStreamFailed, UpstreamUnavailable, from_engine_error
+from app.errors import (
+    ApplianceError,
+    InvalidParameter,
+    UpstreamStreamFailed,
+    UpstreamUnavailable,
+    from_engine_error,
+)
+from app.services.reference import read_reference, reference_bytes_from_base64
 from app.services.speech import SpeechPlan, SpeechRequest, SpeechService
-from tts_engine.base import EngineError, SamplingParams
+from tts_engine.base import EngineError, SamplingParams, VoiceReference
 
 router = APIRouter(tags=["text-to-speech"])
+# The Svara authors' server answers /v1/text-to-speech with 24 kHz PCM; so does ours by default.
+SVARA_DEFAULT_PCM_RATE = 24000
 log = logging.getLogger(__name__)
 
 
-class OpenAISpeechBody(BaseModel):
+class CloningFields(BaseModel):
+    """Zero-shot cloning (Svara voices): speak in the voice of a 1-30 s reference recording."""
+
+    reference_audio: str | None = Field(
+        None, description="Reference recording, base64 (or a data: URL); as multipart, a file part."
+    )
+    reference_transcript: str | None = Field(None, description="The words spoken in reference_audio.")
+
+
+class OpenAISpeechBody(CloningFields):
     model_config = ConfigDict(extra="ignore")
     model: str = Field("tts-1", description="Accepted for compatibility; the voice picks the backend.")
     input: str
@@ -36,14 +56,16 @@ class OpenAISpeechBody(BaseModel):
     stream_format: Literal["audio", "sse"] = "audio"
 
 
-class SvaraSpeechBody(BaseModel):
+class SvaraSpeechBody(CloningFields):
+    """As the Svara authors' server: streamed raw 16-bit mono PCM at 24 kHz unless asked otherwise."""
+
     model_config = ConfigDict(extra="ignore")
     text: str
     voice: str | None = None
     model_id: str | None = None
-    stream: bool = False
-    response_format: str = "wav"
-    sample_rate: int | None = None
+    stream: bool = True
+    response_format: str | None = Field(None, description="Default: pcm when streamed, wav when not.")
+    sample_rate: int | None = Field(None, description="Default: 24000 for pcm, the voice's own rate otherwise.")
     speed: float = 1.0
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, gt=0, le=1)
@@ -91,7 +113,37 @@ def _on_audio(request: Request):  # type: ignore[no-untyped-def]
 
 
 def _headers(plan: SpeechPlan) -> dict[str, str]:
-    return {"X-Sample-Rate": str(plan.sample_rate), "X-Voice": plan.voice.id, "Cache-Control": "no-store"}
+    headers = {"X-Sample-Rate": str(plan.sample_rate), "X-Voice": plan.voice.id, "Cache-Control": "no-store"}
+    if plan.format.name in ("pcm", "wav"):  # what a client of raw PCM needs to play it
+        headers |= {"X-Bit-Depth": "16", "X-Channels": "1"}
+    return headers
+
+
+async def _svara_body(request: Request) -> tuple[SvaraSpeechBody, bytes | None]:
+    """The body as JSON (reference_audio in base64) or multipart (reference_audio as a file)."""
+    upload: bytes | None = None
+    try:
+        if request.headers.get("content-type", "").startswith("multipart/form-data"):
+            form = await request.form()
+            fields: dict[str, object] = {}
+            for key, value in form.multi_items():
+                if isinstance(value, UploadFile):
+                    if key != "reference_audio":
+                        raise InvalidParameter(f"unexpected file part {key!r}", param=key)
+                    upload = await value.read()
+                else:
+                    fields[key] = value
+            return SvaraSpeechBody.model_validate(fields), upload
+        return SvaraSpeechBody.model_validate_json(await request.body()), None
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from None
+
+
+async def _reference(body: CloningFields, upload: bytes | None = None) -> VoiceReference | None:
+    audio = upload
+    if audio is None and body.reference_audio is not None:
+        audio = reference_bytes_from_base64(body.reference_audio)
+    return await read_reference(audio, body.reference_transcript)
 
 
 async def _started(service: SpeechService, plan: SpeechPlan, request: Request) -> AsyncGenerator[bytes, None]:
@@ -179,6 +231,7 @@ async def openai_speech(body: OpenAISpeechBody, request: Request) -> Response:
             format=body.response_format,
             speed=body.speed,
             request_id=getattr(request.state, "request_id", ""),
+            reference=await _reference(body),
         )
     )
     if body.stream_format == "sse":
@@ -186,10 +239,33 @@ async def openai_speech(body: OpenAISpeechBody, request: Request) -> Response:
     return await _audio(request, plan, stream=True)
 
 
-@router.post("/v1/text-to-speech")
-async def svara_speech(body: SvaraSpeechBody, request: Request) -> Response:
-    """Svara-style speech; sampling fields reach backends driven by a language model."""
+_SVARA_BODY_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": SvaraSpeechBody.model_json_schema()},
+            "multipart/form-data": {
+                "schema": {
+                    **SvaraSpeechBody.model_json_schema(),
+                    "properties": {
+                        **SvaraSpeechBody.model_json_schema()["properties"],
+                        "reference_audio": {"type": "string", "format": "binary"},
+                    },
+                }
+            },
+        },
+    }
+}
+
+
+@router.post("/v1/text-to-speech", openapi_extra=_SVARA_BODY_DOC)
+async def svara_speech(request: Request) -> Response:
+    """Svara-style speech, with the Svara authors' defaults (streamed 24 kHz PCM); sampling fields
+    reach backends driven by a language model; reference_audio + reference_transcript clone a voice."""
+    body, upload = await _svara_body(request)
     _meter(request, body.text)
+    fmt = body.response_format or ("pcm" if body.stream else "wav")
+    rate = body.sample_rate or (SVARA_DEFAULT_PCM_RATE if fmt.lower() == "pcm" else None)
     sampling = SamplingParams(
         temperature=body.temperature,
         top_p=body.top_p,
@@ -202,11 +278,12 @@ async def svara_speech(body: SvaraSpeechBody, request: Request) -> Response:
         SpeechRequest(
             text=body.text,
             voice_id=body.voice,
-            format=body.response_format,
-            sample_rate=body.sample_rate,
+            format=fmt,
+            sample_rate=rate,
             speed=body.speed,
             sampling=sampling,
             request_id=getattr(request.state, "request_id", ""),
+            reference=await _reference(body, upload),
         ),
         text_param="text",
     )

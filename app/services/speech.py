@@ -21,7 +21,7 @@ from app.audio.transform import AudioTransform
 from app.errors import InvalidParameter, NotFound, PayloadTooLarge, UpstreamUnavailable, from_engine_error
 from app.limits import EngineLimiter
 from app.metrics import TTS_FIRST_AUDIO, TTS_RTF
-from tts_engine.base import EngineError, SamplingParams, SynthesisRequest, TTSBackend, Voice
+from tts_engine.base import EngineError, SamplingParams, SynthesisRequest, TTSBackend, Voice, VoiceReference
 from tts_engine.catalog import UnknownVoice, VoiceCatalog
 from tts_engine.text import normalize_text, split_text
 
@@ -43,6 +43,7 @@ class SpeechRequest:
     speed: float = 1.0
     sampling: SamplingParams = field(default_factory=SamplingParams)
     request_id: str = ""
+    reference: VoiceReference | None = None  # zero-shot cloning (backends that can clone only)
 
 
 @dataclass(frozen=True)
@@ -59,10 +60,17 @@ class SpeechPlan:
     characters: int  # of the input as received, for metering
     sampling: SamplingParams
     request_id: str
+    reference: VoiceReference | None = None
 
     @property
     def content_type(self) -> str:
         return self.format.content_type
+
+    def synthesis(self, piece: str) -> SynthesisRequest:
+        """What the backend is asked for one piece of the text."""
+        return SynthesisRequest(
+            text=piece, voice=self.voice, sampling=self.sampling, request_id=self.request_id, reference=self.reference
+        )
 
 
 @dataclass(frozen=True)
@@ -143,15 +151,18 @@ class SpeechService:
     ) -> SpeechPlan:
         self.check_text(request.text, text_param)
         voice, backend = self.resolve_voice(request.voice_id)
+        if request.reference is not None and not backend.clones_voices:
+            raise InvalidParameter(
+                f"voice {voice.id!r} ({backend.name} backend) cannot clone a voice from reference_audio; "
+                "choose a Svara voice",
+                param="reference_audio",
+            )
         fmt, rate = self.check_output(voice, request.format, request.sample_rate, request.speed, format_param)
         plan = self.plan_text(self.template(voice, backend, fmt, rate, request), request.text)
         if not plan.pieces:  # only invisible characters were sent
             raise InvalidParameter(f"{text_param} has nothing speakable", param=text_param)
-        first = SynthesisRequest(
-            text=plan.pieces[0], voice=voice, sampling=plan.sampling, request_id=plan.request_id
-        )
         try:
-            backend.check(first)
+            backend.check(plan.synthesis(plan.pieces[0]))
         except EngineError as exc:
             raise from_engine_error(exc) from exc
         return plan
@@ -172,6 +183,7 @@ class SpeechService:
             characters=0,
             sampling=request.sampling,
             request_id=request.request_id,
+            reference=request.reference,
         )
 
     def plan_text(self, template: SpeechPlan, raw_text: str) -> SpeechPlan:
@@ -200,11 +212,7 @@ class SpeechService:
         fade = int(plan.voice.sample_rate * self.limits.crossfade_ms / 1000)
         tail = np.zeros(0, dtype=np.float32)  # held back: it may be blended with the next piece
         for index, piece in enumerate(plan.pieces):
-            chunks = plan.backend.synthesize(
-                SynthesisRequest(
-                    text=piece, voice=plan.voice, sampling=plan.sampling, request_id=plan.request_id
-                )
-            )
+            chunks = plan.backend.synthesize(plan.synthesis(piece))
             fresh = True
             try:
                 async for chunk in chunks:

@@ -41,6 +41,7 @@ class DecoderOptions:
 
 class SvaraBackend:
     name = "svara"
+    clones_voices = True
 
     def __init__(
         self,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from prometheus_client import Counter
 
-from tts_engine.base import VoiceReference
+from tts_engine.base import REFERENCE_SECONDS, VoiceReference
 
 from .errors import SvaraBadRequest
 from .snac_engine import SnacEngine
@@ -28,8 +28,7 @@ REFERENCE_CACHE = Counter(
     ["result"],
 )
 
-MIN_REFERENCE_S = 1.0
-MAX_REFERENCE_S = 30.0
+MIN_REFERENCE_S, MAX_REFERENCE_S = REFERENCE_SECONDS
 
 
 @dataclass(frozen=True)
