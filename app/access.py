@@ -13,7 +13,8 @@ from urllib.parse import parse_qs
 from redis.asyncio import Redis
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .errors import ApplianceError, OverQuota, Unauthorized, error_response
+from .errors import OverQuota, Unauthorized
+from .ws_errors import refuse
 
 log = logging.getLogger(__name__)
 
@@ -88,19 +89,19 @@ class AccessMiddleware:
             digest = matches(key, self.digests) if key else None
             if digest is None:
                 message = "missing API key" if key is None else "invalid API key"
-                await self._refuse(scope, receive, send, Unauthorized(
+                await refuse(Unauthorized(
                     f"{message}: send it as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
-                ))
+                ), scope, receive, send)
                 return
             identity = f"key:{digest.hex()[:12]}"
         scope.setdefault("state", {})["client_identity"] = identity
         if self.rate_limit > 0:
             retry_after = await self._over_limit(scope, identity)
             if retry_after is not None:
-                await self._refuse(scope, receive, send, OverQuota(
+                await refuse(OverQuota(
                     f"rate limit of {self.rate_limit} requests per minute reached",
                     headers={"Retry-After": str(retry_after)},
-                ))
+                ), scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
@@ -125,10 +126,3 @@ class AccessMiddleware:
         if int(count) > self.rate_limit:
             return max(1, int((window + 1) * 60 - now))
         return None
-
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send, error: ApplianceError) -> None:
-        if scope["type"] == "websocket":
-            # Close before accepting: the client sees the handshake refused, with the reason.
-            await send({"type": "websocket.close", "code": 1008, "reason": error.message[:120]})
-            return
-        await error_response(error)(scope, receive, send)

@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from common.ws_errors import error_body
 from tts_engine.base import EngineBadRequest, EngineError, EngineStreamFailed, EngineTimeout, EngineUnavailable
 
 log = logging.getLogger(__name__)
@@ -37,14 +38,7 @@ class ApplianceError(Exception):
         self.extra = extra or {}
 
     def body(self) -> dict[str, object]:
-        error: dict[str, object] = {
-            "message": self.message,
-            "type": self.error_type,
-            "param": self.param,
-            "code": self.code,
-        }
-        error.update(self.extra)
-        return {"error": error}
+        return error_body(self.message, code=self.code, error_type=self.error_type, param=self.param, **self.extra)
 
 
 class BadRequest(ApplianceError):
@@ -147,6 +141,17 @@ def from_engine_error(exc: EngineError) -> ApplianceError:
     return ApplianceError(f"the engine failed: {type(exc).__name__}")
 
 
+def as_appliance_error(exc: BaseException, fallback: ApplianceError | None = None) -> ApplianceError:
+    """Any failure as the error the client is told, HTTP or WebSocket. A failure of no known kind
+    is logged with its traceback and becomes `fallback` (a 500 by default)."""
+    if isinstance(exc, ApplianceError):
+        return exc
+    if isinstance(exc, EngineError):
+        return from_engine_error(exc)
+    log.error("unexpected failure", exc_info=exc)
+    return fallback or ApplianceError("internal error; the request id is in the X-Request-ID header")
+
+
 def error_response(exc: ApplianceError) -> JSONResponse:
     return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers)
 
@@ -160,7 +165,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(EngineError)
     async def _engine_error(_: Request, exc: EngineError) -> JSONResponse:
-        return await _appliance_error(_, from_engine_error(exc))
+        return await _appliance_error(_, as_appliance_error(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -186,5 +191,4 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error")
-        return error_response(ApplianceError("internal error; the request id is in the X-Request-ID header"))
+        return error_response(as_appliance_error(exc))

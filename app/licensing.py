@@ -1,5 +1,11 @@
 """License enforcement and usage metering for every API route (pure ASGI: streaming-safe).
 
+Each route declares the features it uses where it is defined, with `@licensed("tts")` under its
+router decorator. The middleware finds the route a request will reach and checks those features.
+Closed by default: a `/v1/...` or `/waves/...` route that declares nothing is refused (403,
+license_code `undeclared_route`), so a new route can never skip the check or the audio quota.
+Paths outside those surfaces (/health, /metrics, /docs, the playground page) are not licensed.
+
 Contract with the routes: a route sets `request.state.audio_seconds` (float, audio in or out) and
 `request.state.characters` (int, a count of text characters) when it knows them (WebSocket routes:
 `websocket.state`). Both land in `scope["state"]`, which this middleware reads once the response
@@ -17,8 +23,11 @@ import calendar
 import logging
 import time
 import uuid
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
 
+from fastapi.routing import iter_route_contexts
+from starlette.routing import BaseRoute, Mount, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .clients.license import LicenseClient, LicenseView
@@ -30,36 +39,84 @@ from .errors import (
     UpstreamUnavailable,
     error_response,
 )
+from .ws_errors import refuse
 
 log = logging.getLogger(__name__)
 
-_EXEMPT_EXACT = frozenset({"/health", "/metrics", "/openapi.json", "/docs", "/redoc"})
-_EXEMPT_PREFIXES = ("/health/", "/metrics/", "/docs/")
-
-# Path -> features it uses. Longest match wins; a sub-path (e.g. /v1/voices/{id}) inherits.
-ROUTE_FEATURES: dict[str, tuple[str, ...]] = {
-    "/v1/audio/speech": ("tts",),
-    "/v1/text-to-speech": ("tts",),
-    "/v1/speak": ("tts",),
-    "/v1/voices": ("tts",),
-    "/v1/listen": ("asr",),
-    "/v1/audio/transcriptions": ("asr",),
-    "/v1/listen/stream": ("asr", "streaming"),
-    "/v1/speak/stream": ("tts", "streaming"),
-}
-_BY_LENGTH = sorted(ROUTE_FEATURES, key=len, reverse=True)
+# The API surfaces whose every route must declare its features.
+LICENSED_PREFIXES = ("/v1/", "/waves/")
+_FEATURES_ATTR = "__license_features__"
 _AUDIO_FEATURES = frozenset({"tts", "asr"})
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 
 
-def is_exempt(path: str) -> bool:
-    return path in _EXEMPT_EXACT or path.startswith(_EXEMPT_PREFIXES)
+def licensed(*features: str) -> Callable[[Endpoint], Endpoint]:
+    """Declare the license features a route's endpoint uses (put it under the router decorator)."""
+    if not features:
+        raise ValueError("licensed() needs at least one feature")
+
+    def declare(endpoint: Endpoint) -> Endpoint:
+        setattr(endpoint, _FEATURES_ATTR, tuple(features))
+        return endpoint
+
+    return declare
 
 
-def features_for(path: str) -> tuple[str, ...]:
-    for prefix in _BY_LENGTH:
-        if path == prefix or path.startswith(prefix + "/"):
-            return ROUTE_FEATURES[prefix]
-    return ()
+def declared_features(route: object) -> tuple[str, ...] | None:
+    """The features a route (or FastAPI route context) declared with `licensed`, or None."""
+    return getattr(getattr(route, "endpoint", None), _FEATURES_ATTR, None)
+
+
+def app_routes(routes: Sequence[BaseRoute]) -> Iterator[Any]:
+    """Every route the app serves, routers included with include_router flattened (FastAPI keeps
+    those behind one entry of app.routes), each with its full path, regex, methods and endpoint."""
+    return iter_route_contexts(routes)
+
+
+def is_licensed_path(path: str) -> bool:
+    return path.startswith(LICENSED_PREFIXES) or path in ("/v1", "/waves")
+
+
+def route_for(routes: Sequence[BaseRoute], scope: Scope) -> Any | None:
+    """The route the router will pick for `scope`, in the router's order: the first full match,
+    else the first one with the right path but not the method (its features apply to the 405)."""
+    websocket = scope["type"] == "websocket"
+    partial = None
+    for route in app_routes(routes):
+        regex = getattr(route, "path_regex", None)
+        if regex is None or not regex.match(scope["path"]):
+            continue
+        original = getattr(route, "original_route", route)
+        if isinstance(original, Mount):
+            return route
+        if isinstance(original, WebSocketRoute) != websocket:
+            continue
+        methods = getattr(route, "methods", None)
+        if websocket or not methods or scope.get("method") in methods:
+            return route
+        partial = partial or route
+    return partial
+
+
+class UndeclaredRoute(NotLicensed):
+    """A licensed-surface route without a `licensed(...)` declaration: a bug, refused until fixed."""
+
+
+def features_for(routes: Sequence[BaseRoute], scope: Scope) -> tuple[str, ...]:
+    """The features the request uses; raises UndeclaredRoute for a route that declares none. A path
+    no route serves uses none (the 404 still needs a valid license)."""
+    route = route_for(routes, scope)
+    if route is None:
+        return ()
+    features = declared_features(route)
+    if not features:
+        path = getattr(route, "path", scope["path"])
+        raise UndeclaredRoute(
+            f"the route {path} declares no license feature, so it is refused; this is a bug in the "
+            "appliance, please report it",
+            extra={"license_code": "undeclared_route"},
+        )
+    return features
 
 
 def _seconds_to_utc_midnight() -> int:
@@ -115,17 +172,22 @@ class LicenseMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket") or is_exempt(scope["path"]):
+        if scope["type"] not in ("http", "websocket") or not is_licensed_path(scope["path"]):
             await self.app(scope, receive, send)
+            return
+        try:  # before the mode: an undeclared route is refused even with licensing disabled
+            features = features_for(scope["app"].router.routes, scope)
+        except UndeclaredRoute as exc:
+            log.error("route refused: no license declaration", extra={"fields": {"path": scope["path"]}})
+            await refuse(exc, scope, receive, send)
             return
         client: LicenseClient | None = getattr(scope["app"].state, "license", None)
         if client is None:  # the lifespan has not made the client: fail closed, visibly
-            await _refuse(UpstreamUnavailable("license client not started"), scope, receive, send)
+            await refuse(UpstreamUnavailable("license client not started"), scope, receive, send)
             return
         if client.mode == "disabled":  # explicit operator choice; /health says "unlicensed"
             await self.app(scope, receive, send)
             return
-        features = features_for(scope["path"])
         ws_stream = scope["type"] == "websocket" and "streaming" in features
         started = time.perf_counter()
         status = 0
@@ -165,7 +227,8 @@ class LicenseMiddleware:
                     check_streams(client)
             except ApplianceError as exc:
                 refused(exc)
-                await _refuse(exc, scope, receive, send_tracking)
+                await refuse(exc, scope, receive, send_tracking)
+                status = exc.status_code  # also where the refusal is a close after an accept
                 return
             if ws_stream:
                 client.active_streams += 1  # reserved before the handshake; released when it ends
@@ -191,15 +254,6 @@ def _is_streamed(message: Message) -> bool:
     if message["status"] < 200 or message["status"] in (204, 304):
         return False  # no body at all
     return not any(name.lower() == b"content-length" for name, _ in message.get("headers") or ())
-
-
-async def _refuse(exc: ApplianceError, scope: Scope, receive: Receive, send: Send) -> None:
-    """HTTP: the JSON error. WebSocket: the same JSON as a denial response where the server supports
-    it (uvicorn does), else a policy-violation close carrying the message."""
-    if scope["type"] == "websocket" and "websocket.http.response" not in scope.get("extensions", {}):
-        await send({"type": "websocket.close", "code": 1008, "reason": exc.message[:120]})
-        return
-    await error_response(exc)(scope, receive, send)
 
 
 def _record(

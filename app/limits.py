@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator
 
 from prometheus_client import Gauge
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import RequestTimeout, UpstreamUnavailable
+from .ws_errors import refuse
 
 ACTIVE = Gauge("gateway_engine_active", "Requests running on an engine.", ["engine"])
 WAITING = Gauge("gateway_engine_waiting", "Requests queued for an engine.", ["engine"])
@@ -81,7 +81,7 @@ class SessionLimitMiddleware:
         try:
             await limiter.acquire()
         except UpstreamUnavailable as exc:
-            await _refuse(scope, send, exc)
+            await refuse(exc, scope, receive, send)
             return
         replayed = False
 
@@ -96,19 +96,6 @@ class SessionLimitMiddleware:
             await self.app(scope, replay, send)
         finally:
             limiter.release()
-
-
-async def _refuse(scope: Scope, send: Send, exc: UpstreamUnavailable) -> None:
-    body = json.dumps(exc.body()).encode()
-    if "websocket.http.response" in scope.get("extensions", {}):
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-        headers += [(k.lower().encode(), v.encode()) for k, v in exc.headers.items()]
-        await send({"type": "websocket.http.response.start", "status": exc.status_code, "headers": headers})
-        await send({"type": "websocket.http.response.body", "body": body})
-        return
-    await send({"type": "websocket.accept"})
-    await send({"type": "websocket.send", "text": json.dumps({"type": "error", **exc.body()})})
-    await send({"type": "websocket.close", "code": 1013, "reason": exc.code})
 
 
 class BodyTimeoutMiddleware:

@@ -74,6 +74,8 @@ class MetricsMiddleware:
                 status = "101"
                 stream_kind = "websocket"
                 ACTIVE_STREAMS.labels(stream_kind).inc()
+            elif message["type"] == "websocket.http.response.start":
+                status = str(message["status"])  # a handshake refused with the HTTP error (app.ws_errors)
             elif message["type"] == "websocket.close" and status == "0":
                 status = "403"  # refused before the handshake completed
             await send(message)

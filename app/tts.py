@@ -8,21 +8,25 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from common.aio import cancel_and_wait
 from common.states import ComponentState
 from tts_engine.catalog import VoiceCatalog
 from tts_engine.piper_backend import PiperBackend
-from tts_engine.svara.backend import SvaraBackend
 from tts_engine.svara.catalogue import load_voices
+from tts_engine.svara.config import SvaraConfig
 from tts_engine.svara.errors import SnacLoadError
 from tts_engine.unavailable import UnavailableBackend
 
-from .clients.svara import create_svara_backend
+from .clients.svara import create_svara_backend, svara_config
 from .components import ComponentRegistry, Probe, ProbeResult
 from .limits import EngineLimiter
 from .services.speech import SpeechLimits, SpeechService
 from .settings import GatewaySettings
+
+if TYPE_CHECKING:  # the module imports torch: loaded only when Svara is enabled
+    from tts_engine.svara.backend import SvaraBackend
 
 log = logging.getLogger(__name__)
 
@@ -44,15 +48,15 @@ class SvaraLoader:
     """Lists the Svara voices at once (unavailable), loads SNAC in the background, then swaps the
     real backend in; its probe is the "svara" component of /health."""
 
-    def __init__(self, settings: GatewaySettings, catalog: VoiceCatalog) -> None:
-        self.settings = settings
+    def __init__(self, config: SvaraConfig, catalog: VoiceCatalog) -> None:
+        self.config = config
         self.catalog = catalog
-        voices = load_voices(Path(settings.svara_voices_path) if settings.svara_voices_path else None)
+        voices = load_voices(Path(config.voices_path) if config.voices_path else None)
         self.placeholder = UnavailableBackend(
             "svara",
             [v.voice for v in voices.values()],
             "the Svara voices are loading (SNAC decoder); retry shortly",
-            retry_after_s=settings.retry_after_s,
+            retry_after_s=config.retry_after_s,
         )
         self.backend: SvaraBackend | None = None
         self.error: str | None = None
@@ -60,7 +64,7 @@ class SvaraLoader:
 
     async def load(self) -> None:
         try:
-            backend = await create_svara_backend(self.settings)
+            backend = await create_svara_backend(self.config)
         except (SnacLoadError, ValueError) as exc:
             self.error = str(exc)
             self.placeholder.reason = f"the Svara voices cannot load: {exc}"
@@ -72,7 +76,7 @@ class SvaraLoader:
     async def probe(self) -> ProbeResult:
         if self.backend is not None:
             state = ComponentState.READY if self.backend.is_available() else ComponentState.DOWN
-            detail = {"model": self.settings.vllm_served_model_name, "vllm": self.settings.tts_llm_base_url}
+            detail = {"model": self.config.model, "vllm": self.config.vllm_url}
             if state is ComponentState.DOWN:
                 detail["error"] = "vLLM is not answering its /health"
             return ProbeResult(state, detail)
@@ -120,7 +124,7 @@ def start_tts(
     else:
         registry.add("tts", None)
     if settings.svara_enabled:
-        svara = SvaraLoader(settings, catalog)
+        svara = SvaraLoader(svara_config(settings), catalog)
         loading.append(asyncio.create_task(svara.load()))
         registry.add("svara", svara.probe)
     else:

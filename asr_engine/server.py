@@ -21,7 +21,7 @@ from .callbacks import CallbackSender
 from .jobs import JobConsumer
 from .model import LoadedModel, load_model
 from .settings import AsrSettings
-from .streaming import serve_session
+from .streaming import SessionClosed, serve_session
 
 log = logging.getLogger(__name__)
 
@@ -91,10 +91,7 @@ def create_app(settings: AsrSettings | None = None) -> FastAPI:
         await websocket.accept()
         loaded: LoadedModel | None = app.state.model
         if loaded is None:
-            await websocket.send_json(
-                {"type": "error", "error": {"code": "starting", "message": "model loading"}}
-            )
-            await websocket.close(1013)  # try again later
+            await SessionClosed(503, "starting", "the model is loading; retry shortly").send(websocket)
             return
         await serve_session(websocket, loaded.model, settings)
 

@@ -21,6 +21,7 @@ from fastapi import WebSocket, WebSocketDisconnect
 from faster_whisper import WhisperModel
 
 from common.asr_jobs import SAMPLE_RATE
+from common.ws_errors import error_body, error_type_for, send_error
 
 from .settings import AsrSettings
 from .transcriber import InvalidRequest, check_language
@@ -32,9 +33,16 @@ PAD = SAMPLE_RATE * 3 // 10  # 300 ms kept around speech: VAD onsets are late, W
 
 
 class SessionClosed(Exception):
-    def __init__(self, code: int, reason: str, message: str | None = None) -> None:
-        super().__init__(reason)
-        self.code, self.reason, self.message = code, reason, message
+    """Ends a session with an error; `status` is the HTTP status of the same error, which picks the
+    close code (common.ws_errors, shared with the gateway)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(code)
+        self.status, self.code, self.message = status, code, message
+
+    async def send(self, websocket: WebSocket) -> None:
+        body = error_body(self.message, code=self.code, error_type=error_type_for(self.status))
+        await send_error(websocket, body, self.status)
 
 
 @dataclass
@@ -201,7 +209,7 @@ async def serve_session(websocket: WebSocket, model: WhisperModel, settings: Asr
         )
         check_language(model, options.language)
     except InvalidRequest as exc:
-        await _close_with_error(websocket, 1008, "invalid_parameter", str(exc))
+        await SessionClosed(422, "invalid_parameter", str(exc)).send(websocket)
         return
     session = Session(model=model, settings=settings, options=options)
     started = time.monotonic()
@@ -212,7 +220,7 @@ async def serve_session(websocket: WebSocket, model: WhisperModel, settings: Asr
                 message = await asyncio.wait_for(websocket.receive(), settings.asr_stream_idle_timeout_s)
             except TimeoutError:
                 raise SessionClosed(
-                    1008, "idle_timeout", "no audio or control message received in time"
+                    408, "idle_timeout", "no audio or control message received in time"
                 ) from None
             if message["type"] == "websocket.disconnect":
                 reason = "client_gone"
@@ -220,14 +228,14 @@ async def serve_session(websocket: WebSocket, model: WhisperModel, settings: Asr
             if message.get("bytes") is not None:
                 data = message["bytes"]
                 if len(data) % 2:
-                    raise SessionClosed(1007, "invalid_audio", "binary frames must hold whole 16-bit samples")
+                    raise SessionClosed(400, "invalid_audio", "binary frames must hold whole 16-bit samples")
                 for out in await session.on_audio(data):
                     await websocket.send_json(out)
                 if session.total > settings.asr_stream_max_session_s * SAMPLE_RATE:
                     for out in await session.flush():
                         await websocket.send_json(out)
                     await websocket.send_json(session.last_message())
-                    raise SessionClosed(1008, "max_duration", "the session reached its maximum duration")
+                    raise SessionClosed(403, "max_duration", "the session reached its maximum duration")
                 continue
             control = _parse_control(message.get("text") or "")
             for out in await session.flush():
@@ -237,8 +245,8 @@ async def serve_session(websocket: WebSocket, model: WhisperModel, settings: Asr
                 await websocket.close(1000)
                 return
     except SessionClosed as exc:
-        reason = exc.reason
-        await _close_with_error(websocket, exc.code, exc.reason, exc.message or exc.reason)
+        reason = exc.code
+        await exc.send(websocket)
     except WebSocketDisconnect:
         reason = "client_gone"
     finally:
@@ -260,18 +268,10 @@ def _parse_control(text: str) -> str:
     try:
         control = json.loads(text)
     except ValueError:
-        raise SessionClosed(1007, "invalid_json", "text frames must be JSON control messages") from None
+        raise SessionClosed(400, "invalid_json", "text frames must be JSON control messages") from None
     kind = control.get("type") if isinstance(control, dict) else None
     if kind not in ("finalize", "close_stream"):
         raise SessionClosed(
-            1003, "unknown_control", 'control messages are {"type": "finalize" | "close_stream"}'
+            422, "unknown_control", 'control messages are {"type": "finalize" | "close_stream"}'
         )
     return str(kind)
-
-
-async def _close_with_error(websocket: WebSocket, code: int, error_code: str, message: str) -> None:
-    try:
-        await websocket.send_json({"type": "error", "error": {"code": error_code, "message": message}})
-        await websocket.close(code)
-    except (RuntimeError, WebSocketDisconnect):  # the client is gone already
-        pass

@@ -36,6 +36,18 @@ class SamplingParams:
     seed: int | None = None
 
 
+# The range of each sampling field, the one rule for every surface (HTTP bodies, the vLLM client).
+# A backend that cannot honour a value inside it refuses the request with EngineBadRequest (422).
+SAMPLING_BOUNDS: dict[str, tuple[float, float]] = {
+    "temperature": (0.05, 1.5),
+    "top_p": (0.05, 1.0),
+    "top_k": (1, 200),
+    "repetition_penalty": (1.0, 2.0),
+    "max_tokens": (28, 65536),
+    "seed": (0, 2**31 - 1),
+}
+
+
 # A cloning reference must hold this much speech (seconds): less does not carry a voice, more
 # crowds the model's context. Checked by the gateway when decoding and by the backend.
 REFERENCE_SECONDS = (1.0, 30.0)

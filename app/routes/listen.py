@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
-from typing import Any
 
 import aiohttp
-from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Request, WebSocket
 from fastapi.responses import JSONResponse
 
-from app.errors import ApplianceError, InvalidParameter
+from app.errors import ApplianceError, InvalidParameter, UpstreamStreamFailed
+from app.licensing import licensed
 from app.services.transcription import StreamAudio, TranscriptionRequest, TranscriptionService, parse_control
+from app.ws_errors import send_error
 from common.callback_guard import CallbackRefused, check_callback_url, parse_networks
+from common.ws_errors import is_deliberate
 
 from .uploads import read_upload
 
@@ -65,6 +66,7 @@ async def _callback_url(value: str | None, blocked_networks: str) -> str | None:
 
 
 @router.post("/v1/listen")
+@licensed("asr")
 async def listen(request: Request) -> JSONResponse:
     service: TranscriptionService = request.app.state.transcription
     settings = request.app.state.settings
@@ -93,12 +95,14 @@ async def listen(request: Request) -> JSONResponse:
 
 
 @router.get("/v1/listen/{request_id}")
+@licensed("asr")
 async def listen_result(request: Request, request_id: str) -> JSONResponse:
     service: TranscriptionService = request.app.state.transcription
     return JSONResponse(await service.lookup(request_id))
 
 
 @router.websocket("/v1/listen/stream")
+@licensed("asr", "streaming")
 async def listen_stream(websocket: WebSocket) -> None:
     service: TranscriptionService = websocket.app.state.transcription
     await websocket.accept()
@@ -123,7 +127,7 @@ async def listen_stream(websocket: WebSocket) -> None:
             }
         )
     except ApplianceError as exc:
-        await _close(websocket, 1013 if exc.status_code == 503 else 1008, exc.code, exc.message)
+        await send_error(websocket, exc)
         return
     try:
         await _proxy(websocket, upstream, audio)
@@ -142,7 +146,7 @@ async def _proxy(websocket: WebSocket, upstream: aiohttp.ClientWebSocketResponse
                 try:
                     pcm = audio.convert(message["bytes"])
                 except ApplianceError as exc:
-                    await _close(websocket, 1007, exc.code, exc.message)
+                    await send_error(websocket, exc)
                     return
                 if pcm:
                     await upstream.send_bytes(pcm)
@@ -150,7 +154,7 @@ async def _proxy(websocket: WebSocket, upstream: aiohttp.ClientWebSocketResponse
             try:
                 kind = parse_control(message.get("text") or "")
             except ApplianceError as exc:
-                await _close(websocket, 1007 if exc.code == "bad_request" else 1003, exc.code, exc.message)
+                await send_error(websocket, exc)
                 return
             await upstream.send_str(json.dumps({"type": kind}))
 
@@ -158,11 +162,13 @@ async def _proxy(websocket: WebSocket, upstream: aiohttp.ClientWebSocketResponse
         async for message in upstream:
             if message.type == aiohttp.WSMsgType.TEXT:
                 await websocket.send_text(message.data)
-        code = upstream.close_code or 1011
-        if code in (1000, 1003, 1007, 1008):  # the worker ended the session on purpose
+        code = upstream.close_code
+        if code is not None and is_deliberate(code):  # the worker ended the session (its error sent)
             await websocket.close(code)
         else:  # the worker went away mid-session: say so rather than close silently
-            await _close(websocket, 1011, "upstream_closed", "the ASR worker ended the session unexpectedly")
+            await send_error(
+                websocket, UpstreamStreamFailed("the ASR worker ended the session unexpectedly")
+            )
 
     # Whichever side ends first ends the session: the client leaving or sending a bad frame, or
     # the worker closing after is_last (or failing).
@@ -173,10 +179,3 @@ async def _proxy(websocket: WebSocket, upstream: aiohttp.ClientWebSocketResponse
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-
-
-async def _close(websocket: WebSocket, code: int, error_code: str, message: str) -> None:
-    body: dict[str, Any] = {"type": "error", "error": {"code": error_code, "message": message}}
-    with contextlib.suppress(RuntimeError, WebSocketDisconnect):
-        await websocket.send_json(body)
-        await websocket.close(code)

@@ -1,13 +1,14 @@
 """WS /v1/speak/stream: text in as it is written (an LLM's output), audio out sentence by sentence.
 
-Query: voice_id, output_format (default pcm), sample_rate, speed — checked before anything else.
+Query: voice_id, output_format (default pcm), sample_rate, speed and the sampling fields of
+POST /v1/text-to-speech (temperature, top_p, ...) — checked before anything else.
 Client -> server (JSON text frames):
   {"type": "text", "text": "..."}   more text; every sentence is spoken as soon as it is complete
   {"type": "flush"}                 speak what is buffered now, even without a sentence end
   {"type": "close"}                 speak the rest, finish the stream, then the server closes
 Server -> client: {"type": "ready", ...}, binary audio frames, {"type": "flushed", ...} after a
-flush, {"type": "done", ...} at the end, or {"type": "error", "error": {...}} followed by a close
-(1008 for the client's mistakes and idle clients, 1011 for the server's).
+flush, {"type": "done", ...} at the end, or an error frame and a close (app.ws_errors: the README's
+WebSocket error table).
 """
 
 from __future__ import annotations
@@ -16,15 +17,20 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Mapping
+from dataclasses import fields
 from typing import Any
 
 from fastapi import APIRouter, WebSocket
-from starlette.websockets import WebSocketDisconnect, WebSocketState
+from starlette.websockets import WebSocketDisconnect
 
-from app.errors import ApplianceError, InvalidParameter, PayloadTooLarge, UpstreamUnavailable, from_engine_error
+from app import bounds
+from app.errors import ApplianceError, InvalidParameter, as_appliance_error
+from app.licensing import licensed
 from app.services.speech import SpeechRequest, SpeechService
 from app.services.speech_session import SentenceBuffer, SpeechSession
-from tts_engine.base import EngineError
+from app.ws_errors import send_error
+from tts_engine.base import SAMPLING_BOUNDS, SamplingParams
 
 router = APIRouter(tags=["text-to-speech"])
 log = logging.getLogger(__name__)
@@ -37,13 +43,6 @@ class _Gone(Exception):
     """The client disconnected."""
 
 
-async def _fail(ws: WebSocket, error: ApplianceError, code: int) -> None:
-    if ws.client_state is WebSocketState.CONNECTED:
-        with contextlib.suppress(Exception):  # it may have gone meanwhile
-            await ws.send_json({"type": "error", **error.body()})
-            await ws.close(code, error.code)
-
-
 def _number(raw: str | None, kind: type, name: str) -> Any:
     if raw is None or raw == "":
         return None
@@ -51,6 +50,18 @@ def _number(raw: str | None, kind: type, name: str) -> Any:
         return kind(raw)
     except ValueError:
         raise InvalidParameter(f"{name} must be a number", param=name) from None
+
+
+def _sampling(query: Mapping[str, str]) -> SamplingParams:
+    """The sampling fields of the query, held to the same SAMPLING_BOUNDS as the HTTP bodies."""
+    values: dict[str, Any] = {}
+    for spec in fields(SamplingParams):
+        kind = int if "int" in str(spec.type) else float
+        value = _number(query.get(spec.name), kind, spec.name)
+        if value is not None:
+            bounds.check(value, SAMPLING_BOUNDS[spec.name], spec.name)
+        values[spec.name] = value
+    return SamplingParams(**values)
 
 
 async def _speaker(ws: WebSocket, session: SpeechSession, queue: asyncio.Queue[object]) -> None:
@@ -95,6 +106,7 @@ async def _receive(ws: WebSocket, speaker: asyncio.Task[None], timeout_s: float)
 
 
 @router.websocket("/v1/speak/stream")
+@licensed("tts", "streaming")
 async def speak_stream(ws: WebSocket) -> None:
     service: SpeechService = ws.app.state.speech
     settings = ws.app.state.settings
@@ -108,6 +120,7 @@ async def speak_stream(ws: WebSocket) -> None:
             format=query.get("output_format", "pcm"),
             sample_rate=_number(query.get("sample_rate"), int, "sample_rate"),
             speed=_speed if (_speed := _number(query.get("speed"), float, "speed")) is not None else 1.0,
+            sampling=_sampling(query),
             request_id=getattr(ws.state, "request_id", ""),
         )
         voice, backend = service.resolve_voice(request.voice_id)
@@ -115,7 +128,7 @@ async def speak_stream(ws: WebSocket) -> None:
             voice, request.format, request.sample_rate, request.speed, "output_format"
         )
     except ApplianceError as exc:
-        await _fail(ws, exc, 1011 if exc.status_code >= 500 else 1008)
+        await send_error(ws, exc)
         return
     session = SpeechSession(service, service.template(voice, backend, fmt, rate, request))
     await ws.send_json(
@@ -138,11 +151,7 @@ async def speak_stream(ws: WebSocket) -> None:
                 text = message.get("text")
                 if not isinstance(text, str):
                     raise InvalidParameter("text must be a string", param="text")
-                limit = service.limits.max_text_chars
-                if ws.state.characters + len(text) > limit:
-                    raise PayloadTooLarge(
-                        f"more than {limit} characters in one session (MAX_TEXT_CHARS)", param="text"
-                    )
+                service.check_length(ws.state.characters + len(text), "text", "open another session")
                 ws.state.characters += len(text)
                 for sentence in buffer.add(text):
                     queue.put_nowait(sentence)
@@ -156,16 +165,10 @@ async def speak_stream(ws: WebSocket) -> None:
                 raise InvalidParameter(
                     f"unknown message type {kind!r}: use text, flush or close", param="type"
                 )
-    except _Gone:
+    except (_Gone, WebSocketDisconnect):
         log.info("speak stream client left", extra={"fields": {"audio_s": round(session.audio_seconds, 2)}})
-    except (ApplianceError, WebSocketDisconnect) as exc:
-        if isinstance(exc, ApplianceError):
-            await _fail(ws, exc, 1011 if exc.status_code >= 500 else 1008)
-    except EngineError as exc:
-        await _fail(ws, from_engine_error(exc), 1011)
-    except Exception:
-        log.exception("speak stream failed")
-        await _fail(ws, UpstreamUnavailable("synthesis failed; the session is closed"), 1011)
+    except Exception as exc:
+        await send_error(ws, as_appliance_error(exc, ApplianceError("synthesis failed; the session is closed")))
     finally:
         speaker.cancel()
         with contextlib.suppress(BaseException):

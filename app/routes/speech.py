@@ -20,16 +20,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.types import Receive, Scope, Send
 
-from app.errors import (
-    ApplianceError,
-    InvalidParameter,
-    UpstreamStreamFailed,
-    UpstreamUnavailable,
-    from_engine_error,
-)
+from app.bounds import bounded
+from app.errors import ApplianceError, InvalidParameter, UpstreamStreamFailed, UpstreamUnavailable, as_appliance_error
+from app.licensing import licensed
 from app.services.reference import read_reference, reference_bytes_from_base64
 from app.services.speech import SpeechPlan, SpeechRequest, SpeechService
-from tts_engine.base import EngineError, SamplingParams, VoiceReference
+from tts_engine.base import SAMPLING_BOUNDS, SamplingParams, VoiceReference
 
 router = APIRouter(tags=["text-to-speech"])
 # The Svara authors' server answers /v1/text-to-speech with 24 kHz PCM; so does ours by default.
@@ -67,12 +63,12 @@ class SvaraSpeechBody(CloningFields):
     response_format: str | None = Field(None, description="Default: pcm when streamed, wav when not.")
     sample_rate: int | None = Field(None, description="Default: 24000 for pcm, the voice's own rate otherwise.")
     speed: float = 1.0
-    temperature: float | None = Field(None, ge=0, le=2)
-    top_p: float | None = Field(None, gt=0, le=1)
-    top_k: int | None = Field(None, ge=1)
-    repetition_penalty: float | None = Field(None, gt=0)
-    max_tokens: int | None = Field(None, ge=1)
-    seed: int | None = None
+    temperature: float | None = bounded(SAMPLING_BOUNDS["temperature"])
+    top_p: float | None = bounded(SAMPLING_BOUNDS["top_p"])
+    top_k: int | None = bounded(SAMPLING_BOUNDS["top_k"])
+    repetition_penalty: float | None = bounded(SAMPLING_BOUNDS["repetition_penalty"])
+    max_tokens: int | None = bounded(SAMPLING_BOUNDS["max_tokens"])
+    seed: int | None = bounded(SAMPLING_BOUNDS["seed"])
 
 
 class SmallestSpeakBody(BaseModel):
@@ -146,21 +142,22 @@ async def _reference(body: CloningFields, upload: bytes | None = None) -> VoiceR
     return await read_reference(audio, body.reference_transcript)
 
 
+def _failed(plan: SpeechPlan, exc: Exception) -> ApplianceError:
+    """What the client is told when synthesis fails before the response starts: app.errors' one
+    mapping, where a failure of no known kind is the backend's (503)."""
+    return as_appliance_error(
+        exc, UpstreamUnavailable(f"the {plan.backend.name} backend failed: {type(exc).__name__}")
+    )
+
+
 async def _started(service: SpeechService, plan: SpeechPlan, request: Request) -> AsyncGenerator[bytes, None]:
     """The audio stream with its first bytes already produced (a failure here is still a clean error)."""
     stream = service.stream(plan, _on_audio(request))
     try:
         first = await anext(stream, b"")
-    except ApplianceError:
-        await stream.aclose()
-        raise
-    except EngineError as exc:
-        await stream.aclose()
-        raise from_engine_error(exc) from exc
     except Exception as exc:
         await stream.aclose()
-        log.exception("synthesis failed before the response started")
-        raise UpstreamUnavailable(f"the {plan.backend.name} backend failed: {type(exc).__name__}") from exc
+        raise _failed(plan, exc) from None
 
     async def chained() -> AsyncGenerator[bytes, None]:
         try:
@@ -183,15 +180,8 @@ async def _audio(request: Request, plan: SpeechPlan, *, stream: bool) -> Respons
     if not stream:
         try:
             body = await service.render(plan, _on_audio(request))
-        except ApplianceError:
-            raise
-        except EngineError as exc:
-            raise from_engine_error(exc) from exc
         except Exception as exc:
-            log.exception("synthesis failed")
-            raise UpstreamUnavailable(
-                f"the {plan.backend.name} backend failed: {type(exc).__name__}"
-            ) from exc
+            raise _failed(plan, exc) from None
         return Response(body, media_type=plan.content_type, headers=_headers(plan))
     parts = await _started(service, plan, request)
     return AudioStreamResponse(parts, media_type=plan.content_type, headers=_headers(plan))
@@ -206,9 +196,7 @@ async def _sse(request: Request, plan: SpeechPlan) -> Response:
                 delta = {"type": "speech.audio.delta", "audio": base64.b64encode(part).decode()}
                 yield f"data: {json.dumps(delta)}\n\n"
         except Exception as exc:
-            failure = from_engine_error(exc) if isinstance(exc, EngineError) else UpstreamStreamFailed(
-                "synthesis failed mid-stream"
-            )
+            failure = as_appliance_error(exc, UpstreamStreamFailed("synthesis failed mid-stream"))
             yield f"data: {json.dumps({'type': 'error', **failure.body()})}\n\n"
             return
         finally:
@@ -221,6 +209,7 @@ async def _sse(request: Request, plan: SpeechPlan) -> Response:
 
 
 @router.post("/v1/audio/speech")
+@licensed("tts")
 async def openai_speech(body: OpenAISpeechBody, request: Request) -> Response:
     """OpenAI-compatible speech; always streamed (chunked), or as SSE with `stream_format=sse`."""
     _meter(request, body.input)
@@ -259,6 +248,7 @@ _SVARA_BODY_DOC = {
 
 
 @router.post("/v1/text-to-speech", openapi_extra=_SVARA_BODY_DOC)
+@licensed("tts")
 async def svara_speech(request: Request) -> Response:
     """Svara-style speech, with the Svara authors' defaults (streamed 24 kHz PCM); sampling fields
     reach backends driven by a language model; reference_audio + reference_transcript clone a voice."""
@@ -291,6 +281,7 @@ async def svara_speech(request: Request) -> Response:
 
 
 @router.post("/v1/speak")
+@licensed("tts")
 async def smallest_speak(body: SmallestSpeakBody, request: Request) -> Response:
     """Smallest-style speech: the whole file. For wav/pcm, `add_wav_header` picks which of the two."""
     _meter(request, body.text)
@@ -313,6 +304,7 @@ async def smallest_speak(body: SmallestSpeakBody, request: Request) -> Response:
 
 
 @router.get("/v1/voices")
+@licensed("tts")
 async def voices(request: Request) -> dict[str, object]:
     """Every voice of every backend, with whether it can speak right now."""
     catalog = _service(request).catalog

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 
 from app.errors import InvalidParameter
+from app.licensing import licensed
 from app.services.subtitles import to_srt, to_vtt
 from app.services.transcription import TranscriptionRequest, TranscriptionService
 
@@ -32,6 +33,7 @@ class TranscriptionForm(BaseModel):
 
 
 @router.post("/v1/audio/transcriptions")
+@licensed("asr")
 async def transcriptions(request: Request) -> Response:
     service: TranscriptionService = request.app.state.transcription
     settings = request.app.state.settings

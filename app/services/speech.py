@@ -16,19 +16,18 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from app.audio.encode import FORMATS, AudioFormat, PyAVEncoder, finalize_wav, make_encoder, output_rate
+from app import bounds
+from app.audio.encode import FORMATS, AudioFormat, Encoder, PyAVEncoder, finalize_wav, make_encoder, output_rate
 from app.audio.transform import AudioTransform
-from app.errors import InvalidParameter, NotFound, PayloadTooLarge, UpstreamUnavailable, from_engine_error
+from app.errors import InvalidParameter, NotFound, PayloadTooLarge, UpstreamUnavailable
 from app.limits import EngineLimiter
 from app.metrics import TTS_FIRST_AUDIO, TTS_RTF
-from tts_engine.base import EngineError, SamplingParams, SynthesisRequest, TTSBackend, Voice, VoiceReference
+from tts_engine.base import SamplingParams, SynthesisRequest, TTSBackend, Voice, VoiceReference
 from tts_engine.catalog import UnknownVoice, VoiceCatalog
 from tts_engine.text import normalize_text, split_text
 
 log = logging.getLogger(__name__)
 
-MIN_SPEED, MAX_SPEED = 0.5, 2.0
-MIN_RATE, MAX_RATE = 8000, 48000
 AudioCallback = Callable[[float], None]
 
 
@@ -101,10 +100,14 @@ class SpeechService:
     def check_text(self, text: str, param: str = "input") -> None:
         if not text or not text.strip():
             raise InvalidParameter(f"{param} is empty: give the text to speak", param=param)
-        if len(text) > self.limits.max_text_chars:
+        self.check_length(len(text), param, "split the text into several requests")
+
+    def check_length(self, characters: int, param: str, advice: str) -> None:
+        """MAX_TEXT_CHARS, for one request or for the whole of a WebSocket session."""
+        if characters > self.limits.max_text_chars:
             raise PayloadTooLarge(
-                f"{param} has {len(text)} characters; the limit is {self.limits.max_text_chars} "
-                "(MAX_TEXT_CHARS): split the text into several requests",
+                f"{param} has {characters} characters; the limit is {self.limits.max_text_chars} "
+                f"(MAX_TEXT_CHARS): {advice}",
                 param=param,
             )
 
@@ -138,12 +141,9 @@ class SpeechService:
             raise InvalidParameter(
                 f"unsupported audio format {fmt_name!r}; use one of: {', '.join(FORMATS)}", param=param
             )
-        if not MIN_SPEED <= speed <= MAX_SPEED:
-            raise InvalidParameter(f"speed must be between {MIN_SPEED} and {MAX_SPEED}", param="speed")
-        if sample_rate is not None and not MIN_RATE <= sample_rate <= MAX_RATE:
-            raise InvalidParameter(
-                f"sample_rate must be between {MIN_RATE} and {MAX_RATE} Hz", param="sample_rate"
-            )
+        bounds.check(speed, bounds.SPEED, "speed")
+        if sample_rate is not None:
+            bounds.check(sample_rate, bounds.SAMPLE_RATE, "sample_rate", " Hz")
         return fmt, output_rate(fmt, sample_rate or voice.sample_rate)
 
     def prepare(
@@ -161,10 +161,7 @@ class SpeechService:
         plan = self.plan_text(self.template(voice, backend, fmt, rate, request), request.text)
         if not plan.pieces:  # only invisible characters were sent
             raise InvalidParameter(f"{text_param} has nothing speakable", param=text_param)
-        try:
-            backend.check(plan.synthesis(plan.pieces[0]))
-        except EngineError as exc:
-            raise from_engine_error(exc) from exc
+        backend.check(plan.synthesis(plan.pieces[0]))  # an EngineError reaches the client through app.errors' mapping
         return plan
 
     @staticmethod
@@ -234,42 +231,43 @@ class SpeechService:
         if tail.size:
             yield tail
 
-    async def stream(
-        self, plan: SpeechPlan, on_audio: AudioCallback | None = None
+    async def encode(
+        self, plan: SpeechPlan, encoder: Encoder, on_audio: AudioCallback | None = None
     ) -> AsyncGenerator[bytes, None]:
-        """Encoded bytes as they are produced. `on_audio(seconds)` reports the audio so far."""
-        encoder = make_encoder(plan.format, plan.sample_rate)
+        """The one encode loop, behind HTTP streams, SSE and WebSocket sessions alike: synthesise the
+        plan, change rate and speed, encode with `encoder` as audio is produced, and record the TTS
+        metrics. `on_audio(seconds)` reports this plan's audio so far. The encoder is not finished
+        here: a WebSocket session keeps one (one valid Ogg/MP3 stream) across many plans."""
         transform = AudioTransform(plan.voice.sample_rate, plan.sample_rate, plan.speed)
         produced = 0
         started = time.perf_counter()
         first_audio: float | None = None
-        finished = False
-        try:
-            async for samples in self.samples(plan):
-                out = transform.process(samples)
-                produced += out.size
-                if on_audio is not None:
-                    on_audio(produced / plan.sample_rate)
-                data = encoder.encode(out)
-                if data:
-                    if first_audio is None:
-                        first_audio = time.perf_counter() - started
-                        TTS_FIRST_AUDIO.labels(plan.backend.name).observe(first_audio)
-                    yield data
-            out = transform.flush()
-            produced += out.size
+        complete = False
+
+        def encoded(samples: np.ndarray) -> bytes:
+            nonlocal produced, first_audio
+            produced += samples.size
             if on_audio is not None:
                 on_audio(produced / plan.sample_rate)
-            data = encoder.encode(out) + encoder.finish()
-            finished = True
+            data = encoder.encode(samples)
+            if data and first_audio is None:
+                first_audio = time.perf_counter() - started
+                TTS_FIRST_AUDIO.labels(plan.backend.name).observe(first_audio)
+            return data
+
+        try:
+            async for samples in self.samples(plan):
+                data = encoded(transform.process(samples))
+                if data:
+                    yield data
+            data = encoded(transform.flush())
+            complete = True
             if produced:
                 seconds = produced / plan.sample_rate
                 TTS_RTF.labels(plan.backend.name).observe((time.perf_counter() - started) / seconds)
             if data:
                 yield data
         finally:
-            if not finished and isinstance(encoder, PyAVEncoder):
-                encoder.close()
             log.info(
                 "speech",
                 extra={
@@ -279,11 +277,29 @@ class SpeechService:
                         "pieces": len(plan.pieces),
                         "characters": plan.characters,
                         "audio_s": round(produced / plan.sample_rate, 2),
-                        "complete": finished,
+                        "complete": complete,
                         "ms": round((time.perf_counter() - started) * 1000, 1),
                     }
                 },
             )
+
+    async def stream(
+        self, plan: SpeechPlan, on_audio: AudioCallback | None = None
+    ) -> AsyncGenerator[bytes, None]:
+        """Encoded bytes of one whole response as they are produced (its own encoder, finished)."""
+        encoder = make_encoder(plan.format, plan.sample_rate)
+        finished = False
+        try:
+            async with contextlib.aclosing(self.encode(plan, encoder, on_audio)) as parts:
+                async for data in parts:
+                    yield data
+            tail = encoder.finish()
+            finished = True
+            if tail:
+                yield tail
+        finally:
+            if not finished and isinstance(encoder, PyAVEncoder):
+                encoder.close()
 
     async def render(self, plan: SpeechPlan, on_audio: AudioCallback | None = None) -> bytes:
         """The whole file, for non-streamed replies (WAV gets its real sizes)."""

@@ -6,10 +6,10 @@ speed/rate filters are flushed at the end of each sentence so all of its audio g
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 
 from app.audio.encode import PyAVEncoder, make_encoder
-from app.audio.transform import AudioTransform
 from tts_engine.text.split import split_sentences
 
 from .speech import SpeechPlan, SpeechService
@@ -46,27 +46,20 @@ class SpeechSession:
         self._encoder = make_encoder(template.format, template.sample_rate)
         self._finished = False
         self.characters = 0
-        self.samples_out = 0
-
-    @property
-    def audio_seconds(self) -> float:
-        return self.samples_out / self._template.sample_rate
+        self.audio_seconds = 0.0
 
     async def speak(self, text: str) -> AsyncIterator[bytes]:
+        """One sentence through the service's encode loop (metrics included), on the session's encoder."""
         plan = self._service.plan_text(self._template, text)
         self.characters += len(text)
-        transform = AudioTransform(plan.voice.sample_rate, plan.sample_rate, plan.speed)
-        async for samples in self._service.samples(plan):
-            out = transform.process(samples)
-            self.samples_out += out.size
-            data = self._encoder.encode(out)
-            if data:
+        before = self.audio_seconds
+
+        def progress(seconds: float) -> None:
+            self.audio_seconds = before + seconds
+
+        async with contextlib.aclosing(self._service.encode(plan, self._encoder, progress)) as parts:
+            async for data in parts:
                 yield data
-        out = transform.flush()
-        self.samples_out += out.size
-        data = self._encoder.encode(out)
-        if data:
-            yield data
 
     def finish(self) -> bytes:
         self._finished = True

@@ -13,6 +13,7 @@ import av
 import numpy as np
 from pydantic import BaseModel
 
+from app import bounds
 from app.audio.decode import TARGET_RATE, DecodedAudio, decode_audio
 from app.clients.asr import AsrClient
 from app.components import ComponentRegistry
@@ -150,8 +151,7 @@ class StreamAudio:
     def __init__(self, sample_rate: int, encoding: str) -> None:
         if encoding != "linear16":
             raise UnsupportedMedia(f"encoding {encoding!r} is not supported; use linear16", param="encoding")
-        if not 8000 <= sample_rate <= 48000:
-            raise InvalidParameter("sample_rate must be between 8000 and 48000", param="sample_rate")
+        bounds.check(sample_rate, bounds.SAMPLE_RATE, "sample_rate", " Hz")
         self.sample_rate = sample_rate
         self.samples = 0
         self._resampler = (

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from fastapi import WebSocket
 from fastapi.testclient import TestClient
-from starlette.websockets import WebSocketDisconnect
+from starlette.testclient import WebSocketDenialResponse
 
+from app.licensing import licensed
 from app.main import create_app
 from app.settings import GatewaySettings
 from tests.support import free_port
@@ -31,6 +32,7 @@ def make_client(redis_url: str) -> Iterator[Factory]:
         app = create_app(settings)
 
         @app.websocket("/v1/echo")
+        @licensed("asr")
         async def echo(websocket: WebSocket) -> None:  # a route for the handshake checks only
             await websocket.accept()
             await websocket.send_text("hello")
@@ -87,9 +89,13 @@ def test_websocket_key_in_query_parameter(make_client: Factory) -> None:
     client = make_client(api_keys=KEY)
     with client.websocket_connect(f"/v1/echo?api_key={KEY}") as ws:
         assert ws.receive_text() == "hello"
-    with pytest.raises(WebSocketDisconnect) as refused, client.websocket_connect("/v1/echo"):
+    with pytest.raises(WebSocketDenialResponse) as refused, client.websocket_connect("/v1/echo"):
         pass
-    assert refused.value.code == 1008
+    # the handshake is refused with the HTTP error, as an HTTP request would be
+    assert refused.value.status_code == 401
+    assert refused.value.json()["error"]["code"] == "unauthorized"
+    # and /metrics counts the refused handshake with that status
+    assert 'method="WS",route="unmatched",status="401"' in client.get("/metrics", headers={"X-API-Key": KEY}).text
 
 
 def test_rate_limit_per_key_with_retry_after(make_client: Factory) -> None:

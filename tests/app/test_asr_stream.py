@@ -114,9 +114,9 @@ async def test_other_sample_rate_is_resampled(gateway: ServerThread) -> None:
     [
         ({}, [b"\x01\x02\x03"], 1007, "bad_request"),
         ({}, ["not json"], 1007, "bad_request"),
-        ({}, [json.dumps({"type": "dance"})], 1003, "invalid_parameter"),
-        ({}, [json.dumps([1, 2])], 1003, "invalid_parameter"),
-        ({"encoding": "mulaw"}, [], 1008, "unsupported_media"),
+        ({}, [json.dumps({"type": "dance"})], 1008, "invalid_parameter"),
+        ({}, [json.dumps([1, 2])], 1008, "invalid_parameter"),
+        ({"encoding": "mulaw"}, [], 1003, "unsupported_media"),
         ({"sample_rate": "fast"}, [], 1008, "invalid_parameter"),
         ({"sample_rate": "1000000"}, [], 1008, "invalid_parameter"),
         ({"language": "de"}, [], 1008, "invalid_parameter"),
@@ -139,6 +139,8 @@ async def test_idle_session_is_closed(gateway: ServerThread) -> None:
     async with connect(_ws_url(gateway)) as ws:  # the worker's idle timeout is 3 s in these tests
         message = json.loads(await asyncio.wait_for(ws.recv(), 15))
         assert message["error"]["code"] == "idle_timeout"
+        # the worker's errors pass through in the gateway's one error shape
+        assert message["error"]["type"] == "invalid_request_error" and "param" in message["error"]
         with pytest.raises(websockets.ConnectionClosed):
             await asyncio.wait_for(ws.recv(), 10)
         assert ws.close_code == 1008

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from app.clients.svara import create_svara_backend
+from app.clients.svara import create_svara_backend, svara_config
 from app.errors import from_engine_error
 from app.settings import GatewaySettings
 from tests.support.svara import seeded_snac_dir
@@ -44,7 +44,7 @@ async def test_backend_built_from_settings_tracks_vllm_health() -> None:
         settings = GatewaySettings(
             tts_llm_base_url=standin.url, snac_model_path=str(seeded_snac_dir()), snac_device="cpu"
         )
-        backend = await create_svara_backend(settings)
+        backend = await create_svara_backend(svara_config(settings))
         try:
             assert backend.is_available()
             assert len(backend.voices()) == 38
@@ -58,4 +58,4 @@ async def test_backend_built_from_settings_tracks_vllm_health() -> None:
 async def test_unusable_snac_path_is_a_clear_start_up_error(tmp_path: Path) -> None:
     settings = GatewaySettings(snac_model_path=str(tmp_path), snac_device="cpu")
     with pytest.raises(SnacLoadError, match="SNAC_MODEL_PATH"):
-        await create_svara_backend(settings)
+        await create_svara_backend(svara_config(settings))

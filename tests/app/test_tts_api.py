@@ -171,6 +171,9 @@ def test_bad_input_openai(tts_gateway: Gateway, body: dict[str, object], status:
         ("/v1/speak", {"text": "hi", "output_format": "midi"}, 422, "output_format"),
         ("/v1/text-to-speech", {"text": "hi", "voice": "xx_nobody"}, 404, "voice"),
         ("/v1/text-to-speech", {"text": "hi", "top_p": 3}, 422, "top_p"),
+        # one sampling rule (SAMPLING_BOUNDS) for every voice, not only those that sample
+        ("/v1/text-to-speech", {"text": "hi", "temperature": 1.8}, 422, "temperature"),
+        ("/v1/text-to-speech", {"text": "hi", "max_tokens": 5}, 422, "max_tokens"),
     ],
 )
 def test_bad_input_other_routes(
@@ -285,6 +288,8 @@ def test_ws_flush_and_encoded_format(tts_gateway: Gateway) -> None:
         ("?voice_id=nobody", None, "not_found"),
         ("?speed=9", None, "invalid_parameter"),
         ("?sample_rate=abc", None, "invalid_parameter"),
+        ("?temperature=1.8", None, "invalid_parameter"),  # the HTTP bodies' SAMPLING_BOUNDS
+        ("?top_k=many", None, "invalid_parameter"),
         ("", "not json at all", "invalid_parameter"),
         ("", b"\x00\x01binary", "invalid_parameter"),
         ("", json.dumps([1, 2]), "invalid_parameter"),
@@ -303,9 +308,10 @@ def test_ws_bad_input_gets_error_and_close(
             ws.send(send)
             first = json.loads(ws.recv(timeout=10))
         assert first["type"] == "error" and first["error"]["code"] == code
+        assert set(first["error"]) >= {"message", "type", "param", "code"}  # the HTTP error shape
         with pytest.raises(Exception):  # noqa: B017 - the server closes: any further recv fails
             ws.recv(timeout=10)
-        assert ws.close_code == 1008
+        assert ws.close_code == (1009 if code == "payload_too_large" else 1008)
 
 
 def test_ws_idle_client_is_closed(tts_gateway: Gateway) -> None:
@@ -316,3 +322,25 @@ def test_ws_idle_client_is_closed(tts_gateway: Gateway) -> None:
         with pytest.raises(Exception):  # noqa: B017
             ws.recv(timeout=10)
         assert ws.close_code == 1008
+
+
+def _metric(gw: Gateway, name: str) -> float:
+    text = httpx.get(f"{gw.url}/metrics", timeout=10).text
+    line = next((row for row in text.splitlines() if row.startswith(name + " ")), None)
+    return float(line.split()[-1]) if line else 0.0
+
+
+def test_ws_sessions_record_tts_metrics(tts_gateway: Gateway) -> None:
+    # WebSocket sessions go through the same encode loop as HTTP: each sentence is counted.
+    first_audio = 'tts_time_to_first_audio_seconds_count{backend="piper"}'
+    rtf = 'tts_real_time_factor_count{backend="piper"}'
+    before = _metric(tts_gateway, first_audio), _metric(tts_gateway, rtf)
+    with connect(_ws_url(tts_gateway, "?voice_id=en_us_joe")) as ws:
+        assert json.loads(ws.recv())["type"] == "ready"
+        ws.send(json.dumps({"type": "text", "text": "One sentence here. And a second one."}))
+        ws.send(json.dumps({"type": "close"}))
+        while isinstance(message := ws.recv(timeout=30), bytes):
+            pass
+        assert json.loads(message)["type"] == "done"
+    after = _metric(tts_gateway, first_audio), _metric(tts_gateway, rtf)
+    assert after[0] - before[0] == 2 and after[1] - before[1] == 2

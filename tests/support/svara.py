@@ -9,6 +9,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from app.clients.svara import svara_config
+from app.settings import GatewaySettings
+from tts_engine.svara.config import SvaraConfig
 from tts_engine.svara.snac_engine import SnacEngine
 from tts_engine.svara.snac_model import SNAC_24KHZ_CONFIG, save_snac
 
@@ -26,6 +29,11 @@ def seeded_snac_dir() -> Path:
     directory = Path(tempfile.mkdtemp(prefix="snac24-seeded-"))
     save_snac(model, directory, SNAC_24KHZ_CONFIG)
     return directory
+
+
+def config_for_tests(**settings: object) -> SvaraConfig:
+    """The Svara configuration the gateway would build from these settings (the one set of defaults)."""
+    return svara_config(GatewaySettings(**settings))  # type: ignore[arg-type]
 
 
 @functools.cache

@@ -13,7 +13,6 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,7 @@ from common.aio import cancel_and_wait
 from tts_engine.base import SynthesisRequest, Voice
 
 from .catalogue import SvaraVoice, load_voices
+from .config import SvaraConfig
 from .errors import SvaraBadRequest, SvaraUnavailable
 from .prompt import PromptTemplate
 from .reference import ReferenceEncoder, check_reference
@@ -33,12 +33,6 @@ from .vllm_client import StreamResult, VllmClient, resolve_sampling
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class DecoderOptions:
-    fast_start: bool = False
-    max_span: int = 32
-
-
 class SvaraBackend:
     name = "svara"
     clones_voices = True
@@ -46,61 +40,34 @@ class SvaraBackend:
     def __init__(
         self,
         *,
+        config: SvaraConfig,
         client: VllmClient,
         engine: SnacEngine,
         template: PromptTemplate,
         voices: dict[str, SvaraVoice],
-        decoder: DecoderOptions | None = None,
-        health_interval_s: float = 2.0,
     ) -> None:
         self.client = client
         self.engine = engine
         self.template = template
         self._voices = voices
-        self._decoder = decoder or DecoderOptions()
-        self._health_interval_s = health_interval_s
+        self._decoder = config.decoder
+        self._health_interval_s = config.health_interval_s
         self._available = False
         self._prober: asyncio.Task[None] | None = None
         self.references = ReferenceEncoder(engine)
 
     @classmethod
-    def create(
-        cls,
-        *,
-        base_url: str,
-        model: str,
-        snac_model: str,
-        device: str = "auto",
-        template: str = "svara-v1",
-        templates_path: str | None = None,
-        voices_path: str | None = None,
-        max_model_len: int = 4096,
-        connect_timeout_s: float = 3.0,
-        stall_timeout_s: float = 15.0,
-        health_interval_s: float = 2.0,
-        retry_after_s: int = 5,
-        batching: bool | None = None,
-        decoder: DecoderOptions | None = None,
-    ) -> SvaraBackend:
+    def create(cls, config: SvaraConfig) -> SvaraBackend:
         """Load everything (SNAC weights: seconds; run it off the event loop). Raises SnacLoadError
         or ValueError with an actionable message when the configuration is wrong."""
-        prompt_template = PromptTemplate.load(template, Path(templates_path) if templates_path else None)
-        client = VllmClient(
-            base_url,
-            model,
-            stop_token_ids=prompt_template.stop_token_ids,
-            max_model_len=max_model_len,
-            connect_timeout_s=connect_timeout_s,
-            stall_timeout_s=stall_timeout_s,
-            retry_after_s=retry_after_s,
-        )
+        templates = Path(config.templates_path) if config.templates_path else None
+        template = PromptTemplate.load(config.template, templates)
         return cls(
-            client=client,
-            engine=SnacEngine.load(snac_model, device=device, batching=batching),
-            template=prompt_template,
-            voices=load_voices(Path(voices_path) if voices_path else None),
-            decoder=decoder,
-            health_interval_s=health_interval_s,
+            config=config,
+            client=VllmClient(config, stop_token_ids=template.stop_token_ids),
+            engine=SnacEngine.load(config.snac_model, device=config.snac_device, batching=config.snac_batching),
+            template=template,
+            voices=load_voices(Path(config.voices_path) if config.voices_path else None),
         )
 
     # --- TTSBackend ----------------------------------------------------------------------------

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 import aiohttp
 from prometheus_client import Counter
 
-from tts_engine.base import SamplingParams
+from tts_engine.base import SAMPLING_BOUNDS, SamplingParams
 
+from .config import SvaraConfig
 from .errors import SvaraBadRequest, SvaraStalled, SvaraStreamFailed, SvaraUnavailable
 
 log = logging.getLogger(__name__)
@@ -30,16 +31,8 @@ UPSTREAM_ERRORS = Counter(
     ["kind"],
 )
 
-# DESIGN.md sampling defaults, and the range a request may move each one within.
+# DESIGN.md sampling defaults; the range a request may move each one within is SAMPLING_BOUNDS.
 DEFAULT_SAMPLING = SamplingParams(temperature=0.75, top_p=0.9, top_k=40, repetition_penalty=1.1)
-SAMPLING_BOUNDS: dict[str, tuple[float, float]] = {
-    "temperature": (0.05, 1.5),
-    "top_p": (0.05, 1.0),
-    "top_k": (1, 200),
-    "repetition_penalty": (1.0, 2.0),
-    "max_tokens": (28, 65536),
-    "seed": (0, 2**31 - 1),
-}
 
 
 def resolve_sampling(request: SamplingParams) -> SamplingParams:
@@ -61,25 +54,15 @@ class StreamResult:
 
 
 class VllmClient:
-    def __init__(
-        self,
-        base_url: str,
-        model: str,
-        *,
-        stop_token_ids: list[int],
-        max_model_len: int = 4096,
-        connect_timeout_s: float = 3.0,
-        stall_timeout_s: float = 15.0,
-        retry_after_s: int = 5,
-    ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.model = model
+    def __init__(self, config: SvaraConfig, *, stop_token_ids: list[int]) -> None:
+        self.base_url = config.vllm_url.rstrip("/")
+        self.model = config.model
         self.stop_token_ids = stop_token_ids
-        self.max_model_len = max_model_len
-        self.retry_after_s = retry_after_s
-        self._stall_timeout_s = stall_timeout_s
+        self.max_model_len = config.max_model_len
+        self.retry_after_s = config.retry_after_s
+        self._stall_timeout_s = config.stall_timeout_s
         self._timeout = aiohttp.ClientTimeout(
-            total=None, connect=connect_timeout_s, sock_read=stall_timeout_s
+            total=None, connect=config.connect_timeout_s, sock_read=config.stall_timeout_s
         )
         self._session: aiohttp.ClientSession | None = None
 

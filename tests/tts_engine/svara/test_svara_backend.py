@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tests.support import free_port
-from tests.support.svara import encode_frames, shared_engine, snr_db, speech_like_audio
+from tests.support.svara import config_for_tests, encode_frames, shared_engine, snr_db, speech_like_audio
 from tests.support.vllm_standin import Script, VllmStandin
 from tts_engine.base import SamplingParams, SynthesisRequest, TTSBackend
 from tts_engine.svara.backend import SvaraBackend
@@ -46,9 +46,12 @@ async def backend(standin: VllmStandin) -> AsyncIterator[SvaraBackend]:
 
 
 async def _backend(url: str) -> SvaraBackend:
-    template = PromptTemplate.load("svara-v1")
-    client = VllmClient(url, "svara", stop_token_ids=template.stop_token_ids, stall_timeout_s=STALL_S)
-    backend = SvaraBackend(client=client, engine=shared_engine(), template=template, voices=load_voices())
+    config = config_for_tests(tts_llm_base_url=url, svara_stall_timeout_s=STALL_S)
+    template = PromptTemplate.load(config.template)
+    client = VllmClient(config, stop_token_ids=template.stop_token_ids)
+    backend = SvaraBackend(
+        config=config, client=client, engine=shared_engine(), template=template, voices=load_voices()
+    )
     await backend.start()
     return backend
 
