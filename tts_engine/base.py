@@ -48,6 +48,21 @@ SAMPLING_BOUNDS: dict[str, tuple[float, float]] = {
 }
 
 
+# A cloning reference must hold this much speech (seconds): less does not carry a voice, more
+# crowds the model's context. Checked by the gateway when decoding and by the backend.
+REFERENCE_SECONDS = (1.0, 30.0)
+
+
+@dataclass(frozen=True, eq=False)
+class VoiceReference:
+    """Zero-shot cloning: speak in the voice of `audio` (float32 mono at `sample_rate`), whose words
+    are `transcript`. Only backends that can clone accept it; the others refuse the request."""
+
+    audio: np.ndarray
+    transcript: str
+    sample_rate: int
+
+
 @dataclass(frozen=True)
 class SynthesisRequest:
     text: str
@@ -57,6 +72,7 @@ class SynthesisRequest:
     # The first piece of a stream: its first audio is what a listener waits for, so a backend that
     # queues work runs it ahead of later pieces of other streams.
     first_piece: bool = True
+    reference: VoiceReference | None = None
 
 
 class EngineError(Exception):
@@ -86,6 +102,7 @@ class EngineStreamFailed(EngineError):
 @runtime_checkable
 class TTSBackend(Protocol):
     name: str
+    clones_voices: bool  # accepts SynthesisRequest.reference (zero-shot cloning)
 
     def voices(self) -> list[Voice]:
         """Every voice this backend can speak, available now or not."""

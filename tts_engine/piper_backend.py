@@ -36,6 +36,7 @@ class BackendNotInstalled(RuntimeError):
 
 class PiperBackend:
     name = "piper"
+    clones_voices = False
 
     def __init__(
         self,

@@ -14,6 +14,7 @@ from .base import EngineUnavailable, SynthesisRequest, Voice
 
 
 class UnavailableBackend:
+    clones_voices = False  # it speaks nothing; voices resolve to 503 before cloning is asked
     def __init__(self, name: str, voices: list[Voice], reason: str, *, retry_after_s: int = 5) -> None:
         self.name = name
         self._voices = voices

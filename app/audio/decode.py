@@ -1,4 +1,4 @@
-"""Decode an uploaded file (wav, mp3, flac, ogg/opus, m4a, webm, ...) to 16 kHz mono PCM16.
+"""Decode an uploaded file (wav, mp3, flac, ogg/opus, m4a, webm, ...) to mono PCM16 (16 kHz for ASR).
 
 Done in the gateway so that a bad file is answered with a clear 4xx here and never reaches a worker.
 """
@@ -20,39 +20,56 @@ _MIN_RATE, _MAX_RATE = 1000, 384000
 
 @dataclass(frozen=True)
 class DecodedAudio:
-    pcm: bytes  # 16 kHz mono signed 16-bit little-endian
+    pcm: bytes  # mono signed 16-bit little-endian at `rate`
     source_format: str
     source_rate: int
+    rate: int = TARGET_RATE
 
     @property
     def duration(self) -> float:
-        return len(self.pcm) / 2 / TARGET_RATE
+        return len(self.pcm) / 2 / self.rate
+
+    def samples(self) -> np.ndarray:
+        """float32 in [-1, 1)."""
+        return np.frombuffer(self.pcm, dtype="<i2").astype(np.float32) / 32768.0
 
 
-def decode_audio(data: bytes, *, max_seconds: float) -> DecodedAudio:
+def decode_audio(
+    data: bytes,
+    *,
+    max_seconds: float,
+    rate: int = TARGET_RATE,
+    param: str = "audio",
+    limit_name: str = "MAX_AUDIO_SECONDS",
+) -> DecodedAudio:
+    """`param` and `limit_name` name the field and the limit in error messages."""
+    subject = "the upload" if param == "audio" else param
     if not data:
-        raise BadRequest("the request has no audio: the body is empty", param="audio")
-    _check_wav_truncation(data)
+        raise BadRequest(f"the request has no audio: {subject} is empty", param=param)
+    _check_wav_truncation(data, param)
     try:
         container = av.open(io.BytesIO(data), mode="r")
     except av.error.FFmpegError:
         raise UnsupportedMedia(
-            "the body is not audio in a format this service decodes (wav, mp3, flac, ogg/opus, m4a, webm)",
-            param="audio",
+            f"{subject} is not audio in a format this service decodes (wav, mp3, flac, ogg/opus, m4a, webm)",
+            param=param,
         ) from None
     with container:
         if not container.streams.audio:
-            raise UnsupportedMedia("the file has no audio stream", param="audio")
+            raise UnsupportedMedia(f"{subject} has no audio stream", param=param)
         stream = container.streams.audio[0]
-        rate = stream.codec_context.sample_rate or stream.sample_rate or 0
-        if not _MIN_RATE <= rate <= _MAX_RATE:
-            raise BadRequest(f"unusable sample rate {rate} Hz", param="audio")
+        source_rate = stream.codec_context.sample_rate or stream.sample_rate or 0
+        if not _MIN_RATE <= source_rate <= _MAX_RATE:
+            raise BadRequest(f"unusable sample rate {source_rate} Hz", param=param)
+        too_long = PayloadTooLarge(
+            f"{subject} is longer than this service's limit of {max_seconds:g} s ({limit_name})", param=param
+        )
         if container.duration is not None and container.duration / 1_000_000 > max_seconds:
-            raise _too_long(max_seconds)
-        resampler = av.AudioResampler(format="s16", layout="mono", rate=TARGET_RATE)
+            raise too_long
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=rate)
         chunks: list[np.ndarray] = []
         samples = 0
-        limit = int(max_seconds * TARGET_RATE)
+        limit = int(max_seconds * rate)
         try:
             for frame in container.decode(stream):
                 for out in resampler.resample(frame):
@@ -60,28 +77,19 @@ def decode_audio(data: bytes, *, max_seconds: float) -> DecodedAudio:
                     chunks.append(chunk)
                     samples += len(chunk)
                 if samples > limit:  # count while decoding: a header may lie about the length
-                    raise _too_long(max_seconds)
+                    raise too_long
             for out in resampler.resample(None):
                 chunks.append(out.to_ndarray().reshape(-1))
         except av.error.FFmpegError:
-            raise BadRequest(
-                "the audio is corrupt or truncated and could not be decoded", param="audio"
-            ) from None
+            raise BadRequest(f"{subject} is corrupt or truncated and could not be decoded", param=param) from None
         fmt = container.format.name
     pcm = np.concatenate(chunks).astype("<i2").tobytes() if chunks else b""
     if not pcm:
-        raise BadRequest("the file holds no audio samples (empty or truncated)", param="audio")
-    return DecodedAudio(pcm=pcm, source_format=fmt, source_rate=rate)
+        raise BadRequest(f"{subject} holds no audio samples (empty or truncated)", param=param)
+    return DecodedAudio(pcm=pcm, source_format=fmt, source_rate=source_rate, rate=rate)
 
 
-def _too_long(max_seconds: float) -> PayloadTooLarge:
-    return PayloadTooLarge(
-        f"the audio is longer than this service's limit of {max_seconds:.0f} s (MAX_AUDIO_SECONDS)",
-        param="audio",
-    )
-
-
-def _check_wav_truncation(data: bytes) -> None:
+def _check_wav_truncation(data: bytes, param: str) -> None:
     """FFmpeg decodes a cut-off WAV without complaint; its header still says how long it should be."""
     if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
         return
@@ -94,8 +102,8 @@ def _check_wav_truncation(data: bytes) -> None:
                 raise BadRequest(
                     f"the WAV file is truncated: its header announces {size} bytes of audio, "
                     f"{len(data) - pos - 8} are present",
-                    param="audio",
+                    param=param,
                 )
             return
         pos += 8 + size + (size & 1)
-    raise BadRequest("the WAV file is truncated: it has no data chunk", param="audio")
+    raise BadRequest("the WAV file is truncated: it has no data chunk", param=param)

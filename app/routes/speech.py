@@ -14,20 +14,25 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Literal
 
 from fastapi import APIRouter, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.datastructures import UploadFile
 from starlette.types import Receive, Scope, Send
 
 from app.bounds import bounded
-from app.errors import ApplianceError, UpstreamStreamFailed, UpstreamUnavailable, as_appliance_error
+from app.errors import ApplianceError, InvalidParameter, UpstreamStreamFailed, UpstreamUnavailable, as_appliance_error
 from app.licensing import licensed
+from app.services.reference import read_reference, reference_bytes_from_base64
 from app.services.speech import SpeechPlan, SpeechRequest, SpeechService
-from tts_engine.base import SAMPLING_BOUNDS, SamplingParams
+from tts_engine.base import SAMPLING_BOUNDS, SamplingParams, VoiceReference
 
 router = APIRouter(tags=["text-to-speech"])
 log = logging.getLogger(__name__)
 
-OPENAI_PCM_RATE = 24000  # OpenAI defines `pcm` as 24 kHz 16-bit mono; its clients play it so
+# OpenAI defines `pcm` as 24 kHz 16-bit mono and its clients play it so; the Svara authors' server
+# answers in it too. A request's own sample_rate wins.
+PCM_DEFAULT_RATE = 24000
 
 
 class SamplingFields(BaseModel):
@@ -51,8 +56,17 @@ class SamplingFields(BaseModel):
         )
 
 
-class OpenAISpeechBody(SamplingFields):
-    """OpenAI's fields, plus the extras the Svara SDK sends on the same route."""
+class CloningFields(BaseModel):
+    """Zero-shot cloning (Svara voices): speak in the voice of a 1-30 s reference recording."""
+
+    reference_audio: str | None = Field(
+        None, description="Reference recording, base64 (or a data: URL); as multipart, a file part."
+    )
+    reference_transcript: str | None = Field(None, description="The words spoken in reference_audio.")
+
+
+class OpenAISpeechBody(SamplingFields, CloningFields):
+    """OpenAI's fields, plus the extras the Svara SDK sends on the same route, and cloning."""
 
     model_config = ConfigDict(extra="ignore")
     model: str = Field("tts-1", description="Accepted for compatibility; the voice picks the backend.")
@@ -68,14 +82,16 @@ class OpenAISpeechBody(SamplingFields):
     lang: str | None = Field(None, description="Svara SDK: accepted; the voice sets the language.")
 
 
-class SvaraSpeechBody(SamplingFields):
+class SvaraSpeechBody(SamplingFields, CloningFields):
+    """As the Svara authors' server: streamed raw 16-bit mono PCM at 24 kHz unless asked otherwise."""
+
     model_config = ConfigDict(extra="ignore")
     text: str
     voice: str | None = None
     model_id: str | None = None
-    stream: bool = False
-    response_format: str = "wav"
-    sample_rate: int | None = None
+    stream: bool = True
+    response_format: str | None = Field(None, description="Default: pcm when streamed, wav when not.")
+    sample_rate: int | None = Field(None, description="Default: 24000 for pcm, the voice's own rate otherwise.")
     speed: float = 1.0
 
 
@@ -117,7 +133,37 @@ def _on_audio(request: Request):  # type: ignore[no-untyped-def]
 
 
 def audio_headers(plan: SpeechPlan) -> dict[str, str]:
-    return {"X-Sample-Rate": str(plan.sample_rate), "X-Voice": plan.voice.id, "Cache-Control": "no-store"}
+    headers = {"X-Sample-Rate": str(plan.sample_rate), "X-Voice": plan.voice.id, "Cache-Control": "no-store"}
+    if plan.format.name in ("pcm", "wav"):  # what a client of raw PCM needs to play it
+        headers |= {"X-Bit-Depth": "16", "X-Channels": "1"}
+    return headers
+
+
+async def _svara_body(request: Request) -> tuple[SvaraSpeechBody, bytes | None]:
+    """The body as JSON (reference_audio in base64) or multipart (reference_audio as a file)."""
+    upload: bytes | None = None
+    try:
+        if request.headers.get("content-type", "").startswith("multipart/form-data"):
+            form = await request.form()
+            fields: dict[str, object] = {}
+            for key, value in form.multi_items():
+                if isinstance(value, UploadFile):
+                    if key != "reference_audio":
+                        raise InvalidParameter(f"unexpected file part {key!r}", param=key)
+                    upload = await value.read()
+                else:
+                    fields[key] = value
+            return SvaraSpeechBody.model_validate(fields), upload
+        return SvaraSpeechBody.model_validate_json(await request.body()), None
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from None
+
+
+async def _reference(body: CloningFields, upload: bytes | None = None) -> VoiceReference | None:
+    audio = upload
+    if audio is None and body.reference_audio is not None:
+        audio = reference_bytes_from_base64(body.reference_audio)
+    return await read_reference(audio, body.reference_transcript)
 
 
 def _failed(plan: SpeechPlan, exc: Exception) -> ApplianceError:
@@ -202,7 +248,7 @@ async def openai_speech(body: OpenAISpeechBody, request: Request) -> Response:
     meter(request, body.input)
     rate = body.sample_rate
     if rate is None and body.response_format.lower() == "pcm":
-        rate = OPENAI_PCM_RATE
+        rate = PCM_DEFAULT_RATE
     plan = speech_service(request).prepare(
         SpeechRequest(
             text=body.input,
@@ -212,6 +258,7 @@ async def openai_speech(body: OpenAISpeechBody, request: Request) -> Response:
             speed=body.speed,
             sampling=body.sampling(),
             request_id=getattr(request.state, "request_id", ""),
+            reference=await _reference(body),
         )
     )
     if body.stream_format == "sse":
@@ -227,20 +274,44 @@ async def openai_speech(body: OpenAISpeechBody, request: Request) -> Response:
     return await audio_response(request, plan, stream=body.stream is not False)
 
 
-@router.post("/v1/text-to-speech")
+_SVARA_BODY_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": SvaraSpeechBody.model_json_schema()},
+            "multipart/form-data": {
+                "schema": {
+                    **SvaraSpeechBody.model_json_schema(),
+                    "properties": {
+                        **SvaraSpeechBody.model_json_schema()["properties"],
+                        "reference_audio": {"type": "string", "format": "binary"},
+                    },
+                }
+            },
+        },
+    }
+}
+
+
+@router.post("/v1/text-to-speech", openapi_extra=_SVARA_BODY_DOC)
 @licensed("tts")
-async def svara_speech(body: SvaraSpeechBody, request: Request) -> Response:
-    """Svara-style speech; sampling fields reach backends driven by a language model."""
+async def svara_speech(request: Request) -> Response:
+    """Svara-style speech, with the Svara authors' defaults (streamed 24 kHz PCM); sampling fields
+    reach backends driven by a language model; reference_audio + reference_transcript clone a voice."""
+    body, upload = await _svara_body(request)
     meter(request, body.text)
+    fmt = body.response_format or ("pcm" if body.stream else "wav")
+    rate = body.sample_rate or (PCM_DEFAULT_RATE if fmt.lower() == "pcm" else None)
     plan = speech_service(request).prepare(
         SpeechRequest(
             text=body.text,
             voice_id=body.voice,
-            format=body.response_format,
-            sample_rate=body.sample_rate,
+            format=fmt,
+            sample_rate=rate,
             speed=body.speed,
             sampling=body.sampling(),
             request_id=getattr(request.state, "request_id", ""),
+            reference=await _reference(body, upload),
         ),
         text_param="text",
     )

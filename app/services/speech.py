@@ -22,7 +22,7 @@ from app.audio.transform import AudioTransform
 from app.errors import InvalidParameter, NotFound, PayloadTooLarge, UpstreamUnavailable
 from app.limits import EngineLimiter
 from app.metrics import TTS_FIRST_AUDIO, TTS_RTF
-from tts_engine.base import SamplingParams, SynthesisRequest, TTSBackend, Voice
+from tts_engine.base import SamplingParams, SynthesisRequest, TTSBackend, Voice, VoiceReference
 from tts_engine.catalog import UnknownVoice, VoiceCatalog
 from tts_engine.text import normalize_text, split_text
 
@@ -42,6 +42,7 @@ class SpeechRequest:
     speed: float = 1.0
     sampling: SamplingParams = field(default_factory=SamplingParams)
     request_id: str = ""
+    reference: VoiceReference | None = None  # zero-shot cloning (backends that can clone only)
 
 
 @dataclass(frozen=True)
@@ -58,10 +59,22 @@ class SpeechPlan:
     characters: int  # of the input as received, for metering
     sampling: SamplingParams
     request_id: str
+    reference: VoiceReference | None = None
 
     @property
     def content_type(self) -> str:
         return self.format.content_type
+
+    def synthesis(self, piece: str, *, first_piece: bool = True) -> SynthesisRequest:
+        """What the backend is asked for one piece of the text."""
+        return SynthesisRequest(
+            text=piece,
+            voice=self.voice,
+            sampling=self.sampling,
+            request_id=self.request_id,
+            first_piece=first_piece,
+            reference=self.reference,
+        )
 
 
 @dataclass(frozen=True)
@@ -143,14 +156,17 @@ class SpeechService:
     ) -> SpeechPlan:
         self.check_text(request.text, text_param)
         voice, backend = self.resolve_voice(request.voice_id)
+        if request.reference is not None and not backend.clones_voices:
+            raise InvalidParameter(
+                f"voice {voice.id!r} ({backend.name} backend) cannot clone a voice from reference_audio; "
+                "choose a Svara voice",
+                param="reference_audio",
+            )
         fmt, rate = self.check_output(voice, request.format, request.sample_rate, request.speed, format_param)
         plan = self.plan_text(self.template(voice, backend, fmt, rate, request), request.text)
         if not plan.pieces:  # only invisible characters were sent
             raise InvalidParameter(f"{text_param} has nothing speakable", param=text_param)
-        first = SynthesisRequest(
-            text=plan.pieces[0], voice=voice, sampling=plan.sampling, request_id=plan.request_id
-        )
-        backend.check(first)  # an EngineError reaches the client through app.errors' mapping
+        backend.check(plan.synthesis(plan.pieces[0]))  # an EngineError reaches the client through app.errors' mapping
         return plan
 
     @staticmethod
@@ -169,6 +185,7 @@ class SpeechService:
             characters=0,
             sampling=request.sampling,
             request_id=request.request_id,
+            reference=request.reference,
         )
 
     def plan_text(self, template: SpeechPlan, raw_text: str) -> SpeechPlan:
@@ -197,12 +214,7 @@ class SpeechService:
         fade = int(plan.voice.sample_rate * self.limits.crossfade_ms / 1000)
         tail = np.zeros(0, dtype=np.float32)  # held back: it may be blended with the next piece
         for index, piece in enumerate(plan.pieces):
-            chunks = plan.backend.synthesize(
-                SynthesisRequest(
-                    text=piece, voice=plan.voice, sampling=plan.sampling, request_id=plan.request_id,
-                    first_piece=index == 0,
-                )
-            )
+            chunks = plan.backend.synthesize(plan.synthesis(piece, first_piece=index == 0))
             fresh = True
             try:
                 async for chunk in chunks:

@@ -72,7 +72,7 @@ def test_sse_stream(tts_gateway: Gateway) -> None:
 
 def test_svara_route_streamed_and_whole(tts_gateway: Gateway) -> None:
     body = {"text": TEXT, "voice": "en_us_joe", "response_format": "wav", "temperature": 0.7, "top_k": 40}
-    whole = httpx.post(f"{tts_gateway.url}/v1/text-to-speech", json=body, timeout=120)
+    whole = httpx.post(f"{tts_gateway.url}/v1/text-to-speech", json={**body, "stream": False}, timeout=120)
     assert whole.status_code == 200 and "content-length" in whole.headers
     riff_size, data_size = (
         struct.unpack("<I", whole.content[4:8])[0],
@@ -82,6 +82,25 @@ def test_svara_route_streamed_and_whole(tts_gateway: Gateway) -> None:
     streamed = httpx.post(f"{tts_gateway.url}/v1/text-to-speech", json={**body, "stream": True}, timeout=120)
     assert streamed.headers.get("transfer-encoding") == "chunked"
     assert abs(audio_seconds(streamed.content) - audio_seconds(whole.content)) < 0.5
+
+
+def test_svara_route_defaults_match_the_authors_server(tts_gateway: Gateway) -> None:
+    """No stream or format given: streamed raw 16-bit mono PCM at 24 kHz, described in headers."""
+    body = {"text": TEXT, "voice": "en_us_joe"}
+    streamed = httpx.post(f"{tts_gateway.url}/v1/text-to-speech", json=body, timeout=120)
+    assert streamed.status_code == 200, streamed.text
+    assert streamed.headers.get("transfer-encoding") == "chunked"
+    assert streamed.headers["content-type"] == "audio/pcm" and streamed.content[:4] != b"RIFF"
+    assert (streamed.headers["x-sample-rate"], streamed.headers["x-bit-depth"], streamed.headers["x-channels"]) == (
+        "24000",
+        "16",
+        "1",
+    )
+    whole = httpx.post(
+        f"{tts_gateway.url}/v1/text-to-speech", json={"text": TEXT, "voice": "en_us_joe", "stream": False}, timeout=120
+    )
+    assert whole.content[:4] == b"RIFF" and "content-length" in whole.headers  # stream: false -> a WAV file
+    assert abs(len(streamed.content) / 2 / 24000 - audio_seconds(whole.content)) < 0.1
 
 
 def test_smallest_route_header_switch(tts_gateway: Gateway) -> None:

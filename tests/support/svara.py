@@ -14,7 +14,6 @@ from app.settings import GatewaySettings
 from tts_engine.svara.config import SvaraConfig
 from tts_engine.svara.snac_engine import SnacEngine
 from tts_engine.svara.snac_model import SNAC_24KHZ_CONFIG, save_snac
-from tts_engine.svara.tokens import codes_to_frames
 
 SNAC_SEED = 1234
 
@@ -56,10 +55,7 @@ def speech_like_audio(seconds: float = 1.0, sample_rate: int = 24000) -> np.ndar
 
 def encode_frames(engine: SnacEngine, audio: np.ndarray) -> np.ndarray:
     """Encode audio with the same SNAC model -> (F, 7) frames, as the Svara model would emit them."""
-    with torch.inference_mode():
-        codes = engine.model.encode(torch.from_numpy(audio)[None, None].to(engine.device))
-    layers = [c[0].cpu().numpy().astype(np.int64) for c in codes]
-    return codes_to_frames(*layers)
+    return engine.encode(audio)
 
 
 def snr_db(test: np.ndarray, reference: np.ndarray) -> float:

@@ -32,6 +32,7 @@ class SpyBackend:
     """Delegates to the real Piper backend under another voice id; counts what happened."""
 
     name = "spy"
+    clones_voices = False
 
     def __init__(self, inner: PiperBackend) -> None:
         self.inner = inner

@@ -25,9 +25,10 @@ from .catalogue import SvaraVoice, load_voices
 from .config import SvaraConfig
 from .errors import SvaraBadRequest, SvaraUnavailable
 from .prompt import PromptTemplate
+from .reference import ReferenceEncoder, check_reference
 from .snac_decoder import StreamDecoder
 from .snac_engine import SnacEngine
-from .tokens import FrameAssembler
+from .tokens import CODES_PER_FRAME, FrameAssembler
 from .vllm_client import StreamResult, VllmClient, resolve_sampling
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 
 class SvaraBackend:
     name = "svara"
+    clones_voices = True
 
     def __init__(
         self,
@@ -53,6 +55,7 @@ class SvaraBackend:
         self._health_interval_s = config.health_interval_s
         self._available = False
         self._prober: asyncio.Task[None] | None = None
+        self.references = ReferenceEncoder(engine)
 
     @classmethod
     def create(cls, config: SvaraConfig) -> SvaraBackend:
@@ -103,15 +106,33 @@ class SvaraBackend:
     def check(self, request: SynthesisRequest) -> None:
         """Everything that can be refused before audio starts: call it before the response begins."""
         prompt = self.prompt_for(request)
-        self.client.payload(prompt, resolve_sampling(request.sampling))
+        prompt_tokens = None
+        if request.reference is not None:
+            prompt_tokens = self._clone_prompt_bound(request)
+        self.client.payload(prompt, resolve_sampling(request.sampling), prompt_tokens)
         if not self._available:
             raise SvaraUnavailable(
                 "the Svara model (vLLM) is not ready", retry_after_s=self.client.retry_after_s
             )
 
+    def _clone_prompt_bound(self, request: SynthesisRequest) -> int:
+        """The cloning prompt's token bound from the reference's length alone (before encoding)."""
+        assert request.reference is not None
+        if self.template.clone_layout is None:
+            raise SvaraBadRequest(f"the prompt template {self.template.name} cannot clone a voice")
+        check_reference(request.reference, self.engine.sample_rate)
+        frames = np.zeros((self.engine.frames_for(request.reference.audio.shape[0]), CODES_PER_FRAME), np.int64)
+        return self.template.build_clone(request.reference.transcript, frames, request.text)[1]
+
+    async def _prompt(self, request: SynthesisRequest) -> tuple[str, int | None]:
+        if request.reference is None:
+            return self.prompt_for(request), None
+        encoded = await self.references.encode(request.reference)
+        return self.template.build_clone(encoded.transcript, encoded.frames, request.text)
+
     async def synthesize(self, request: SynthesisRequest) -> AsyncIterator[np.ndarray]:
         self.check(request)
-        prompt = self.prompt_for(request)
+        prompt, prompt_tokens = await self._prompt(request)
         sampling = resolve_sampling(request.sampling)
         seed = sampling.seed if sampling.seed is not None else secrets.randbelow(2**31)
         assembler = FrameAssembler(
@@ -123,7 +144,7 @@ class SvaraBackend:
         started = time.monotonic()
         outcome = "ok"
         try:
-            async with contextlib.aclosing(self.client.stream(prompt, sampling, result)) as pieces:
+            async with contextlib.aclosing(self.client.stream(prompt, sampling, result, prompt_tokens)) as pieces:
                 async for text in pieces:
                     for frame in assembler.feed(text):
                         audio = await decoder.push(frame)

@@ -12,7 +12,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
+from .tokens import CODES_PER_FRAME
+
 DEFAULT_TEMPLATES_PATH = Path(__file__).with_name("templates.json")
+CLONE_SLOTS = ("{reference_text}", "{reference_audio}", "{text}")
 
 # Anything that a tokenizer would read as a special token. User text must not smuggle these in
 # (e.g. an "<|eot_id|>" in the text would end the human turn early).
@@ -30,6 +35,10 @@ class PromptTemplate:
     audio_code_offset: int
     codebook_size: int
     stop_token_ids: list[int]
+    # Zero-shot cloning: the reference turn (its transcript and audio codes) before the target turn.
+    # None: this model card has no cloning layout and cloning requests are refused.
+    clone_layout: list[str] | None = None
+    clone_text: str = "{text}"
 
     @classmethod
     def load(cls, name: str, path: Path | None = None) -> PromptTemplate:
@@ -49,6 +58,8 @@ class PromptTemplate:
             audio_code_offset=int(raw["audio_code_offset"]),
             codebook_size=int(raw["codebook_size"]),
             stop_token_ids=[int(i) for i in raw["stop_token_ids"]],
+            clone_layout=list(raw["clone_layout"]) if "clone_layout" in raw else None,
+            clone_text=raw.get("clone_text", "{text}"),
         )
         template.check()
         return template
@@ -64,6 +75,13 @@ class PromptTemplate:
                 raise ValueError(f"template {self.name}: no token_text for {part!r}")
         if "{text}" not in self.text:
             raise ValueError(f"template {self.name}: text format lacks {{text}}")
+        if self.clone_layout is not None:
+            for slot in CLONE_SLOTS:
+                if self.clone_layout.count(slot) != 1:
+                    raise ValueError(f"template {self.name}: clone_layout needs exactly one {slot} slot")
+            for part in self.clone_layout:
+                if part not in CLONE_SLOTS and self.special_ids.get(part) not in self.token_text:
+                    raise ValueError(f"template {self.name}: clone_layout names unknown special token {part!r}")
 
     def layout_ids(self) -> list[int | str]:
         """The layout with special ids resolved; the text slot stays the string "{text}"."""
@@ -87,6 +105,33 @@ class PromptTemplate:
             slot if part == "{text}" else self.token_text[self.special_ids[part]] for part in self.layout
         ]
         return "".join(parts)
+
+
+    def audio_token_text(self, frames: np.ndarray) -> str:
+        """(F, 7) SNAC codes as the model writes them: the i-th code of a frame in its own slice."""
+        numbers = self.audio_code_offset + frames + np.arange(CODES_PER_FRAME) * self.codebook_size
+        return "".join(f"<custom_token_{n}>" for n in numbers.reshape(-1).tolist())
+
+    def build_clone(self, reference_text: str, reference_frames: np.ndarray, text: str) -> tuple[str, int]:
+        """The cloning prompt, and an upper bound on its length in tokens: the audio codes and
+        special tokens are one token each, text at most one token per UTF-8 byte."""
+        if self.clone_layout is None:
+            raise ValueError(f"prompt template {self.name} has no cloning layout")
+        reference_text, text = sanitize(reference_text), self.clone_text.format(text=sanitize(text))
+        parts: list[str] = []
+        bound = 0
+        for part in self.clone_layout:
+            if part == "{reference_audio}":
+                parts.append(self.audio_token_text(reference_frames))
+                bound += reference_frames.size
+            elif part in ("{reference_text}", "{text}"):
+                value = reference_text if part == "{reference_text}" else text
+                parts.append(value)
+                bound += len(value.encode("utf-8"))
+            else:
+                parts.append(self.token_text[self.special_ids[part]])
+                bound += 1
+        return "".join(parts), bound
 
 
 def sanitize(text: str) -> str:

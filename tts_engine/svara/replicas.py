@@ -97,13 +97,17 @@ class VllmReplicas(VllmClient):
         return min(candidates, key=lambda u: self.outstanding.get(u, 0))
 
     async def stream(
-        self, prompt: str, sampling: SamplingParams, result: StreamResult | None = None
+        self,
+        prompt: str,
+        sampling: SamplingParams,
+        result: StreamResult | None = None,
+        prompt_tokens: int | None = None,
     ) -> AsyncGenerator[str, None]:
         url = self.pick()
         client = self._replicas.get(url, self._template)
         self.outstanding[url] = self.outstanding.get(url, 0) + 1
         try:
-            async with contextlib.aclosing(client.stream(prompt, sampling, result)) as pieces:
+            async with contextlib.aclosing(client.stream(prompt, sampling, result, prompt_tokens)) as pieces:
                 async for text in pieces:
                     yield text
         finally:

@@ -24,7 +24,7 @@ from common.aio import cancel_and_wait
 
 from .snac_model import NoiseContext, load_snac, make_noise_positional
 from .snac_stream import SnacStreamer, StreamState
-from .tokens import frames_to_codes
+from .tokens import codes_to_frames, frames_to_codes
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +92,19 @@ class SnacEngine:
     def decode_whole(self, frames: np.ndarray, seed: int) -> np.ndarray:
         """The reference: every frame of an utterance in one call."""
         return self.decode_batch([frames], [0], [seed])[0]
+
+    def frames_for(self, samples: int) -> int:
+        """How many frames `encode` makes of `samples` (SNAC pads up to whole frames)."""
+        return -(-samples // self.samples_per_frame)
+
+    def encode(self, audio: np.ndarray) -> np.ndarray:
+        """Mono float32 samples at `sample_rate` -> (F, 7) frames, as the Svara model emits them.
+        Blocking (seconds for long audio on CPU): call it from a worker thread."""
+        samples = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[None, None].to(self.device)
+        with torch.inference_mode():
+            codes = self.model.encode(samples)
+        layers = [layer[0].cpu().numpy().astype(np.int64) for layer in codes]
+        return codes_to_frames(*layers)
 
     # --- asynchronous, batched streaming -------------------------------------------------------
     def new_stream(self, seed: int) -> StreamState:

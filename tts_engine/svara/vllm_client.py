@@ -92,15 +92,22 @@ class VllmClient:
         except (aiohttp.ClientError, TimeoutError):
             return False
 
-    def max_tokens_for(self, prompt: str) -> int:
+    def max_tokens_for(self, prompt: str, prompt_tokens: int | None = None) -> int:
         """Room left in the context. A byte-level BPE never makes more tokens than UTF-8 bytes, so
-        this is a safe upper bound on the prompt without a tokenizer in the gateway."""
-        return self.max_model_len - len(prompt.encode("utf-8"))
+        that is a safe upper bound on the prompt without a tokenizer in the gateway; a caller that
+        knows a tighter bound (a cloning prompt is mostly one-token audio codes) passes it."""
+        return self.max_model_len - (prompt_tokens if prompt_tokens is not None else len(prompt.encode("utf-8")))
 
-    def payload(self, prompt: str, sampling: SamplingParams) -> dict[str, object]:
-        room = self.max_tokens_for(prompt)
+    def payload(
+        self, prompt: str, sampling: SamplingParams, prompt_tokens: int | None = None
+    ) -> dict[str, object]:
+        room = self.max_tokens_for(prompt, prompt_tokens)
         if room < SAMPLING_BOUNDS["max_tokens"][0]:
-            raise SvaraBadRequest("text is too long for one Svara request; split it into shorter sentences")
+            raise SvaraBadRequest(
+                f"the prompt (up to {self.max_model_len - room} tokens) leaves no room for speech within "
+                f"VLLM_MAX_MODEL_LEN={self.max_model_len}: shorten the text"
+                + (" or the reference audio" if prompt_tokens is not None else "")
+            )
         max_tokens = min(sampling.max_tokens or room, room)
         body: dict[str, object] = {
             "model": self.model,
@@ -127,10 +134,11 @@ class VllmClient:
         prompt: str,
         sampling: SamplingParams,
         result: StreamResult | None = None,
+        prompt_tokens: int | None = None,
     ) -> AsyncGenerator[str, None]:
         """Yield generated text pieces as they arrive."""
         result = result if result is not None else StreamResult()
-        body = self.payload(prompt, sampling)
+        body = self.payload(prompt, sampling, prompt_tokens)
         url = f"{self.base_url}/v1/completions"
         try:
             response = await self._http().post(url, json=body)
