@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .tokens import CODES_PER_FRAME
+from .tokens import frames_to_token_text
 
 DEFAULT_TEMPLATES_PATH = Path(__file__).with_name("templates.json")
 CLONE_SLOTS = ("{reference_text}", "{reference_audio}", "{text}")
@@ -107,11 +107,6 @@ class PromptTemplate:
         return "".join(parts)
 
 
-    def audio_token_text(self, frames: np.ndarray) -> str:
-        """(F, 7) SNAC codes as the model writes them: the i-th code of a frame in its own slice."""
-        numbers = self.audio_code_offset + frames + np.arange(CODES_PER_FRAME) * self.codebook_size
-        return "".join(f"<custom_token_{n}>" for n in numbers.reshape(-1).tolist())
-
     def build_clone(self, reference_text: str, reference_frames: np.ndarray, text: str) -> tuple[str, int]:
         """The cloning prompt, and an upper bound on its length in tokens: the audio codes and
         special tokens are one token each, text at most one token per UTF-8 byte."""
@@ -122,7 +117,11 @@ class PromptTemplate:
         bound = 0
         for part in self.clone_layout:
             if part == "{reference_audio}":
-                parts.append(self.audio_token_text(reference_frames))
+                parts.append(
+                    frames_to_token_text(
+                        reference_frames, code_offset=self.audio_code_offset, codebook_size=self.codebook_size
+                    )
+                )
                 bound += reference_frames.size
             elif part in ("{reference_text}", "{text}"):
                 value = reference_text if part == "{reference_text}" else text
