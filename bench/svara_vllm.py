@@ -31,10 +31,9 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.main import create_app  # noqa: E402
-from app.settings import GatewaySettings  # noqa: E402
 from tests.support import ServerThread, free_port, wait_until  # noqa: E402
 from tests.support.real_vllm import SERVED_NAME, start_vllm, stop_vllm  # noqa: E402
-from tests.support.svara import seeded_snac_dir  # noqa: E402
+from tests.support.svara import config_for_tests, seeded_snac_dir, svara_gateway_settings  # noqa: E402
 from tests.support.svara_model import LOOP_VOICE, TEXTS  # noqa: E402
 from tts_engine.base import SamplingParams  # noqa: E402
 from tts_engine.svara.catalogue import load_voices  # noqa: E402
@@ -79,8 +78,8 @@ async def measure(vllm_url: str, gateway_url: str, streams: list[int], tokens: i
     template = PromptTemplate.load("svara-v1")
     voice = load_voices()[LOOP_VOICE]
     sampling = resolve_sampling(SamplingParams(max_tokens=tokens, repetition_penalty=1.0, seed=1))
-    client = VllmClient(vllm_url, SERVED_NAME, stop_token_ids=template.stop_token_ids,
-                        frame_xargs=template.frame_xargs())
+    config = config_for_tests(tts_llm_base_url=vllm_url, vllm_served_model_name=SERVED_NAME)
+    client = VllmClient(config, stop_token_ids=template.stop_token_ids, frame_xargs=template.frame_xargs())
     direct_body = client.payload(template.build(voice.speaker, TEXTS[0]), sampling)
     gateway_body = {"text": TEXTS[0], "voice": LOOP_VOICE, "stream": True, "response_format": "pcm",
                     "max_tokens": tokens, "repetition_penalty": 1.0, "seed": 1}
@@ -114,15 +113,11 @@ def main() -> None:
         stdout=subprocess.DEVNULL,
     )
     try:
-        settings = GatewaySettings(
-            redis_url=f"redis://127.0.0.1:{redis_port}/0",
-            asr_port=free_port(),
-            license_proxy_port=free_port(),
-            tts_piper_enabled=False,
-            tts_svara_enabled=True,
-            tts_llm_base_url=vllm_url,
-            vllm_served_model_name=SERVED_NAME,
+        settings = svara_gateway_settings(
+            f"redis://127.0.0.1:{redis_port}/0",
+            vllm_url,
             snac_model_path=args.snac_model or str(seeded_snac_dir()),
+            snac_device="auto",
             svara_stall_timeout_s=120,
         )
         with ServerThread(create_app(settings)) as gateway:

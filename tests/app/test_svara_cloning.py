@@ -17,11 +17,10 @@ import openai
 import pytest
 
 from app.main import create_app
-from app.settings import GatewaySettings
-from tests.support import ServerThread, free_port, wait_until
+from tests.support import ServerThread, wait_until
 from tests.support.asr import to_wav
-from tests.support.real_vllm import SERVED_NAME, RealVllm
-from tests.support.svara import seeded_snac_dir, shared_engine, speech_like_audio
+from tests.support.real_vllm import RealVllm
+from tests.support.svara import shared_engine, speech_like_audio, svara_gateway_settings
 from tests.support.svara_model import BOS, frame_token_ids
 from tts_engine.svara.backend import SvaraBackend
 
@@ -51,17 +50,10 @@ class _Keep(logging.Handler):
 
 @pytest.fixture(scope="module")
 def gateway(redis_url: str, real_vllm: RealVllm) -> Iterator[CloningGateway]:
-    settings = GatewaySettings(
-        redis_url=redis_url,
-        asr_port=free_port(),
-        license_proxy_port=free_port(),
-        tts_piper_enabled=False,
-        tts_svara_enabled=True,
-        tts_llm_base_url=real_vllm.url,
-        vllm_served_model_name=SERVED_NAME,
+    settings = svara_gateway_settings(
+        redis_url,
+        real_vllm.url,
         vllm_max_model_len=MAX_MODEL_LEN,
-        snac_model_path=str(seeded_snac_dir()),
-        snac_device="cpu",
         svara_stall_timeout_s=60.0,
         svara_health_interval_s=0.5,
     )

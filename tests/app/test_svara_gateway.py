@@ -17,9 +17,15 @@ import pytest
 
 from app.main import create_app
 from app.settings import GatewaySettings
-from tests.support import ServerThread, free_port, wait_until
-from tests.support.real_vllm import SERVED_NAME, RealVllm
-from tests.support.svara import encode_frames, seeded_snac_dir, shared_engine, snr_db, speech_like_audio
+from tests.support import ServerThread, wait_until
+from tests.support.real_vllm import RealVllm
+from tests.support.svara import (
+    encode_frames,
+    shared_engine,
+    snr_db,
+    speech_like_audio,
+    svara_gateway_settings,
+)
 from tests.support.svara_model import LOOP_VOICE, SPEAKERS, TEXTS, known_frames
 from tests.support.vllm_standin import Script, VllmStandin
 from tts_engine.svara.tokens import frames_to_token_text
@@ -34,19 +40,8 @@ class SvaraGateway:
 
 
 def _settings(redis_url: str, vllm_url: str) -> GatewaySettings:
-    return GatewaySettings(
-        redis_url=redis_url,
-        asr_port=free_port(),
-        license_proxy_port=free_port(),
-        tts_piper_enabled=False,
-        tts_svara_enabled=True,
-        tts_llm_base_url=vllm_url,
-        vllm_served_model_name=SERVED_NAME,
-        snac_model_path=str(seeded_snac_dir()),
-        snac_device="cpu",
-        svara_stall_timeout_s=2.0,
-        svara_health_interval_s=0.5,
-        retry_after_s=2,
+    return svara_gateway_settings(
+        redis_url, vllm_url, svara_stall_timeout_s=2.0, svara_health_interval_s=0.5, retry_after_s=2
     )
 
 

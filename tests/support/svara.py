@@ -31,6 +31,25 @@ def seeded_snac_dir() -> Path:
     return directory
 
 
+def svara_gateway_settings(redis_url: str, vllm_url: str, **overrides: object) -> GatewaySettings:
+    """A gateway that speaks only the Svara voices, through the vLLM at vllm_url, with the seeded SNAC."""
+    from tests.support import free_port
+    from tests.support.real_vllm import SERVED_NAME
+
+    fields: dict[str, object] = {
+        "redis_url": redis_url,
+        "asr_port": free_port(),
+        "license_proxy_port": free_port(),
+        "tts_piper_enabled": False,
+        "tts_svara_enabled": True,
+        "tts_llm_base_url": vllm_url,
+        "vllm_served_model_name": SERVED_NAME,
+        "snac_model_path": str(seeded_snac_dir()),
+        "snac_device": "cpu",
+    }
+    return GatewaySettings(**(fields | overrides))  # type: ignore[arg-type]
+
+
 def config_for_tests(**settings: object) -> SvaraConfig:
     """The Svara configuration the gateway would build from these settings (the one set of defaults)."""
     return svara_config(GatewaySettings(**settings))  # type: ignore[arg-type]
