@@ -109,7 +109,7 @@ def features_for(routes: Sequence[BaseRoute], scope: Scope) -> tuple[str, ...]:
     if route is None:
         return ()
     features = declared_features(route)
-    if not features:
+    if features is None:  # () is a declaration too: any valid license, no feature
         path = getattr(route, "path", scope["path"])
         raise UndeclaredRoute(
             f"the route {path} declares no license feature, so it is refused; this is a bug in the "

@@ -32,8 +32,8 @@ def _decode(data: bytes) -> tuple[np.ndarray, int]:
 
 @pytest.fixture(scope="module")
 def reference(tts_gateway: Gateway) -> float:
-    """Duration of the text as raw PCM at the voice's own rate (22050 Hz)."""
-    response = _speech(tts_gateway, response_format="pcm")
+    """Duration of the text as raw PCM at the voice's own rate (22050 Hz; OpenAI's pcm default is 24 kHz)."""
+    response = _speech(tts_gateway, response_format="pcm", sample_rate=22050)
     assert response.headers["x-sample-rate"] == "22050"
     return len(response.content) / 2 / 22050
 

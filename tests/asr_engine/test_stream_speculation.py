@@ -67,7 +67,7 @@ async def test_final_is_decoded_in_the_trailing_silence_and_sent_at_the_endpoint
     assert session.speculation is not None  # the final's decode started before the endpoint
     await session.speculation  # let it finish, whatever the machine's speed
     decoded_before_endpoint = recording.finals_decoded
-    assert decoded_before_endpoint == 1
+    assert decoded_before_endpoint >= 1  # more than one where a pause inside the sentence started one early
     messages = await _feed(session, silence * 5)
     finals = [m for m in messages if m["is_final"]]
     assert len(finals) == 1 and wer(SENTENCES[0], finals[0]["transcript"]) <= MAX_WER, finals

@@ -20,7 +20,7 @@ import pytest
 
 from tests.support import wait_until
 from tests.support.real_vllm import SERVED_NAME, RealVllm
-from tests.support.svara import shared_engine, snr_db
+from tests.support.svara import config_for_tests, shared_engine, snr_db
 from tests.support.svara_model import BOS, LOOP_VOICE, SPEAKERS, TEXTS, known_frames
 from tts_engine.base import SamplingParams, SynthesisRequest
 from tts_engine.svara.backend import SvaraBackend
@@ -36,15 +36,16 @@ _TOKEN = re.compile(r"<custom_token_(\d+)>")
 
 
 async def _backend(vllm: RealVllm, *, frame_processor: bool = True) -> SvaraBackend:
+    config = config_for_tests(
+        tts_llm_base_url=vllm.url, vllm_served_model_name=SERVED_NAME, svara_stall_timeout_s=60
+    )
     template = PromptTemplate.load("svara-v1")
     client = VllmClient(
-        vllm.url,
-        SERVED_NAME,
+        config,
         stop_token_ids=template.stop_token_ids,
         frame_xargs=template.frame_xargs() if frame_processor else None,
-        stall_timeout_s=60,
     )
-    backend = SvaraBackend(client=client, engine=shared_engine(), template=template, voices=VOICES)
+    backend = SvaraBackend(config=config, client=client, engine=shared_engine(), template=template, voices=VOICES)
     await backend.start()
     return backend
 
@@ -135,7 +136,7 @@ async def test_vllm_refusing_a_parameter_is_a_bad_request(backend: SvaraBackend,
     with pytest.raises(SvaraBadRequest, match="top_p"):
         async for _ in backend.client.stream(prompt, replace(sampling, top_p=0.0)):
             pass
-    client = VllmClient(real_vllm.url, SERVED_NAME, stop_token_ids=[128258], frame_xargs={"svara_codebook": 0})
+    client = VllmClient(backend.client.config, stop_token_ids=[128258], frame_xargs={"svara_codebook": 0})
     try:
         with pytest.raises(SvaraBadRequest, match="svara"):
             async for _ in client.stream(prompt, sampling):
