@@ -110,7 +110,8 @@ class HealthMonitor:
                 "supervisor_state": info["statename"].lower(),
                 "pid": info["pid"],
                 "uptime_s": round(now - info["start"]) if info["statename"] == "RUNNING" else 0,
-                "healthy": health.healthy,
+                # Only what was seen of this very pid: a restarted program is not yet healthy.
+                "healthy": health.healthy if health.pid == info["pid"] else None,
                 "restarts_by_monitor": health.restarts,
             })
         if not mapping:

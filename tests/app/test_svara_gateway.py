@@ -100,7 +100,8 @@ def test_client_leaving_aborts_the_vllm_request(real_gateway: str, real_vllm: Re
         assert r.status_code == 200
         assert next(r.iter_bytes())  # first audio, then hang up
     wait_until(lambda: real_vllm.metric("vllm:num_requests_running") == 0, 60, "vLLM to drop the request")
-    assert real_vllm.metric("vllm:generation_tokens_total") - generated < 2000  # max_tokens: ~4000
+    # Not aborted, it would run to max_tokens (about 4000); vLLM notices the hang-up late on a busy CPU.
+    assert real_vllm.metric("vllm:generation_tokens_total") - generated < 3000
 
 
 def test_upstream_refusing_gives_503_with_retry_after(gateway: SvaraGateway) -> None:

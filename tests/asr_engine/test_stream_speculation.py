@@ -39,9 +39,11 @@ def model() -> WhisperModel:
     return WhisperModel(str(bundled.tiny_en()), device="cpu", compute_type="int8", cpu_threads=2)
 
 
-def _session(model: WhisperModel, speculate_ms: int) -> tuple[Session, RecordingModel]:
+def _session(model: WhisperModel, speculate_ms: int, endpoint_ms: int = 500) -> tuple[Session, RecordingModel]:
     recording = RecordingModel(model)
-    settings = AsrSettings(asr_stream_speculate_ms=speculate_ms, asr_stream_endpoint_ms=500, asr_beam_size=5)
+    settings = AsrSettings(
+        asr_stream_speculate_ms=speculate_ms, asr_stream_endpoint_ms=endpoint_ms, asr_beam_size=5
+    )
     return Session(model=recording, settings=settings, options=StreamOptions()), recording  # type: ignore[arg-type]
 
 
@@ -75,12 +77,14 @@ async def test_final_is_decoded_in_the_trailing_silence_and_sent_at_the_endpoint
 
 
 async def test_speech_resuming_in_the_pause_discards_the_guess(model: WhisperModel) -> None:
-    session, recording = _session(model, speculate_ms=150)
+    # A 1 s endpoint: the pause (300 ms plus Piper's own silence around each sentence, which varies
+    # from run to run) stays well inside it, past the 150 ms that start a speculative decode.
+    session, recording = _session(model, speculate_ms=150, endpoint_ms=1000)
     first, second = piper_speech(SENTENCES[:1], 0.0), piper_speech(SENTENCES[1:2], 0.0)
     silence = np.zeros(16000 // 10, dtype=np.int16).tobytes()
     messages = await _feed(session, first.pcm16k() + silence * 3)
     assert session.speculation is not None
-    messages += await _feed(session, second.pcm16k() + silence * 8)
+    messages += await _feed(session, second.pcm16k() + silence * 14)
     finals = [m for m in messages if m["is_final"]]
     # One utterance: the guess covering only the first sentence was not sent.
     assert len(finals) == 1, finals

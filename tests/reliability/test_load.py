@@ -4,7 +4,8 @@
 In the middle of it the ASR worker is killed with SIGKILL and the license proxy is hung with
 SIGSTOP. Passing means: no answer but 2xx or a deliberate 429/503, no failed connection, the stack
 recovers without being restarted, every accepted queued job ends with a result, and the gateway's
-memory after the run is within 10 % of its memory after the warm-up.
+memory stops growing: within 25 % of its warm-up figure after the faults, and within 5 % of that
+after a second, clean round of load.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ pytestmark = pytest.mark.slow
 CLIENTS = 16
 WARMUP_S = 8
 LOAD_S = 30
+STEADY_S = 15
 DELIBERATE = {429, 503}
 
 
@@ -163,5 +165,13 @@ def test_load_with_worker_kill_and_license_hang(load_stack: Stack) -> None:
 
     wait_until(all_done, 60, "every queued job to have a result", interval_s=1)
 
+    # Memory: the faults' error paths and the busiest moments may claim memory once (allocator
+    # arenas, lazily built objects), bounded here; a leak keeps growing, so a second clean round of
+    # the same load must leave the gateway where the first one did.
     rss_after = _rss_kb(gateway_pid)
-    assert rss_after <= rss_warm * 1.10, f"gateway RSS grew from {rss_warm} kB to {rss_after} kB"
+    assert rss_after <= rss_warm * 1.25, f"gateway RSS grew from {rss_warm} kB to {rss_after} kB"
+    again = Tally()
+    _run(load_stack.url, clip.wav(), STEADY_S, again, [])
+    assert not again.errors, again.errors[:5]
+    rss_again = _rss_kb(gateway_pid)
+    assert rss_again <= rss_after * 1.05, f"gateway RSS kept growing: {rss_after} kB, then {rss_again} kB"
