@@ -274,16 +274,18 @@ async def openai_speech(body: OpenAISpeechBody, request: Request) -> Response:
     return await audio_response(request, plan, stream=body.stream is not False)
 
 
+_SVARA_SCHEMA = SvaraSpeechBody.model_json_schema()
+# The route reads its body itself (JSON or multipart), so the OpenAPI document is given here.
 _SVARA_BODY_DOC = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {"schema": SvaraSpeechBody.model_json_schema()},
+            "application/json": {"schema": _SVARA_SCHEMA},
             "multipart/form-data": {
                 "schema": {
-                    **SvaraSpeechBody.model_json_schema(),
+                    **_SVARA_SCHEMA,
                     "properties": {
-                        **SvaraSpeechBody.model_json_schema()["properties"],
+                        **_SVARA_SCHEMA["properties"],
                         "reference_audio": {"type": "string", "format": "binary"},
                     },
                 }

@@ -20,7 +20,6 @@ from app.settings import GatewaySettings
 from tests.support import ServerThread, wait_until
 from tests.support.real_vllm import RealVllm
 from tests.support.svara import (
-    encode_frames,
     shared_engine,
     snr_db,
     speech_like_audio,
@@ -71,7 +70,7 @@ def _svara_state(url: str) -> str | None:
 
 @pytest.fixture(scope="module")
 def frames() -> np.ndarray:
-    return encode_frames(shared_engine(), speech_like_audio(0.9))
+    return shared_engine().encode(speech_like_audio(0.9))
 
 
 def _body(**extra: object) -> dict[str, object]:

@@ -72,11 +72,6 @@ def speech_like_audio(seconds: float = 1.0, sample_rate: int = 24000) -> np.ndar
     return (0.25 * voiced * envelope + noise).astype(np.float32)
 
 
-def encode_frames(engine: SnacEngine, audio: np.ndarray) -> np.ndarray:
-    """Encode audio with the same SNAC model -> (F, 7) frames, as the Svara model would emit them."""
-    return engine.encode(audio)
-
-
 def snr_db(test: np.ndarray, reference: np.ndarray) -> float:
     error = float(np.sum((test.astype(np.float64) - reference) ** 2))
     return 10 * np.log10(float(np.sum(reference.astype(np.float64) ** 2)) / max(error, 1e-30))

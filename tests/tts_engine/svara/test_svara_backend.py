@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tests.support import free_port
-from tests.support.svara import config_for_tests, encode_frames, shared_engine, speech_like_audio
+from tests.support.svara import config_for_tests, shared_engine, speech_like_audio
 from tests.support.vllm_standin import Script, VllmStandin
 from tts_engine.base import SamplingParams, SynthesisRequest
 from tts_engine.svara.backend import SvaraBackend
@@ -35,7 +35,7 @@ def standin() -> Iterator[VllmStandin]:
 
 @pytest.fixture(scope="module")
 def frames() -> np.ndarray:
-    frames = encode_frames(shared_engine(), speech_like_audio(0.9))
+    frames = shared_engine().encode(speech_like_audio(0.9))
     frames[1, 0], frames[4, 6] = 0, 4095  # the two edge codes must survive the whole path
     return frames
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.support.svara import encode_frames, seeded_snac_dir, shared_engine, snr_db, speech_like_audio
+from tests.support.svara import seeded_snac_dir, shared_engine, snr_db, speech_like_audio
 from tts_engine.svara.errors import SnacLoadError
 from tts_engine.svara.snac_decoder import StreamDecoder
 from tts_engine.svara.snac_engine import SnacEngine
@@ -17,7 +17,7 @@ from tts_engine.svara.snac_model import load_snac
 
 @pytest.fixture(scope="module")
 def frames() -> np.ndarray:
-    return encode_frames(shared_engine(), speech_like_audio(0.9))  # 11 frames
+    return shared_engine().encode(speech_like_audio(0.9))  # 11 frames
 
 
 async def _stream(
