@@ -76,10 +76,12 @@ async def test_a_new_streams_first_sentence_goes_before_later_sentences_of_other
     # All three have audio playing and their next sentences queued; now hold the voice and add one.
     gate = _blocked(piper._executor)
     newcomer = asyncio.Event()
-    heard_before = len(order)
     streams.append(asyncio.create_task(consume("new", "Hello there.", newcomer)))
-    # Queued: the three next sentences and the newcomer's first.
+    # Queued: the three next sentences and the newcomer's first. Steps that finished before the
+    # voice was held reach their consumers while this waits (each stream queues its next step only
+    # after taking the last one's audio), so everything heard from here on was produced after.
     await asyncio.to_thread(wait_until, lambda: piper._executor.waiting() == 4, 60, "four queued steps")
+    heard_before = len(order)
     gate.set()
     await asyncio.wait_for(newcomer.wait(), 120)
     assert order[heard_before:].index("new") == 0, order[heard_before:]
