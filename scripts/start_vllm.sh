@@ -53,9 +53,14 @@ if [ "$device" = gpu ]; then
   # vLLM takes this share of the WHOLE card (weights + KV cache); Whisper and SNAC live in the rest.
   args+=(--gpu-memory-utilization "${VLLM_GPU_MEMORY_UTILIZATION:-0.6}" --dtype "${VLLM_DTYPE:-auto}")
 else
-  # KV cache in GiB of RAM, and the cores vLLM's OpenMP threads use ("auto": one NUMA node's).
+  # KV cache in GiB of RAM, and the cores vLLM's OpenMP threads use. Alone in its container (role
+  # vllm), "auto" pins them to one NUMA node's cores. Next to the gateway (role all) they are not
+  # pinned: a pinned worker that never yields its core stalls the gateway's SNAC decode for as long
+  # as vLLM generates (seconds of silence on 2 cores), where the scheduler can share unpinned ones.
   export VLLM_CPU_KVCACHE_SPACE="${VLLM_CPU_KVCACHE_SPACE:-1}"
-  export VLLM_CPU_OMP_THREADS_BIND="${VLLM_CPU_OMP_THREADS_BIND:-auto}"
+  default_bind=nobind
+  if [ "${APPLIANCE_ROLE:-all}" = vllm ]; then default_bind=auto; fi
+  export VLLM_CPU_OMP_THREADS_BIND="${VLLM_CPU_OMP_THREADS_BIND:-$default_bind}"
   args+=(--dtype "${VLLM_CPU_DTYPE:-float32}")
 fi
 # Only models whose code lives in their repository need this; Svara is a plain Llama architecture.

@@ -32,6 +32,7 @@ def svara_config(settings: GatewaySettings) -> SvaraConfig:
         voices_path=settings.svara_voices_path,
         snac_model=settings.snac_model_path,
         snac_device=settings.snac_device,
+        snac_cpu_threads=settings.snac_cpu_threads,
         snac_batching={"auto": None, "on": True, "off": False}[settings.snac_batching],
         decoder=DecoderOptions(fast_start=settings.snac_fast_start, max_span=settings.snac_max_span_frames),
         frame_processor=settings.svara_frame_processor,

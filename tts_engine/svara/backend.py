@@ -70,7 +70,12 @@ class SvaraBackend:
                 stop_token_ids=template.stop_token_ids,
                 frame_xargs=template.frame_xargs() if config.frame_processor else None,
             ),
-            engine=SnacEngine.load(config.snac_model, device=config.snac_device, batching=config.snac_batching),
+            engine=SnacEngine.load(
+                config.snac_model,
+                device=config.snac_device,
+                batching=config.snac_batching,
+                cpu_threads=config.snac_cpu_threads,
+            ),
             template=template,
             voices=load_voices(Path(config.voices_path) if config.voices_path else None),
         )

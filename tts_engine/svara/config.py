@@ -30,6 +30,7 @@ class SvaraConfig:
     voices_path: str | None  # None: the voices shipped in tts_engine/svara
     snac_model: str  # a directory with config.json + pytorch_model.bin, or a hub name
     snac_device: str  # auto, cpu, cuda or cuda:N
+    snac_cpu_threads: int  # torch threads for decoding on CPU
     snac_batching: bool | None  # None: on for CUDA, off for CPU
     decoder: DecoderOptions
     frame_processor: bool  # ask vLLM's frame processor (tts_engine/svara/frame_processor.py) for valid frames

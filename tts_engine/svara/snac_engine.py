@@ -49,10 +49,17 @@ def resolve_device(device: str) -> str:
 
 class SnacEngine:
     def __init__(
-        self, model: Any, *, device: str = "cpu", batching: bool | None = None, max_batch: int = 32
+        self,
+        model: Any,
+        *,
+        device: str = "cpu",
+        batching: bool | None = None,
+        max_batch: int = 32,
+        cpu_threads: int = 1,
     ) -> None:
         self.model = model
         self.device = device
+        self.cpu_threads = cpu_threads  # torch threads of the decode thread, on CPU
         if device.startswith("cuda"):
             # cuDNN convolutions default to TF32 (~1e-3 relative error) on Ampere and later: the
             # streamed and whole decodes would then differ by rounding alone. SNAC is small; this
@@ -71,9 +78,11 @@ class SnacEngine:
         self._thread: ThreadPoolExecutor | None = None  # made on first use, so close() is not final
 
     @classmethod
-    def load(cls, source: str, *, device: str = "auto", batching: bool | None = None) -> SnacEngine:
+    def load(
+        cls, source: str, *, device: str = "auto", batching: bool | None = None, cpu_threads: int = 1
+    ) -> SnacEngine:
         resolved = resolve_device(device)
-        return cls(load_snac(source, resolved), device=resolved, batching=batching)
+        return cls(load_snac(source, resolved), device=resolved, batching=batching, cpu_threads=cpu_threads)
 
     # --- synchronous whole decodes (the reference in tests and benchmarks) ----------------------
     def decode_batch(
@@ -140,7 +149,12 @@ class SnacEngine:
     async def _decode_group(self, loop: asyncio.AbstractEventLoop, batch: list[DecodeJob]) -> None:
         self.largest_batch = max(self.largest_batch, len(batch))
         if self._thread is None:
-            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snac")
+            self._thread = ThreadPoolExecutor(
+                max_workers=1,
+                thread_name_prefix="snac",
+                # Before the thread's first torch op: its OpenMP team is sized then.
+                initializer=self._size_decode_thread,
+            )
         try:
             audio = await loop.run_in_executor(
                 self._thread,
@@ -160,6 +174,10 @@ class SnacEngine:
         for row, job in zip(audio, batch, strict=True):
             if not job.future.done():
                 job.future.set_result(row)
+
+    def _size_decode_thread(self) -> None:
+        if not self.device.startswith("cuda"):
+            torch.set_num_threads(self.cpu_threads)
 
     async def close(self) -> None:
         await cancel_and_wait([self._worker])

@@ -65,6 +65,16 @@ def test_each_latent_step_is_decoded_once(frames: np.ndarray) -> None:
     assert sum(len(p) for p in pieces) == len(frames) * 2048
 
 
+async def test_cpu_decodes_run_with_snac_cpu_threads(frames: np.ndarray) -> None:
+    """The decode thread uses SNAC_CPU_THREADS (1), whatever the rest of the process uses."""
+    import torch
+
+    engine = shared_engine()
+    await _stream(engine, frames[:3], seed=3)
+    assert engine._thread is not None
+    assert engine._thread.submit(torch.get_num_threads).result(10) == engine.cpu_threads == 1
+
+
 @pytest.mark.parametrize("count", [1, 2, 3])
 async def test_short_utterances_are_not_lost(frames: np.ndarray, count: int) -> None:
     engine = shared_engine()
