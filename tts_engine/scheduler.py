@@ -60,6 +60,11 @@ class PriorityExecutor:
             self._ready.notify_all()
         return future
 
+    @property
+    def workers(self) -> int:
+        """Regular workers (the express one comes on top)."""
+        return self._workers
+
     def _start(self, name: str, *, express: bool) -> None:
         thread = threading.Thread(target=self._work, args=(express,), name=name, daemon=True)
         self._threads.append(thread)

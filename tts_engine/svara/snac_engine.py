@@ -59,7 +59,7 @@ class SnacEngine:
     ) -> None:
         self.model = model
         self.device = device
-        self.cpu_threads = cpu_threads  # torch threads of the decode thread, on CPU
+        self.cpu_threads = cpu_threads  # torch threads for decoding on CPU
         if device.startswith("cuda"):
             # cuDNN convolutions default to TF32 (~1e-3 relative error) on Ampere and later: the
             # streamed and whole decodes would then differ by rounding alone. SNAC is small; this
@@ -152,7 +152,8 @@ class SnacEngine:
             self._thread = ThreadPoolExecutor(
                 max_workers=1,
                 thread_name_prefix="snac",
-                # Before the thread's first torch op: its OpenMP team is sized then.
+                # Before the thread's first torch op, when its OpenMP team is sized. torch's count
+                # is process-wide; the gateway uses torch for SNAC alone.
                 initializer=self._size_decode_thread,
             )
         try:
