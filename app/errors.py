@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from common.asr_stream import ProtocolError
 from common.ws_errors import error_body
 from tts_engine.base import EngineBadRequest, EngineError, EngineStreamFailed, EngineTimeout, EngineUnavailable
 
@@ -139,6 +140,13 @@ def from_engine_error(exc: EngineError) -> ApplianceError:
     if isinstance(exc, EngineStreamFailed):
         return UpstreamStreamFailed(str(exc))
     return ApplianceError(f"the engine failed: {type(exc).__name__}")
+
+
+def from_protocol(exc: ProtocolError) -> ApplianceError:
+    """A violation of the worker stream contract (common.asr_stream), as the gateway error of the same
+    status (clients see the gateway's codes, not the worker's)."""
+    kinds: dict[int, type[ApplianceError]] = {400: BadRequest, 408: RequestTimeout, 422: InvalidParameter}
+    return kinds.get(exc.status, ApplianceError)(exc.message, param=exc.param)
 
 
 def as_appliance_error(exc: BaseException, fallback: ApplianceError | None = None) -> ApplianceError:

@@ -14,7 +14,9 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI, WebSocket
 from fastapi.responses import JSONResponse
 
+from common import asr_stream as proto
 from common.aio import cancel_and_wait
+from common.asr_stream import ProtocolError
 
 from . import __version__
 from .callbacks import CallbackSender
@@ -22,7 +24,7 @@ from .jobs import JobConsumer
 from .model import LoadedModel, load_model
 from .registry import Registration
 from .settings import AsrSettings
-from .streaming import SessionClosed, serve_session
+from .streaming import end_with_error, serve_session
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +100,7 @@ def create_app(settings: AsrSettings | None = None) -> FastAPI:
             }
         )
 
-    @app.websocket("/v1/stream")
+    @app.websocket(proto.PATH)
     async def stream(websocket: WebSocket) -> None:
         registration: Registration = app.state.registration
         if registration.full:
@@ -117,7 +119,8 @@ def create_app(settings: AsrSettings | None = None) -> FastAPI:
         await websocket.accept()
         loaded: LoadedModel | None = app.state.model
         if loaded is None:
-            await SessionClosed(503, "starting", "the model is loading; retry shortly").send(websocket)
+            loading = ProtocolError(503, proto.ERROR_STARTING, "the model is loading; retry shortly")
+            await end_with_error(websocket, loading)
             return
         await serve_session(websocket, loaded.model, settings)
 

@@ -19,7 +19,6 @@ everything before it is out. Transcript messages carry no `type`; other clients 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 import uuid
@@ -30,8 +29,10 @@ import numpy as np
 from fastapi import WebSocket, WebSocketDisconnect
 from faster_whisper import WhisperModel
 
+from common import asr_stream as proto
 from common.asr_jobs import SAMPLE_RATE
-from common.ws_errors import error_body, error_type_for, send_error
+from common.asr_stream import ProtocolError, StreamOptions
+from common.ws_errors import send_error
 
 from .settings import AsrSettings
 from .transcriber import InvalidRequest, check_language
@@ -39,27 +40,12 @@ from .vad import WINDOW, StreamingVad
 
 log = logging.getLogger(__name__)
 
-PAD = SAMPLE_RATE * 3 // 10  # 300 ms kept around speech: VAD onsets are late, Whisper likes context
+PAD = SAMPLE_RATE * 3 // 10  # 300 ms kept after speech: Whisper likes context
 
 
-class SessionClosed(Exception):
-    """Ends a session with an error; `status` is the HTTP status of the same error, which picks the
-    close code (common.ws_errors, shared with the gateway)."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(code)
-        self.status, self.code, self.message = status, code, message
-
-    async def send(self, websocket: WebSocket) -> None:
-        body = error_body(self.message, code=self.code, error_type=error_type_for(self.status))
-        await send_error(websocket, body, self.status)
-
-
-@dataclass
-class StreamOptions:
-    language: str | None = None
-    word_timestamps: bool = False
-    vad_events: bool = False
+async def end_with_error(websocket: WebSocket, error: ProtocolError) -> None:
+    """The contract's error frame, then the close code of its status (common.ws_errors)."""
+    await send_error(websocket, error.body(), error.status)
 
 
 @dataclass
@@ -82,43 +68,49 @@ class Session:
     speculation: asyncio.Task[tuple[str, list[dict[str, Any]], str]] | None = None
     speculation_span: tuple[int, int] = (0, 0)
 
+    def __post_init__(self) -> None:
+        # The session's VAD options (OpenAI's turn_detection) where given, else the worker's settings.
+        options, settings = self.options, self.settings
+        self.threshold = _pick(options.vad_threshold, settings.asr_stream_vad_threshold)
+        self.endpoint = _pick(options.silence_duration_ms, settings.asr_stream_endpoint_ms) * SAMPLE_RATE // 1000
+        # Audio kept before the first speech window: VAD onsets are late, Whisper likes context.
+        self.prefix = _pick(options.prefix_padding_ms, PAD * 1000 // SAMPLE_RATE) * SAMPLE_RATE // 1000
+
     # --- audio -----------------------------------------------------------------------------------
     async def on_audio(self, pcm: bytes) -> list[dict[str, Any]]:
         audio = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
         self.buf = np.concatenate([self.buf, audio])
         self.total += len(audio)
         out: list[dict[str, Any]] = []
-        endpoint = self.settings.asr_stream_endpoint_ms * SAMPLE_RATE // 1000
-        threshold = self.settings.asr_stream_vad_threshold
         tail = self._tail()
         for prob in self.vad.feed(audio):
             window_start, self.vad_pos = self.vad_pos, self.vad_pos + WINDOW
-            if prob >= threshold:
+            if prob >= self.threshold:
                 if self.speech_start is None:
                     self.speech_start = window_start
                     self.last_partial_at = window_start
-                    self._vad_event(out, "speech_started", audio_start_ms=_ms(max(window_start - PAD, 0)))
+                    self._vad_event(out, proto.SPEECH_STARTED, max(window_start - self.prefix, 0))
                 self.last_speech = self.vad_pos
-            elif self.speech_start is not None and self.vad_pos - self.last_speech >= endpoint:
-                self._vad_event(out, "speech_stopped", audio_end_ms=_ms(self.last_speech + tail))
+            elif self.speech_start is not None and self.vad_pos - self.last_speech >= self.endpoint:
+                self._vad_event(out, proto.SPEECH_STOPPED, self.last_speech + tail)
                 out.append(await self._final(self.last_speech + tail))
             elif self.speech_start is not None and self.vad_pos - self.last_speech >= tail:
                 self._speculate(self.last_speech + tail)
         if self.speech_start is not None:
             spoken = self.vad_pos - self.speech_start
             if spoken >= self.settings.asr_stream_max_utterance_s * SAMPLE_RATE:
-                self._vad_event(out, "speech_stopped", audio_end_ms=_ms(self.vad_pos))
+                self._vad_event(out, proto.SPEECH_STOPPED, self.vad_pos)
                 out.append(await self._final(self.vad_pos))
             elif self._partial_due():
                 self.last_partial_at = self.vad_pos
                 out.append(await self._partial())
         else:  # no speech pending: keep only the pre-roll
-            self._trim(self.total - PAD)
+            self._trim(self.total - self.prefix)
         return out
 
-    def _vad_event(self, out: list[dict[str, Any]], kind: str, **fields: int) -> None:
+    def _vad_event(self, out: list[dict[str, Any]], kind: str, at_sample: int) -> None:
         if self.options.vad_events:
-            out.append({"type": kind, **fields})
+            out.append(proto.vad_event(kind, _ms(at_sample)))
 
     def _tail(self) -> int:
         """Samples kept after the last speech window in a final."""
@@ -127,7 +119,7 @@ class Session:
 
     def _speculate(self, end: int) -> None:
         assert self.speech_start is not None
-        span = (max(self.speech_start - PAD, self.buf_start), end)
+        span = (max(self.speech_start - self.prefix, self.buf_start), end)
         if self.settings.asr_stream_speculate_ms <= 0 or (self.speculation and self.speculation_span == span):
             return
         self.discard_speculation()
@@ -157,7 +149,7 @@ class Session:
     # --- results ---------------------------------------------------------------------------------
     async def _partial(self) -> dict[str, Any]:
         assert self.speech_start is not None
-        start = max(self.speech_start - PAD, self.buf_start)
+        start = max(self.speech_start - self.prefix, self.buf_start)
         text, words, language = await self._transcribe(start, self.total, final=False)
         tokens = text.split()
         stable = 0
@@ -170,7 +162,7 @@ class Session:
 
     async def _final(self, end: int) -> dict[str, Any]:
         assert self.speech_start is not None
-        start = max(self.speech_start - PAD, self.buf_start)
+        start = max(self.speech_start - self.prefix, self.buf_start)
         end = min(end, self.total)
         if self.speculation is not None and self.speculation_span == (start, end):
             text, words, language = await self.speculation
@@ -197,6 +189,7 @@ class Session:
                 language=self.options.language,
                 beam_size=self.settings.asr_beam_size if final else 1,
                 word_timestamps=want_words,
+                initial_prompt=self.options.prompt,
                 condition_on_previous_text=False,
                 vad_filter=False,
             )
@@ -220,31 +213,19 @@ class Session:
     def _message(
         self, text: str, words: list[dict[str, Any]], language: str, *, is_final: bool, stable: str
     ) -> dict[str, Any]:
-        return {
-            "session_id": self.session_id,
-            "transcript": text,
-            "stable": stable,
-            "is_final": is_final,
-            "is_last": False,
-            "words": words,
-            "language": language,
-        }
+        return proto.transcript_message(self.session_id, text, words, language, is_final=is_final, stable=stable)
 
     def last_message(self) -> dict[str, Any]:
-        return {
-            "session_id": self.session_id,
-            "transcript": "",
-            "is_final": True,
-            "is_last": True,
-            "words": [],
-            "language": self.options.language,
-            "duration": round(self.total / SAMPLE_RATE, 3),
-        }
+        return proto.last_message(self.session_id, self.options.language, self.total / SAMPLE_RATE)
 
     def _trim(self, keep_from: int) -> None:
         keep_from = max(keep_from, self.buf_start)
         self.buf = self.buf[keep_from - self.buf_start :]
         self.buf_start = keep_from
+
+
+def _pick(value: int | float | None, default: int | float) -> Any:
+    return default if value is None else value
 
 
 def _ms(samples: int) -> int:
@@ -258,14 +239,13 @@ def _norm(word: str) -> str:
 async def serve_session(websocket: WebSocket, model: WhisperModel, settings: AsrSettings) -> None:
     """Run one accepted WebSocket session to its end; bad frames close it with a proper code."""
     try:
-        options = StreamOptions(
-            language=websocket.query_params.get("language") or None,
-            word_timestamps=websocket.query_params.get("word_timestamps", "false").lower() in ("1", "true"),
-            vad_events=websocket.query_params.get("vad_events", "false").lower() in ("1", "true"),
-        )
+        options = StreamOptions.from_query(websocket.query_params)
         check_language(model, options.language)
     except InvalidRequest as exc:
-        await SessionClosed(422, "invalid_parameter", str(exc)).send(websocket)
+        await end_with_error(websocket, ProtocolError(422, proto.ERROR_INVALID_PARAMETER, str(exc), "language"))
+        return
+    except ProtocolError as exc:
+        await end_with_error(websocket, exc)
         return
     session = Session(model=model, settings=settings, options=options)
     started = time.monotonic()
@@ -275,36 +255,33 @@ async def serve_session(websocket: WebSocket, model: WhisperModel, settings: Asr
             try:
                 message = await asyncio.wait_for(websocket.receive(), settings.asr_stream_idle_timeout_s)
             except TimeoutError:
-                raise SessionClosed(
-                    408, "idle_timeout", "no audio or control message received in time"
-                ) from None
+                raise ProtocolError(408, proto.ERROR_IDLE, "no audio or control message received in time") from None
             if message["type"] == "websocket.disconnect":
                 reason = "client_gone"
                 return
             if message.get("bytes") is not None:
                 data = message["bytes"]
-                if len(data) % 2:
-                    raise SessionClosed(400, "invalid_audio", "binary frames must hold whole 16-bit samples")
+                proto.check_audio_frame(data)
                 for out in await session.on_audio(data):
                     await websocket.send_json(out)
                 if session.total > settings.asr_stream_max_session_s * SAMPLE_RATE:
                     for out in await session.flush():
                         await websocket.send_json(out)
                     await websocket.send_json(session.last_message())
-                    raise SessionClosed(403, "max_duration", "the session reached its maximum duration")
+                    raise ProtocolError(403, proto.ERROR_MAX_DURATION, "the session reached its maximum duration")
                 continue
-            control = _parse_control(message.get("text") or "")
+            control = proto.parse_control(message.get("text") or "")
             for out in await session.flush():
                 await websocket.send_json(out)
-            if control == "finalize" and options.vad_events:
-                await websocket.send_json({"type": "flushed"})
-            if control == "close_stream":
+            if control == proto.FINALIZE and options.vad_events:
+                await websocket.send_json(proto.flushed_message())
+            if control == proto.CLOSE_STREAM:
                 await websocket.send_json(session.last_message())
                 await websocket.close(1000)
                 return
-    except SessionClosed as exc:
+    except ProtocolError as exc:
         reason = exc.code
-        await exc.send(websocket)
+        await end_with_error(websocket, exc)
     except WebSocketDisconnect:
         reason = "client_gone"
     finally:
@@ -321,16 +298,3 @@ async def serve_session(websocket: WebSocket, model: WhisperModel, settings: Asr
                 }
             },
         )
-
-
-def _parse_control(text: str) -> str:
-    try:
-        control = json.loads(text)
-    except ValueError:
-        raise SessionClosed(400, "invalid_json", "text frames must be JSON control messages") from None
-    kind = control.get("type") if isinstance(control, dict) else None
-    if kind not in ("finalize", "close_stream"):
-        raise SessionClosed(
-            422, "unknown_control", 'control messages are {"type": "finalize" | "close_stream"}'
-        )
-    return str(kind)

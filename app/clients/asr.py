@@ -20,6 +20,8 @@ from app.components import ComponentRegistry, ProbeResult
 from app.errors import UpstreamTimeout, UpstreamUnavailable
 from common import asr_jobs as q
 from common import asr_registry as reg
+from common import asr_stream
+from common.asr_stream import StreamOptions
 from common.states import ComponentState
 
 T = TypeVar("T")
@@ -136,7 +138,8 @@ class AsrClient:
         return ProbeResult(ComponentState.STARTING, {**detail, "error": "no ready ASR worker is registered"})
 
     # --- streaming -----------------------------------------------------------------------------
-    async def open_stream(self, params: dict[str, str]) -> aiohttp.ClientWebSocketResponse:
+    async def open_stream(self, options: StreamOptions) -> aiohttp.ClientWebSocketResponse:
+        params = options.to_query()
         if self.discovery == "fixed":
             upstream = await self._connect(self.worker_ws_url, params)
             if upstream is None:
@@ -160,7 +163,7 @@ class AsrClient:
             self._http = aiohttp.ClientSession()
         try:
             return await self._http.ws_connect(
-                f"{ws_url}/v1/stream",
+                f"{ws_url}{asr_stream.PATH}",
                 params=params,
                 timeout=aiohttp.ClientWSTimeout(ws_close=5),
                 heartbeat=None,

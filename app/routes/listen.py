@@ -25,6 +25,7 @@ from app.services.transcription import (
     parse_control,
 )
 from app.ws_errors import send_error
+from common.asr_stream import StreamOptions, control_message
 from common.callback_guard import CallbackRefused, check_callback_url, parse_networks
 from common.ws_errors import is_deliberate
 
@@ -149,13 +150,7 @@ async def serve_stream(websocket: WebSocket, reshape: Reshape | None = None) -> 
         words = _flag(query.get("word_timestamps") or query.get("timestamps"), "word_timestamps")
         websocket.app.state.components.require("asr")
         service.check_language(language)
-        upstream = await service.client.open_stream(
-            {
-                k: v
-                for k, v in {"language": language or "", "word_timestamps": str(words).lower()}.items()
-                if v
-            }
-        )
+        upstream = await service.client.open_stream(StreamOptions(language=language, word_timestamps=words))
     except ApplianceError as exc:
         await send_error(websocket, exc)
         return
@@ -188,7 +183,7 @@ async def _proxy(
             except ApplianceError as exc:
                 await send_error(websocket, exc)
                 return
-            await _forward(upstream.send_str(json.dumps({"type": kind})))
+            await _forward(upstream.send_str(control_message(kind)))
 
     async def worker_to_client() -> None:
         async for message in upstream:

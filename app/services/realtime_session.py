@@ -31,7 +31,8 @@ import aiohttp
 from app.errors import ApplianceError, BadRequest, InvalidParameter, UpstreamStreamFailed
 from app.services.realtime_config import RealtimeConfig, updated
 from app.services.transcription import StreamAudio, TranscriptionService
-from common import ws_errors
+from common import asr_stream, ws_errors
+from common.asr_stream import StreamOptions
 from common.ws_errors import is_deliberate
 
 Emit = Callable[[dict[str, Any]], Awaitable[None]]
@@ -190,7 +191,7 @@ class RealtimeTranscription:
                 await self._completed(item)
             return
         self._pending.append(item)
-        await self._upstream.send_str(json.dumps({"type": "finalize"}))
+        await self._upstream.send_str(asr_stream.control_message(asr_stream.FINALIZE))
 
     async def _completed(self, item: _Item) -> None:
         self.items_completed += 1
@@ -210,10 +211,9 @@ class RealtimeTranscription:
             return self._upstream
         self.service.check_ready()
         self._offset_ms = int(sent_before * 1000)
-        params = {"vad_events": "true"}
-        if self.config.language:
-            params["language"] = self.config.language
-        self._upstream = await self.service.client.open_stream(params)
+        self._upstream = await self.service.client.open_stream(
+            StreamOptions(vad_events=True, language=self.config.language)
+        )
         self._upstream_language = self.config.language
         self._reader = asyncio.create_task(self._read(self._upstream))
         return self._upstream
@@ -269,7 +269,7 @@ class RealtimeTranscription:
                 await self._completed(item)
         elif kind == "error":
             error = message.get("error") or {}
-            if error.get("code") != "idle_timeout":  # an idle worker session is opened again later
+            if error.get("code") != asr_stream.ERROR_IDLE:  # an idle worker session is opened again later
                 self._worker_error = error
         elif kind is None and not message.get("is_last"):
             await self._transcript(message)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -17,9 +16,10 @@ from app import bounds
 from app.audio.decode import TARGET_RATE, DecodedAudio, decode_audio
 from app.clients.asr import AsrClient
 from app.components import ComponentRegistry
-from app.errors import ApplianceError, BadRequest, InvalidParameter, NotFound, UnsupportedMedia
+from app.errors import ApplianceError, BadRequest, InvalidParameter, NotFound, UnsupportedMedia, from_protocol
 from app.limits import EngineLimiter
 from common import asr_jobs as q
+from common import asr_stream
 
 log = logging.getLogger(__name__)
 
@@ -180,14 +180,8 @@ class StreamAudio:
 
 
 def parse_control(text: str) -> str:
-    """A text frame must be a control message; returns its type."""
+    """A text frame must be a control message of the worker protocol; returns its type."""
     try:
-        control = json.loads(text)
-    except ValueError:
-        raise BadRequest("text frames must be JSON control messages") from None
-    kind = control.get("type") if isinstance(control, dict) else None
-    if kind not in ("finalize", "close_stream"):
-        raise InvalidParameter(
-            'control messages are {"type": "finalize"} or {"type": "close_stream"}', param="type"
-        )
-    return str(kind)
+        return asr_stream.parse_control(text)
+    except asr_stream.ProtocolError as exc:
+        raise from_protocol(exc) from None

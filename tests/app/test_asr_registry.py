@@ -16,6 +16,7 @@ from app.clients.asr import AsrClient
 from app.components import ComponentRegistry
 from app.errors import UpstreamUnavailable
 from common import asr_registry as reg
+from common.asr_stream import StreamOptions
 from common.states import ComponentState
 from tests.support import free_port, own_database
 from tests.support.asr import Worker
@@ -64,7 +65,7 @@ async def test_unreachable_worker_is_skipped_for_the_next(
     # The dead one looks idler, so it is tried first; its port refuses and the real worker gets the session.
     await publish(redis, record("dead", f"http://127.0.0.1:{free_port()}", sessions=0))
     await publish(redis, record("real", asr_worker.url, sessions=2))
-    upstream = await asr.open_stream({})
+    upstream = await asr.open_stream(StreamOptions())
     try:
         assert not upstream.closed
     finally:
@@ -79,6 +80,6 @@ async def test_expired_records_drop_out_and_no_worker_is_a_503(client: tuple[Asr
     assert await asr.workers() == []
     assert not await redis.sismember(reg.WORKERS, "gone")
     with pytest.raises(UpstreamUnavailable, match="no ASR worker has a free streaming slot"):
-        await asr.open_stream({})
+        await asr.open_stream(StreamOptions())
     probe = await asr.probe()
     assert probe.state is ComponentState.STARTING and "no ready ASR worker" in probe.detail["error"]

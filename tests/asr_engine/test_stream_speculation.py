@@ -15,7 +15,8 @@ from faster_whisper import WhisperModel
 
 from asr_engine import bundled
 from asr_engine.settings import AsrSettings
-from asr_engine.streaming import Session, StreamOptions
+from asr_engine.streaming import Session
+from common.asr_stream import StreamOptions
 from tests.support.asr import MAX_WER, SENTENCES, Speech, piper_speech, wer
 
 CHUNK = 1600  # 100 ms of 16 kHz PCM16 samples
