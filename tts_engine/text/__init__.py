@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+from .languages import LANGUAGES, Language, language_for
+from .lexicon import Lexicon, LexiconError, lexicon, load_lexicons
 from .normalize import normalize_text
 from .split import split_text
 
-__all__ = ["normalize_text", "split_text"]
+__all__ = [
+    "LANGUAGES",
+    "Language",
+    "Lexicon",
+    "LexiconError",
+    "language_for",
+    "lexicon",
+    "load_lexicons",
+    "normalize_text",
+    "split_text",
+]
