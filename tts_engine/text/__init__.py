@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .languages import LANGUAGES, Language, language_for
-from .lexicon import Lexicon, LexiconError, lexicon, load_lexicons
+from .lexicon import Lexicon, LexiconError, Lexicons, lexicon, load_lexicons
 from .normalize import normalize_text
 from .split import split_text
 
@@ -12,6 +12,7 @@ __all__ = [
     "Language",
     "Lexicon",
     "LexiconError",
+    "Lexicons",
     "language_for",
     "lexicon",
     "load_lexicons",

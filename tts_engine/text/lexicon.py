@@ -97,10 +97,25 @@ def _read_json(path: Path) -> dict[str, str]:
     return entries
 
 
-def load_lexicons(folder: Path | None) -> dict[str, Lexicon]:
-    """The operator's lexicons by language code (as `languages.language_for` spells it)."""
+class Lexicons:
+    """The operator's lexicons, one per language."""
+
+    def __init__(self, by_language: Mapping[str, Lexicon] | None = None) -> None:
+        self._by_language = dict(by_language or {})
+
+    def get(self, language: str) -> Lexicon | None:
+        """The lexicon for a voice's language code ("hi", "en-US", ...), if any."""
+        lang = language_for(language)
+        return self._by_language.get(lang.code) if lang is not None else None
+
+    def __len__(self) -> int:
+        return len(self._by_language)
+
+
+def load_lexicons(folder: Path | None) -> Lexicons:
+    """The operator's lexicons from `folder` (None: none)."""
     if folder is None:
-        return {}
+        return Lexicons()
     if not folder.is_dir():
         raise LexiconError(f"TTS_LEXICON_DIR {folder} is not a folder")
     found: dict[str, Lexicon] = {}
@@ -115,4 +130,4 @@ def load_lexicons(folder: Path | None) -> dict[str, Lexicon]:
         entries = _read_tsv(path) if path.suffix == ".tsv" else _read_json(path)
         if entries:
             found[lang.code] = Lexicon(entries)
-    return found
+    return Lexicons(found)

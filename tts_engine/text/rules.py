@@ -1,6 +1,6 @@
 """The reading of one language: its rules in order, each turning what it matches into words, so
 that a later rule never sees it again. Phone numbers come first (digit by digit), then dates,
-times, money, percentages, ranges ("10-20"), ordinals, and last every other number, with its sign
+times, money, ranges ("10-20"), percentages, ordinals, and last every other number, with its sign
 and decimals. The text has ASCII digits by then (script.ASCII_DIGITS).
 """
 
@@ -80,8 +80,8 @@ class Reader:
             (DATE, read_date),
             (time_pattern(lang), read_time),
             (money_pattern(lang), read_money),
+            (_RANGE, _read_range),  # before percent: "10-20%" is one range
             (PERCENT, read_percent),
-            (_RANGE, _read_range),
             (_ordinal_pattern(lang), _read_ordinal),
             (_NUMBER, _read_number),
         ]

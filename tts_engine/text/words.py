@@ -13,6 +13,7 @@ English words are this package's own (numbers.py), grouped the Indian way where 
 
 from __future__ import annotations
 
+import unicodedata
 from functools import lru_cache
 
 from indic_numtowords import num2words
@@ -26,6 +27,7 @@ _SPELT_LIMIT = 10**19  # beyond this nobody says the number: read it digit by di
 
 
 def _repair(words: str, code: str) -> str:
+    words = unicodedata.normalize("NFC", words)  # Telugu "ై" comes decomposed, for one
     if code == "ta":
         words = words.replace("\u200c", "")
     elif code == "kn" and words.endswith("ದ"):
