@@ -75,6 +75,10 @@ def test_split_keeps_abbreviations_and_initials_together() -> None:
     ]
 
 
+def test_split_keeps_rupee_abbreviations_with_their_amount() -> None:
+    assert split_sentences("कुल Rs. 500 है। फिर रु. 20 दिए।") == ["कुल Rs. 500 है।", "फिर रु. 20 दिए।"]
+
+
 def test_first_piece_is_short_and_nothing_is_dropped() -> None:
     sentence = "This opening sentence is long, with a clause or two, and then keeps going for a while longer"
     text = f"{sentence}. " + " ".join(f"Sentence number {i} ends here." for i in range(50))

@@ -16,8 +16,9 @@ import re
 import unicodedata
 from collections.abc import Iterator
 
-# Word characters, Indic vowel signs and viramas included (Python's \w leaves those out).
-WORD = r"\w\u0900-\u0DFF\u200c\u200d"
+# Word characters, Indic vowel signs and viramas included (Python's \w leaves those out); the
+# dandas (।, ॥) are punctuation.
+WORD = r"\w\u0900-\u0963\u0966-\u0DFF\u200c\u200d"
 
 
 def _native_digits() -> dict[int, str]:
