@@ -24,7 +24,7 @@ from app.limits import EngineLimiter
 from app.metrics import TTS_FIRST_AUDIO, TTS_RTF
 from tts_engine.base import SamplingParams, SynthesisRequest, TTSBackend, Voice, VoiceReference
 from tts_engine.catalog import UnknownVoice, VoiceCatalog
-from tts_engine.text import Lexicon, LexiconError, Lexicons, lexicon, normalize_text, split_text
+from tts_engine.text import Lexicon, LexiconError, Lexicons, lexicon_of, normalize_text, split_text
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ class SpeechLimits:
 def request_lexicon(entries: Mapping[str, str] | None, param: str = "lexicon") -> Lexicon | None:
     """A request's lexicon, compiled once for the whole request (or WebSocket session)."""
     try:
-        return lexicon(entries)
+        return lexicon_of(entries)
     except LexiconError as exc:
         raise InvalidParameter(f"{param}: {exc}", param=param) from None
 

@@ -7,37 +7,37 @@ from pathlib import Path
 
 import pytest
 
-from tts_engine.text import LexiconError, lexicon, load_lexicons, normalize_text
+from tts_engine.text import LexiconError, lexicon_of, load_lexicons, normalize_text
 from tts_engine.text.lexicon import apply_lexicons
 
 
 def test_whole_words_only_and_case_sensitive() -> None:
-    words = lexicon({"IT": "आई टी", "राम": "RAAM"})
+    words = lexicon_of({"IT": "आई टी", "राम": "RAAM"})
     assert apply_lexicons("IT और it और ITC", [words]) == "आई टी और it और ITC"
     # An Indic word inside a longer one is left alone (vowel signs count as letters).
     assert apply_lexicons("राम रामायण पढ़ते हैं, राम।", [words]) == "RAAM रामायण पढ़ते हैं, RAAM।"
 
 
 def test_the_longest_entry_wins() -> None:
-    words = lexicon({"New": "न्यू", "New Delhi": "नई दिल्ली"})
+    words = lexicon_of({"New": "न्यू", "New Delhi": "नई दिल्ली"})
     assert apply_lexicons("New Delhi is New", [words]) == "नई दिल्ली is न्यू"
 
 
 def test_the_request_wins_and_a_spoken_form_is_not_looked_up_again() -> None:
-    request = lexicon({"SBI": "एस बी आई"})
-    operator = lexicon({"SBI": "स्टेट बैंक", "ATM": "ए टी एम", "एस": "NO"})
+    request = lexicon_of({"SBI": "एस बी आई"})
+    operator = lexicon_of({"SBI": "स्टेट बैंक", "ATM": "ए टी एम", "एस": "NO"})
     assert apply_lexicons("SBI ATM", [request, operator]) == "एस बी आई ए टी एम"
 
 
 def test_lexicons_apply_before_numbers_are_read() -> None:
-    words = lexicon({"24x7": "24 घंटे", "Dr.": "डॉक्टर"})
+    words = lexicon_of({"24x7": "24 घंटे", "Dr.": "डॉक्टर"})
     assert normalize_text("Dr. शर्मा 24x7 उपलब्ध हैं", "hi", (words,)) == "डॉक्टर शर्मा चौबीस घंटे उपलब्ध हैं"
 
 
 def test_an_empty_word_is_refused() -> None:
-    assert lexicon({}) is None
+    assert lexicon_of({}) is None
     with pytest.raises(LexiconError, match="empty"):
-        lexicon({"  ": "x"})
+        lexicon_of({"  ": "x"})
 
 
 def test_operator_files_tsv_and_json(tmp_path: Path) -> None:

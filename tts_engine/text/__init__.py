@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .languages import LANGUAGES, Language, language_for
-from .lexicon import Lexicon, LexiconError, Lexicons, lexicon, load_lexicons
+from .lexicon import Lexicon, LexiconError, Lexicons, lexicon_of, load_lexicons
 from .normalize import normalize_text
 from .split import split_text
 
@@ -14,7 +14,7 @@ __all__ = [
     "LexiconError",
     "Lexicons",
     "language_for",
-    "lexicon",
+    "lexicon_of",
     "load_lexicons",
     "normalize_text",
     "split_text",

@@ -46,7 +46,7 @@ class Language:
     money_join: str = " "  # between rupees and paise
     before_noun: dict[str, str] = field(default_factory=dict)  # last word of a number before a noun
     indian_grouping: bool = True  # plain 125000 read as 1,25,000 (English: Indian English only)
-    approximate: str = ""  # what is borrowed from another language, for the README and the route
+    approximate: str = ""  # what is borrowed from another language (README "Text normalization")
 
     def __post_init__(self) -> None:
         # Text is NFC-normalised before rules run; so are the words, so that they match it.
@@ -412,7 +412,7 @@ _LANGUAGES: list[Language] = [
     ),
 ]
 
-_EN = Language(
+ENGLISH_INDIA = Language(
     code="en",
     name="English (India)",
     script="Latn",
@@ -434,10 +434,9 @@ _EN = Language(
     ordinal_suffixes=_ENGLISH_SUFFIXES,
     money_join=" and ",
 )
-ENGLISH_INDIA = _EN
 # Other English voices (Piper's en-US): plain numbers grouped the Western way; a number written
 # with Indian commas (1,25,000) is still read in lakhs, as its writer meant.
-ENGLISH = replace(_EN, code="en-US", name="English", months="en", indian_grouping=False)
+ENGLISH = replace(ENGLISH_INDIA, code="en-US", name="English", months="en", indian_grouping=False)
 
 LANGUAGES: dict[str, Language] = {lang.code: lang for lang in [*_LANGUAGES, ENGLISH_INDIA]}
 

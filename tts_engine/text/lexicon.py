@@ -46,7 +46,7 @@ class Lexicon:
         return len(self.entries)
 
 
-def lexicon(entries: Mapping[str, str] | None) -> Lexicon | None:
+def lexicon_of(entries: Mapping[str, str] | None) -> Lexicon | None:
     """A lexicon, or None for no entries."""
     return Lexicon(entries) if entries else None
 

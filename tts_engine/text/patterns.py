@@ -5,13 +5,10 @@ from __future__ import annotations
 import re
 
 from .languages import Language
-from .script import WORD
 from .words import cardinal, digits
 
 # 1,25,000 (Indian), 125,000 (Western) or 125000. Text reaching the rules has ASCII digits only.
 NUM = r"(?:\d{1,3}(?:(?:,\d{2})+,\d{3}|(?:,\d{3})+)(?!\d)|\d+)"
-NOT_AFTER_WORD = rf"(?<![{WORD}.,])"  # a number that does not continue a word or another number
-NOT_BEFORE_WORD = rf"(?![{WORD}])"
 
 
 def value(raw: str) -> tuple[int, bool | None]:
