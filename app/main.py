@@ -34,6 +34,7 @@ from .routes import (
     speak_stream,
     speech,
     svara_compat,
+    text,
     transcriptions,
     waves,
 )
@@ -155,6 +156,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(realtime.router)
     app.include_router(waves.router)
     app.include_router(svara_compat.router)
+    app.include_router(text.router)
     if settings.playground_enabled:
         install_playground(app)
     return app

@@ -67,6 +67,10 @@ class GatewaySettings(BaseSettings):
         None, description="JSON map of other APIs' voice names (OpenAI's alloy, nova, …) onto this "
         "appliance's voices; empty: the map shipped in tts_engine/data/voice_aliases.json."
     )
+    tts_lexicon_dir: str | None = Field(
+        None, description="Folder of operator pronunciation lexicons, <language>.tsv (word TAB spoken form) "
+        "or <language>.json, read once at start (a malformed file stops the start); empty: none."
+    )
     tts_piper_enabled: bool | None = Field(
         None,
         description="Load the Piper CPU voice. Unset: on in the cpu profile, and in the gpu profile "

@@ -17,6 +17,7 @@ from tts_engine.piper_backend import PiperBackend
 from tts_engine.svara.catalogue import load_voices
 from tts_engine.svara.config import SvaraConfig
 from tts_engine.svara.errors import SnacLoadError
+from tts_engine.text import load_lexicons
 from tts_engine.unavailable import UnavailableBackend
 
 from .clients.svara import create_svara_backend, svara_config
@@ -104,6 +105,8 @@ def start_tts(
     at once; requests for a voice still loading get 503 + Retry-After)."""
     aliases_path = Path(settings.tts_voice_aliases_path) if settings.tts_voice_aliases_path else None
     catalog = VoiceCatalog(default_voice=settings.default_voice, aliases=load_aliases(aliases_path))
+    # A malformed lexicon stops the start here, its path and line in the message (LexiconError).
+    lexicons = load_lexicons(Path(settings.tts_lexicon_dir) if settings.tts_lexicon_dir else None)
     service = SpeechService(
         catalog,
         SpeechLimits(
@@ -114,6 +117,7 @@ def start_tts(
         ),
         retry_after_s=settings.retry_after_s,
         limiter=limiter,
+        lexicons=lexicons,
     )
     piper: PiperBackend | None = None
     loading: list[asyncio.Task[None]] = []

@@ -27,6 +27,8 @@ from app.services.reference import read_reference, reference_bytes_from_base64
 from app.services.speech import SpeechPlan, SpeechRequest, SpeechService
 from tts_engine.base import SAMPLING_BOUNDS, SamplingParams, VoiceReference
 
+from .text import LexiconFields
+
 router = APIRouter(tags=["text-to-speech"])
 log = logging.getLogger(__name__)
 
@@ -65,7 +67,7 @@ class CloningFields(BaseModel):
     reference_transcript: str | None = Field(None, description="The words spoken in reference_audio.")
 
 
-class OpenAISpeechBody(SamplingFields, CloningFields):
+class OpenAISpeechBody(SamplingFields, CloningFields, LexiconFields):
     """OpenAI's fields, plus the extras the Svara SDK sends on the same route, and cloning."""
 
     model_config = ConfigDict(extra="ignore")
@@ -82,7 +84,7 @@ class OpenAISpeechBody(SamplingFields, CloningFields):
     lang: str | None = Field(None, description="Svara SDK: accepted; the voice sets the language.")
 
 
-class SvaraSpeechBody(SamplingFields, CloningFields):
+class SvaraSpeechBody(SamplingFields, CloningFields, LexiconFields):
     """As the Svara authors' server: streamed raw 16-bit mono PCM at 24 kHz unless asked otherwise."""
 
     model_config = ConfigDict(extra="ignore")
@@ -95,7 +97,7 @@ class SvaraSpeechBody(SamplingFields, CloningFields):
     speed: float = 1.0
 
 
-class SmallestSpeakBody(BaseModel):
+class SmallestSpeakBody(LexiconFields):
     model_config = ConfigDict(extra="ignore")
     text: str
     voice_id: str | None = None
@@ -259,6 +261,7 @@ async def openai_speech(body: OpenAISpeechBody, request: Request) -> Response:
             sampling=body.sampling(),
             request_id=getattr(request.state, "request_id", ""),
             reference=await _reference(body),
+            lexicon=body.lexicon,
         )
     )
     if body.stream_format == "sse":
@@ -314,6 +317,7 @@ async def svara_speech(request: Request) -> Response:
             sampling=body.sampling(),
             request_id=getattr(request.state, "request_id", ""),
             reference=await _reference(body, upload),
+            lexicon=body.lexicon,
         ),
         text_param="text",
     )
@@ -336,6 +340,7 @@ async def smallest_speak(body: SmallestSpeakBody, request: Request) -> Response:
             sample_rate=body.sample_rate,
             speed=body.speed,
             request_id=getattr(request.state, "request_id", ""),
+            lexicon=body.lexicon,
         ),
         text_param="text",
         format_param="output_format",

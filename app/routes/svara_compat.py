@@ -31,6 +31,7 @@ from tts_engine.text.split import split_sentences
 
 from .speak_stream import serve_speak_stream
 from .speech import AudioStreamResponse, audio_headers, meter, speech_service
+from .text import LexiconFields
 
 router = APIRouter(tags=["text-to-speech"])
 
@@ -56,7 +57,7 @@ class VoiceSettings(BaseModel):
     speed: float | None = None
 
 
-class TimestampsBody(BaseModel):
+class TimestampsBody(LexiconFields):
     model_config = ConfigDict(extra="ignore")
     text: str
     model_id: str | None = None
@@ -115,7 +116,7 @@ def _plan(voice: str, body: TimestampsBody, request: Request, output_format: str
     return speech_service(request).prepare(
         SpeechRequest(
             text=body.text, voice_id=voice, format=fmt, sample_rate=rate, speed=speed,
-            request_id=getattr(request.state, "request_id", ""),
+            request_id=getattr(request.state, "request_id", ""), lexicon=body.lexicon,
         ),
         text_param="text",
         format_param="output_format",

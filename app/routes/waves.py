@@ -21,7 +21,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
 from app.errors import InvalidParameter, as_appliance_error
 from app.licensing import licensed
@@ -31,13 +31,14 @@ from common import ws_errors
 
 from .listen import serve_stream, transcribe_upload
 from .speech import audio_response, meter, speech_service, sse
+from .text import LexiconFields
 
 router = APIRouter(tags=["waves"])
 
 WAVES_RATE = 24000  # the rate Waves answers with when a request names none
 
 
-class WavesSpeech(BaseModel):
+class WavesSpeech(LexiconFields):
     """The fields of a Waves TTS request this appliance honours (others, e.g. `model`, are ignored)."""
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
@@ -58,6 +59,7 @@ class WavesSpeech(BaseModel):
             sample_rate=self.sample_rate or WAVES_RATE,
             speed=self.speed or 1.0,
             request_id=request_id,
+            lexicon=self.lexicon,
         )
 
 

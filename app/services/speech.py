@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -24,7 +24,7 @@ from app.limits import EngineLimiter
 from app.metrics import TTS_FIRST_AUDIO, TTS_RTF
 from tts_engine.base import SamplingParams, SynthesisRequest, TTSBackend, Voice, VoiceReference
 from tts_engine.catalog import UnknownVoice, VoiceCatalog
-from tts_engine.text import normalize_text, split_text
+from tts_engine.text import Lexicon, LexiconError, Lexicons, lexicon_of, normalize_text, split_text
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,7 @@ class SpeechRequest:
     sampling: SamplingParams = field(default_factory=SamplingParams)
     request_id: str = ""
     reference: VoiceReference | None = None  # zero-shot cloning (backends that can clone only)
+    lexicon: Mapping[str, str] | None = None  # this request's pronunciations: word -> spoken form
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class SpeechPlan:
     sampling: SamplingParams
     request_id: str
     reference: VoiceReference | None = None
+    lexicon: Lexicon | None = None  # the request's, ahead of the operator's
 
     @property
     def content_type(self) -> str:
@@ -85,6 +87,14 @@ class SpeechLimits:
     crossfade_ms: float = 15.0
 
 
+def request_lexicon(entries: Mapping[str, str] | None, param: str = "lexicon") -> Lexicon | None:
+    """A request's lexicon, compiled once for the whole request (or WebSocket session)."""
+    try:
+        return lexicon_of(entries)
+    except LexiconError as exc:
+        raise InvalidParameter(f"{param}: {exc}", param=param) from None
+
+
 class SpeechService:
     def __init__(
         self,
@@ -92,8 +102,10 @@ class SpeechService:
         limits: SpeechLimits | None = None,
         retry_after_s: int = 5,
         limiter: EngineLimiter | None = None,
+        lexicons: Lexicons | None = None,
     ) -> None:
         self.catalog = catalog
+        self.lexicons = lexicons or Lexicons()  # the operator's, per language (TTS_LEXICON_DIR)
         self.limits = limits or SpeechLimits()
         self.retry_after_s = retry_after_s
         self.limiter = limiter  # bounds concurrent syntheses; None = unbounded (unit tests)
@@ -116,15 +128,19 @@ class SpeechService:
                 param=param,
             )
 
-    def resolve_voice(self, voice_id: str | None) -> tuple[Voice, TTSBackend]:
+    def find_voice(self, voice_id: str | None) -> tuple[Voice, TTSBackend]:
+        """The voice (the default for None), whether or not its backend can speak now."""
         try:
-            voice, backend = self.catalog.resolve(voice_id)
+            return self.catalog.resolve(voice_id)
         except UnknownVoice as exc:
             raise NotFound(
                 f"unknown voice {exc.voice_id!r}; valid voices: {', '.join(exc.valid) or 'none'}",
                 param="voice",
                 extra={"valid_voices": exc.valid},
             ) from None
+
+    def resolve_voice(self, voice_id: str | None) -> tuple[Voice, TTSBackend]:
+        voice, backend = self.find_voice(voice_id)
         if not backend.is_available():
             # A backend that knows why it cannot speak (disabled, failed to load) says so.
             reason = getattr(backend, "reason", None) or "is not ready; retry shortly (see GET /health)"
@@ -186,11 +202,17 @@ class SpeechService:
             sampling=request.sampling,
             request_id=request.request_id,
             reference=request.reference,
+            lexicon=request_lexicon(request.lexicon),
         )
+
+    def read(self, raw_text: str, language: str, lexicon: Lexicon | None = None) -> str:
+        """What a voice of `language` reads for `raw_text`: the one normalisation of every surface
+        (and of POST /v1/text/normalize), the request's lexicon ahead of the operator's."""
+        return normalize_text(raw_text, language, (lexicon, self.lexicons.get(language)))
 
     def plan_text(self, template: SpeechPlan, raw_text: str) -> SpeechPlan:
         """`template` with its text replaced: normalised once here, then split into pieces."""
-        text = normalize_text(raw_text, template.voice.language)
+        text = self.read(raw_text, template.voice.language, template.lexicon)
         pieces = split_text(
             text, first_max_chars=self.limits.first_piece_chars, max_chars=self.limits.max_piece_chars
         )

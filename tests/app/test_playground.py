@@ -146,6 +146,21 @@ def test_speak_as_i_type_streams_each_finished_sentence(browser: Browser, site: 
     assert error_text(browser) == ""
 
 
+def test_what_the_voice_will_read_is_shown(browser: Browser, site: str) -> None:
+    open_page(browser, site)
+    browser.wait(lambda: "voices ready" in browser.find("speak-status").text, 20, "the voice list")
+    Select(browser.find("voice")).select_by_value("en_us_joe")
+    text = browser.find("text")
+    text.clear()
+    text.send_keys("Your total is ₹1,25,000, due 15/08/2024.")
+    browser.find("show-reading").click()
+    reading = browser.wait(lambda: browser.find("speak-reading").text, 20, "the reading")
+    assert reading == "Your total is one lakh twenty-five thousand rupees, due fifteenth August twenty twenty-four."
+    assert browser.find("speak-reading").get_attribute("lang") == "en-US"
+    assert error_text(browser) == ""
+    browser.screenshot("speak-reading")
+
+
 def test_an_uploaded_file_gives_a_transcript_with_word_timings(
     browser: Browser, site: str, tmp_path: Path
 ) -> None:

@@ -27,6 +27,7 @@ from tests.support.svara import (
 )
 from tests.support.svara_model import LOOP_VOICE, SPEAKERS, TEXTS, known_frames
 from tests.support.vllm_standin import Script, VllmStandin
+from tts_engine.svara.prompt import PromptTemplate
 from tts_engine.svara.tokens import frames_to_token_text
 
 SEED = 5
@@ -101,6 +102,33 @@ def test_client_leaving_aborts_the_vllm_request(real_gateway: str, real_vllm: Re
     wait_until(lambda: real_vllm.metric("vllm:num_requests_running") == 0, 60, "vLLM to drop the request")
     # Not aborted, it would run to max_tokens (about 4000); vLLM notices the hang-up late on a busy CPU.
     assert real_vllm.metric("vllm:generation_tokens_total") - generated < 3000
+
+
+@pytest.mark.parametrize(
+    ("written", "lexicon", "read"),
+    [
+        ("कुल राशि ₹1,25,000 है।", None, "कुल राशि एक लाख पच्चीस हज़ार रुपये है।"),
+        ("बैठक 15/08/2024 को 10:30 बजे है।", None, "बैठक पंद्रह अगस्त दो हज़ार चौबीस को साढ़े दस बजे है।"),
+        ("SBI में 18% ब्याज", {"SBI": "एस बी आई"}, "एस बी आई में अट्ठारह प्रतिशत ब्याज"),
+    ],
+    ids=["money", "date-and-time", "lexicon-and-percent"],
+)
+def test_hindi_reaches_the_model_as_it_is_read(
+    real_gateway: str, real_vllm: RealVllm, written: str, lexicon: dict[str, str] | None, read: str
+) -> None:
+    """The prompt real vLLM receives is built from the reading, not from the digits: its prompt
+    token count is that of the template around the reading (one piece, one request)."""
+    shown = httpx.post(f"{real_gateway}/v1/text/normalize", json={"text": written, "voice": "hi_male",
+                                                                 "lexicon": lexicon}, timeout=30)
+    assert shown.json() == {"text": read, "language": "hi"}
+    template = PromptTemplate.load(GatewaySettings().svara_prompt_template)
+    read_tokens = len(real_vllm.tokenize(template.build(SPEAKERS["hi_male"], read)))
+    assert read_tokens != len(real_vllm.tokenize(template.build(SPEAKERS["hi_male"], written)))
+    before = real_vllm.metric("vllm:prompt_tokens_total")
+    body = _body(text=written, stream=False, response_format="wav", max_tokens=70, lexicon=lexicon)
+    response = httpx.post(f"{real_gateway}/v1/text-to-speech", json=body, timeout=120)
+    assert response.status_code == 200, response.text
+    assert real_vllm.metric("vllm:prompt_tokens_total") - before == read_tokens
 
 
 def test_upstream_refusing_gives_503_with_retry_after(gateway: SvaraGateway) -> None:

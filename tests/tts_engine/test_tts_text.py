@@ -37,8 +37,8 @@ def test_english_normalisation(raw: str, spoken: str) -> None:
     assert normalize_text(raw, "en-US") == spoken
 
 
-def test_other_languages_keep_their_digits() -> None:
-    assert normalize_text("मेरे पास 5 किताबें हैं।", "hi") == "मेरे पास 5 किताबें हैं।"
+def test_a_language_outside_the_table_keeps_its_digits() -> None:
+    assert normalize_text("J'ai  5 livres.", "fr") == "J'ai 5 livres."
 
 
 def test_number_words() -> None:
@@ -73,6 +73,10 @@ def test_split_keeps_abbreviations_and_initials_together() -> None:
         "Dr. Smith met J. R. Tolkien.",
         "Then he left.",
     ]
+
+
+def test_split_keeps_rupee_abbreviations_with_their_amount() -> None:
+    assert split_sentences("कुल Rs. 500 है। फिर रु. 20 दिए।") == ["कुल Rs. 500 है।", "फिर रु. 20 दिए।"]
 
 
 def test_first_piece_is_short_and_nothing_is_dropped() -> None:

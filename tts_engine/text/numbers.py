@@ -1,4 +1,8 @@
-"""English number words (cardinals, ordinals, years, digit strings). Written for TTS, not locale-complete."""
+"""English number words (cardinals, ordinals, years, digit strings). Written for TTS, not locale-complete.
+
+`cardinal` groups the Western way (thousand, million); `indian_cardinal` the Indian way (thousand,
+lakh, crore), as Indian English reads 1,25,000 ("one lakh twenty-five thousand").
+"""
 
 from __future__ import annotations
 
@@ -71,9 +75,28 @@ def cardinal(n: int) -> str:
     return " ".join(words)
 
 
-def ordinal(n: int) -> str:
-    """21 -> 'twenty-first'."""
-    words = cardinal(n)
+_INDIAN_SCALES = [(10**7, "crore"), (10**5, "lakh"), (1000, "thousand")]
+
+
+def indian_cardinal(n: int) -> str:
+    """125000 -> 'one lakh twenty-five thousand'; 1,00,00,00,000 -> 'one hundred crore'."""
+    if n < 0:
+        return "minus " + indian_cardinal(-n)
+    if n >= 10**19:
+        return digits(str(n))
+    words: list[str] = []
+    for value, name in _INDIAN_SCALES:
+        if n >= value:
+            words.append(f"{indian_cardinal(n // value)} {name}")
+            n %= value
+    if n or not words:
+        words.append(_below_thousand(n))
+    return " ".join(words)
+
+
+def ordinal(n: int, words: str | None = None) -> str:
+    """21 -> 'twenty-first'. `words`: the cardinal already spelt (e.g. the Indian way)."""
+    words = words or cardinal(n)
     head, sep, last = words.rpartition("-") if "-" in words.split(" ")[-1] else words.rpartition(" ")
     if last in _ORDINAL_IRREGULAR:
         last = _ORDINAL_IRREGULAR[last]

@@ -39,6 +39,16 @@ _NO_SPLIT_AFTER = {
     "ltd.",
     "co.",
     "corp.",
+    # Rupees before an amount (normalisation reads them; a WebSocket text is split before that).
+    "rs.",
+    "रु.",
+    "रू.",
+    "ரூ.",
+    "రూ.",
+    "ರೂ.",
+    "രൂ.",
+    "રૂ.",
+    "ਰੁ.",
 }
 
 

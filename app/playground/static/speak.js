@@ -162,6 +162,26 @@ export function initSpeak(showError) {
     }
   }
 
+  // What the chosen voice will read: numbers, money, dates and times in its language (POST /v1/text/normalize).
+  async function showReading() {
+    showError(null);
+    const reading = $("speak-reading");
+    try {
+      const response = await api("/v1/text/normalize", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ text: $("text").value, voice: $("voice").value || null }),
+      });
+      const body = await response.json();
+      reading.textContent = body.text;
+      reading.lang = body.language;
+      reading.hidden = false;
+    } catch (exc) {
+      reading.hidden = true;
+      showError(exc instanceof ApiError ? exc : new ApiError(0, "network_error", String(exc)));
+    }
+  }
+
   // --- speak as I type: text goes to WS /v1/speak/stream as it is written -----------------------
   let socket = null;
   let sent = ""; // text already sent on this stream (what was spoken cannot be taken back)
@@ -252,6 +272,7 @@ export function initSpeak(showError) {
   });
 
   $("speak").addEventListener("click", speak);
+  $("show-reading").addEventListener("click", showReading);
   $("voice-language").addEventListener("change", () => renderVoices());
   $("voice-backend").addEventListener("change", () => renderVoices());
   $("voice").addEventListener("change", () => { $("speak").disabled = !$("voice").value; });
