@@ -10,14 +10,12 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-from prometheus_client import Gauge
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from common.metrics import ENGINE_ACTIVE, ENGINE_WAITING
 
 from .errors import RequestTimeout, UpstreamUnavailable
 from .ws_errors import refuse
-
-ACTIVE = Gauge("gateway_engine_active", "Requests running on an engine.", ["engine"])
-WAITING = Gauge("gateway_engine_waiting", "Requests queued for an engine.", ["engine"])
 
 
 class EngineLimiter:
@@ -39,21 +37,21 @@ class EngineLimiter:
             if self._waiting >= self.max_waiting:
                 raise self._busy("queue full")
             self._waiting += 1
-            WAITING.labels(self.engine).set(self._waiting)
+            ENGINE_WAITING.labels(self.engine).set(self._waiting)
             try:
                 await asyncio.wait_for(self._slots.acquire(), self.max_wait_s)
             except TimeoutError:
                 raise self._busy(f"waited {self.max_wait_s:g}s for a slot") from None
             finally:
                 self._waiting -= 1
-                WAITING.labels(self.engine).set(self._waiting)
+                ENGINE_WAITING.labels(self.engine).set(self._waiting)
         else:
             await self._slots.acquire()
-        ACTIVE.labels(self.engine).inc()
+        ENGINE_ACTIVE.labels(self.engine).inc()
 
     def release(self) -> None:
         self._slots.release()
-        ACTIVE.labels(self.engine).dec()
+        ENGINE_ACTIVE.labels(self.engine).dec()
 
     @contextlib.asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:

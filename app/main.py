@@ -22,8 +22,7 @@ from .components import ComponentRegistry, ProbeResult, http_health_probe
 from .errors import install_error_handlers
 from .licensing import LicenseMiddleware
 from .limits import BodyTimeoutMiddleware, EngineLimiter, SessionLimitMiddleware
-from .metrics import MetricsMiddleware
-from .middleware import RequestIdMiddleware
+from .middleware import MetricsMiddleware, RequestIdMiddleware
 from .openapi import install_openapi
 from .routes import (
     health,

@@ -1,12 +1,17 @@
-"""Pure ASGI middleware (streaming-safe): request ids (the access log line is MetricsMiddleware's)."""
+"""Pure ASGI middleware (streaming-safe): request ids, and request metrics with the access log line."""
 
 from __future__ import annotations
 
+import logging
+import time
 import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from common.logging import request_id_var
+from common.metrics import ACTIVE_STREAMS, LATENCY, REQUESTS
+
+access_log = logging.getLogger("app.access")
 
 
 class RequestIdMiddleware:
@@ -33,3 +38,64 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             request_id_var.reset(token)
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's template (bounded label values), not the raw path."""
+    route = scope.get("route")
+    return getattr(route, "path", None) or "unmatched"
+
+
+class MetricsMiddleware:
+    """Request counts, latency, active streams, and the access-log line, measured once."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = "0"
+        method = scope.get("method", "WS")
+        stream_kind: str | None = None  # set while this request counts in gateway_active_streams
+
+        async def record_status(message: Message) -> None:
+            nonlocal status, stream_kind
+            if message["type"] == "http.response.start":
+                status = str(message["status"])
+                # No Content-Length: a chunked (streamed) response, open until its body ends.
+                if not any(k.lower() == b"content-length" for k, _ in message.get("headers", [])):
+                    stream_kind = "http"
+                    ACTIVE_STREAMS.labels(stream_kind).inc()
+            elif message["type"] == "websocket.accept":
+                status = "101"
+                stream_kind = "websocket"
+                ACTIVE_STREAMS.labels(stream_kind).inc()
+            elif message["type"] == "websocket.http.response.start":
+                status = str(message["status"])  # a handshake refused with the HTTP error (app.ws_errors)
+            elif message["type"] == "websocket.close" and status == "0":
+                status = "403"  # refused before the handshake completed
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record_status)
+        except Exception:
+            status = "500"
+            raise
+        finally:
+            if stream_kind is not None:
+                ACTIVE_STREAMS.labels(stream_kind).dec()
+            route = route_template(scope)
+            elapsed = time.perf_counter() - started
+            REQUESTS.labels(route, method, status).inc()
+            LATENCY.labels(route, method).observe(elapsed)
+            # The one access-log line (inside RequestIdMiddleware, so it carries the request id).
+            # Route template only, never the path's values, query string or body: they may carry text.
+            access_log.info(
+                "request",
+                extra={"fields": {
+                    "method": method, "route": route, "status": int(status), "ms": round(elapsed * 1000, 1)
+                }},
+            )

@@ -6,9 +6,8 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from common import asr_jobs as q
+from common.metrics import ASR_QUEUE, COMPONENT_READY, LICENSE_GRACE, LICENSE_VALID, MONITOR_RESTARTS
 from common.states import RESTARTS_KEY
-
-from ..metrics import ASR_QUEUE, COMPONENT_READY, LICENSE_GRACE, LICENSE_VALID, MONITOR_RESTARTS
 
 router = APIRouter(tags=["metrics"])
 

@@ -21,10 +21,10 @@ from app.audio.encode import FORMATS, AudioFormat, Encoder, PyAVEncoder, finaliz
 from app.audio.transform import AudioTransform
 from app.errors import InvalidParameter, NotFound, PayloadTooLarge, UpstreamUnavailable
 from app.limits import EngineLimiter
-from app.metrics import TTS_FIRST_AUDIO, TTS_RTF
+from common.metrics import TTS_FIRST_AUDIO, TTS_RTF
 from tts_engine.base import SamplingParams, SynthesisRequest, TTSBackend, Voice, VoiceReference
-from tts_engine.catalog import UnknownVoice, VoiceCatalog
 from tts_engine.text import normalize_text, split_text
+from tts_engine.voices import UnknownVoice, VoiceCatalog
 
 log = logging.getLogger(__name__)
 

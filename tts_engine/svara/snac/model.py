@@ -18,11 +18,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from .errors import SnacLoadError
+from ..errors import SnacLoadError
+from . import SAMPLE_RATE
 
 # The published 24 kHz configuration (hubertsiuzdak/snac_24khz); see DESIGN.md.
 SNAC_24KHZ_CONFIG: dict[str, object] = {
-    "sampling_rate": 24000,
+    "sampling_rate": SAMPLE_RATE,
     "encoder_dim": 48,
     "encoder_rates": [2, 4, 8, 8],
     "decoder_dim": 1024,

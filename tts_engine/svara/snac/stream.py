@@ -3,7 +3,7 @@
 Every convolution keeps the last (kernel - 1) * dilation input samples of its stream between steps,
 and every transposed convolution the last input step, so one step computes only the new outputs.
 Each layer's input is zeroed outside [0, length) of the utterance, exactly where the whole decode
-pads with zeros, and the noise is keyed by absolute position (snac_model), so the concatenated
+pads with zeros, and the noise is keyed by absolute position (snac.model), so the concatenated
 steps equal `model.decode(codes)` up to float rounding. The price is latency: a sample is final only
 once the decoder's right receptive field (`delay` samples, about 2.3 frames) has arrived.
 
@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .snac_model import PositionalNoiseBlock, positional_normal
-from .tokens import frames_to_codes
+from ..tokens import frames_to_codes
+from .model import PositionalNoiseBlock, positional_normal
 
 UNKNOWN_END = 2**62  # the utterance's length is unknown until its last frame
 

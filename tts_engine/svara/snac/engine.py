@@ -2,7 +2,7 @@
 
 Decode steps from all streams go into one queue. A single worker takes everything queued when it
 becomes free, groups steps that advance by the same number of frames (their states stack along the
-batch axis, see snac_stream) and decodes each group in ONE call: on a GPU, concurrent streams cost
+batch axis, see snac.stream) and decodes each group in ONE call: on a GPU, concurrent streams cost
 about one decode, not N. Decoding runs in one worker thread so the event loop keeps reading token
 streams meanwhile.
 """
@@ -22,9 +22,9 @@ import torch
 
 from common.aio import cancel_and_wait
 
-from .snac_model import NoiseContext, load_snac, make_noise_positional
-from .snac_stream import SnacStreamer, StreamState
-from .tokens import codes_to_frames, frames_to_codes
+from ..tokens import codes_to_frames, frames_to_codes
+from .model import NoiseContext, load_snac, make_noise_positional
+from .stream import SnacStreamer, StreamState
 
 log = logging.getLogger(__name__)
 

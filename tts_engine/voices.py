@@ -1,4 +1,5 @@
-"""One voice catalogue over every backend: which voices exist, which can speak right now."""
+"""The voice catalogue: every backend's voices, which can speak right now, the aliases other APIs'
+voice names resolve through, and the data files both are read from (read here and nowhere else)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .base import TTSBackend, Voice
+from .svara.snac import SAMPLE_RATE as SVARA_SAMPLE_RATE
 
 DEFAULT_ALIASES_PATH = Path(__file__).parent / "data" / "voice_aliases.json"
+SVARA_VOICES_PATH = Path(__file__).parent / "svara" / "voices.json"
 
 
 def load_aliases(path: Path | None = None) -> dict[str, list[str]]:
@@ -23,6 +26,37 @@ def load_aliases(path: Path | None = None) -> dict[str, list[str]]:
             raise ValueError(f"{source}: alias {alias!r} must name one or more voice ids")
         aliases[alias] = list(targets)
     return aliases
+
+
+@dataclass(frozen=True)
+class SvaraVoice:
+    voice: Voice  # the public face (id, name, language) shared with the catalogue
+    speaker: str  # the exact string that goes into the prompt, e.g. "Hindi (Male)"
+
+
+def load_svara_voices(path: str | Path | None = None) -> dict[str, SvaraVoice]:
+    """The Svara voices by public id, from voices.json (or `path`). Raises ValueError naming the entry
+    when the file is malformed."""
+    source = Path(path) if path else SVARA_VOICES_PATH
+    entries = json.loads(source.read_text(encoding="utf-8"))["voices"]
+    voices: dict[str, SvaraVoice] = {}
+    for index, entry in enumerate(entries):
+        try:
+            voice = Voice(
+                id=entry["id"],
+                name=entry.get("name", entry["speaker"]),
+                language=entry["language"],
+                gender=entry["gender"],
+                backend="svara",
+                sample_rate=SVARA_SAMPLE_RATE,
+            )
+            speaker = entry["speaker"]
+        except KeyError as exc:
+            raise ValueError(f"{source}: voice #{index} lacks {exc}") from exc
+        if voice.id in voices:
+            raise ValueError(f"{source}: duplicate voice id {voice.id!r}")
+        voices[voice.id] = SvaraVoice(voice=voice, speaker=speaker)
+    return voices
 
 
 class UnknownVoice(LookupError):

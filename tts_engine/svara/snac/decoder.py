@@ -1,6 +1,6 @@
 """Streaming SNAC decoding for one utterance: when to decode, and the optional fast start.
 
-Frames go to the engine's stateful streaming decoder (snac_stream) in steps: the first step as soon
+Frames go to the engine's stateful streaming decoder (snac.stream) in steps: the first step as soon
 as a sample can be final (3 frames on SNAC 24 kHz, whose right receptive field is about 2.3 frames),
 then steps of 1, 2, 4 ... frames up to `max_span`. Every sample is computed once and equals the
 whole-utterance decode up to float rounding.
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .snac_engine import SnacEngine
+from .engine import SnacEngine
 
 FAST_START_FRAMES = 2
 
