@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from app.clients.license import LicenseView
+from common.license_api import LicenseStatus
 from tests.support import wait_until
 from tests.support.asr import Worker
 from tests.support.license import LICENSE_KEY, LicenseProxy, LicenseServer, license_terms
@@ -23,10 +23,10 @@ class Env:
         self.server, self.proxy, self.gateway = server, proxy, gateway
 
     @property
-    def view(self) -> LicenseView | None:
+    def view(self) -> LicenseStatus | None:
         return self.gateway.license.status
 
-    def set_terms(self, until: Callable[[LicenseView], bool], **overrides: Any) -> None:
+    def set_terms(self, until: Callable[[LicenseStatus], bool], **overrides: Any) -> None:
         """Change the license on the server and wait until the gateway enforces the change."""
         self.server.set_licenses({LICENSE_KEY: license_terms(**overrides)})
         wait_until(lambda: self.view is not None and until(self.view), 15, "the gateway to see new terms")
@@ -55,8 +55,8 @@ def env(tmp_path_factory: pytest.TempPathFactory, redis_url: str, asr_worker: Wo
 FULL = {"audio_hours_per_day": 10, "concurrent_streams": 2}
 
 
-def _full(v: LicenseView) -> bool:
-    return v.valid and v.features == {"tts", "asr", "streaming"} and v.quotas == FULL
+def _full(v: LicenseStatus) -> bool:
+    return v.valid and set(v.features) == {"tts", "asr", "streaming"} and v.quotas == FULL
 
 
 @pytest.fixture
@@ -110,7 +110,7 @@ def test_expired_and_revoked_licenses_are_refused_and_health_says_invalid(fresh:
 
 def test_unlicensed_feature_is_refused_while_the_others_serve(fresh: Env) -> None:
     g = fresh.gateway
-    fresh.set_terms(lambda v: v.features == {"tts", "asr"}, features=["tts", "asr"])
+    fresh.set_terms(lambda v: set(v.features) == {"tts", "asr"}, features=["tts", "asr"])
     for path in ("/v1/listen/stream", "/v1/speak/stream"):
         status, body = g.ws_denied(path)
         assert status == 403
@@ -118,7 +118,7 @@ def test_unlicensed_feature_is_refused_while_the_others_serve(fresh: Env) -> Non
     assert g.speak().status_code == 200
     assert g.listen(silence_wav(0.5)).status_code == 200
 
-    fresh.set_terms(lambda v: v.features == {"asr", "streaming"}, features=["asr", "streaming"])
+    fresh.set_terms(lambda v: set(v.features) == {"asr", "streaming"}, features=["asr", "streaming"])
     refused = g.speak()
     assert refused.status_code == 403 and refused.json()["error"]["feature"] == "tts"
     assert g.http.get("/v1/voices").status_code == 403  # the voice catalogue belongs to tts

@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 
 from app.main import create_app
 from app.settings import GatewaySettings
-from license_proxy.models import UsageRecord
+from common.license_api import UsageRecord
 from license_proxy.spool import SpoolFull, UsageSpool
 from tests.support import free_port, own_database, wait_until
 from tests.support.license import LicenseProxy
