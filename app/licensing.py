@@ -37,9 +37,9 @@ from .errors import (
     OverQuota,
     UpstreamUnavailable,
     error_response,
+    refuse,
 )
 from .sessions.usage import usage_record
-from .ws_errors import refuse
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,9 @@
-"""Pure ASGI middleware (streaming-safe): request ids, and request metrics with the access log line."""
+"""Pure ASGI middleware (streaming-safe): request ids, request metrics with the access log line, and
+the deadline on reading a request body."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -10,6 +12,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from common.logging import request_id_var
 from common.metrics import ACTIVE_STREAMS, LATENCY, REQUESTS
+
+from .errors import RequestTimeout
 
 access_log = logging.getLogger("app.access")
 
@@ -74,7 +78,7 @@ class MetricsMiddleware:
                 stream_kind = "websocket"
                 ACTIVE_STREAMS.labels(stream_kind).inc()
             elif message["type"] == "websocket.http.response.start":
-                status = str(message["status"])  # a handshake refused with the HTTP error (app.ws_errors)
+                status = str(message["status"])  # a handshake refused with the HTTP error (app.errors.refuse)
             elif message["type"] == "websocket.close" and status == "0":
                 status = "403"  # refused before the handshake completed
             await send(message)
@@ -99,3 +103,38 @@ class MetricsMiddleware:
                     "method": method, "route": route, "status": int(status), "ms": round(elapsed * 1000, 1)
                 }},
             )
+
+
+class BodyTimeoutMiddleware:
+    """A request body must arrive within `timeout_s` of the first read: a client that trickles its
+    upload gets 408 instead of holding a connection (and a worker's memory) indefinitely."""
+
+    def __init__(self, app: ASGIApp, timeout_s: float) -> None:
+        self.app = app
+        self.timeout_s = timeout_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        deadline: float | None = None
+        body_done = False
+
+        async def bounded() -> Message:
+            nonlocal deadline, body_done
+            if body_done:  # after the body only a disconnect can come: no limit on waiting for it
+                return await receive()
+            loop = asyncio.get_running_loop()
+            deadline = deadline or loop.time() + self.timeout_s
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                raise RequestTimeout(
+                    f"the request body did not arrive within {self.timeout_s:g} s (BODY_READ_TIMEOUT_S)"
+                ) from None
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                body_done = True
+            return message
+
+        await self.app(scope, bounded, send)

@@ -23,8 +23,8 @@ from tts_engine.unavailable import UnavailableBackend
 from tts_engine.voices import SvaraVoice, VoiceCatalog, load_aliases, load_svara_voices
 
 from .components import ComponentRegistry, Probe, ProbeResult
-from .limits import EngineLimiter
-from .services.speech import SpeechLimits, SpeechService
+from .limits import TextLimits
+from .services.speech import SpeechService
 from .settings import GatewaySettings
 
 if TYPE_CHECKING:  # the module imports torch: loaded only when Svara is enabled
@@ -132,23 +132,20 @@ def _piper_probe(piper: PiperBackend, loading: asyncio.Task[None]) -> Probe:
     return probe
 
 
-def start_tts(
-    settings: GatewaySettings, registry: ComponentRegistry, limiter: EngineLimiter | None = None
-) -> TTSRuntime:
+def start_tts(settings: GatewaySettings, registry: ComponentRegistry) -> TTSRuntime:
     """Build the TTS side and start loading the Piper voice in the background (the gateway answers
     at once; requests for a voice still loading get 503 + Retry-After)."""
     aliases_path = Path(settings.tts_voice_aliases_path) if settings.tts_voice_aliases_path else None
     catalog = VoiceCatalog(default_voice=settings.default_voice, aliases=load_aliases(aliases_path))
     service = SpeechService(
         catalog,
-        SpeechLimits(
-            max_text_chars=settings.max_text_chars,
+        TextLimits(
+            max_chars=settings.max_text_chars,
             first_piece_chars=settings.tts_first_piece_chars,
             max_piece_chars=settings.tts_max_piece_chars,
-            crossfade_ms=settings.tts_crossfade_ms,
         ),
+        crossfade_ms=settings.tts_crossfade_ms,
         retry_after_s=settings.retry_after_s,
-        limiter=limiter,
     )
     piper: PiperBackend | None = None
     loading: list[asyncio.Task[None]] = []

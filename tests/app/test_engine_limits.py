@@ -12,7 +12,7 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from app.limits import EngineLimiter
+from app.sessions.admission import EngineLimiter
 from tests.support import ServerThread
 from tests.support.asr import Speech
 from tests.support.tts_gateway import Gateway

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from app.errors import UpstreamUnavailable
-from app.limits import EngineLimiter
+from app.sessions.admission import EngineLimiter
 
 
 def _limiter(**overrides: float) -> EngineLimiter:

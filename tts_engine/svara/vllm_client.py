@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from common.metrics import SVARA_UPSTREAM_ERRORS
-from tts_engine.base import SAMPLING_BOUNDS, SamplingParams
+from tts_engine.base import SAMPLING_BOUNDS, SamplingParams, check_sampling
 
 from .config import SvaraConfig
 from .errors import SvaraBadRequest, SvaraStalled, SvaraStreamFailed, SvaraUnavailable
@@ -31,13 +31,11 @@ DEFAULT_SAMPLING = SamplingParams(temperature=0.75, top_p=0.9, top_k=40, repetit
 
 def resolve_sampling(request: SamplingParams) -> SamplingParams:
     """Request overrides on top of the defaults; raises SvaraBadRequest naming the field out of bounds."""
-    values = {}
-    for name, (low, high) in SAMPLING_BOUNDS.items():
-        value = getattr(request, name)
-        if value is not None and not low <= value <= high:
-            raise SvaraBadRequest(f"{name}={value} is outside [{low}, {high}]")
-        values[name] = value if value is not None else getattr(DEFAULT_SAMPLING, name)
-    return SamplingParams(**values)
+    check_sampling(request, SvaraBadRequest)
+    return SamplingParams(**{
+        name: value if (value := getattr(request, name)) is not None else getattr(DEFAULT_SAMPLING, name)
+        for name in SAMPLING_BOUNDS
+    })
 
 
 @dataclass

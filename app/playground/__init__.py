@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-STATIC = Path(__file__).resolve().parent.parent / "playground" / "static"
+STATIC = Path(__file__).resolve().parent / "static"
 
 # Everything from the appliance itself; audio played from blob: URLs (the synthesised file);
 # microphone worklet from 'self'; WebSockets to the same host ('self' covers ws: and wss: there).
