@@ -39,6 +39,7 @@ from .errors import (
     error_response,
     refuse,
 )
+from .middleware import is_streamed
 from .sessions.usage import usage_record
 
 log = logging.getLogger(__name__)
@@ -202,7 +203,7 @@ class LicenseMiddleware:
         async def send_tracking(message: Message) -> None:
             nonlocal status, counted
             kind = message["type"]
-            if kind == "http.response.start" and not counted and _is_streamed(message):
+            if kind == "http.response.start" and not counted and is_streamed(message):
                 try:
                     check_streams(client)
                 except OverQuota as exc:
@@ -247,10 +248,3 @@ class LicenseMiddleware:
 class _StreamRefused(Exception):
     """Raised into the route from `send` to stop a streamed response refused by the quota. No error
     handler matches it, so it reaches the middleware unhandled, closing the body generator."""
-
-
-def _is_streamed(message: Message) -> bool:
-    """A response sent without Content-Length is streamed (chunked) and open until its body ends."""
-    if message["status"] < 200 or message["status"] in (204, 304):
-        return False  # no body at all
-    return not any(name.lower() == b"content-length" for name, _ in message.get("headers") or ())

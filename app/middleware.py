@@ -18,8 +18,9 @@ from .errors import RequestTimeout
 access_log = logging.getLogger("app.access")
 
 
-class RequestIdMiddleware:
-    """Accept X-Request-ID (or make one), return it, and put it on every log line of the request."""
+class RequestMiddleware:
+    """Middleware that acts on HTTP requests and WebSocket sessions (`handle`) and passes anything
+    else (the lifespan) through."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -28,6 +29,23 @@ class RequestIdMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
+        await self.handle(scope, receive, send)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+def is_streamed(message: Message) -> bool:
+    """A response sent without Content-Length is streamed (chunked) and open until its body ends."""
+    if message["status"] < 200 or message["status"] in (204, 304):
+        return False  # no body at all
+    return not any(name.lower() == b"content-length" for name, _ in message.get("headers") or ())
+
+
+class RequestIdMiddleware(RequestMiddleware):
+    """Accept X-Request-ID (or make one), return it, and put it on every log line of the request."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming[:64] if incoming and incoming.isprintable() else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
@@ -50,16 +68,10 @@ def route_template(scope: Scope) -> str:
     return getattr(route, "path", None) or "unmatched"
 
 
-class MetricsMiddleware:
+class MetricsMiddleware(RequestMiddleware):
     """Request counts, latency, active streams, and the access-log line, measured once."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         status = "0"
         method = scope.get("method", "WS")
@@ -69,8 +81,7 @@ class MetricsMiddleware:
             nonlocal status, stream_kind
             if message["type"] == "http.response.start":
                 status = str(message["status"])
-                # No Content-Length: a chunked (streamed) response, open until its body ends.
-                if not any(k.lower() == b"content-length" for k, _ in message.get("headers", [])):
+                if is_streamed(message):
                     stream_kind = "http"
                     ACTIVE_STREAMS.labels(stream_kind).inc()
             elif message["type"] == "websocket.accept":

@@ -85,13 +85,14 @@ class TranscriptionService:
         self.components.require("asr")
         self.components.require("redis")
 
-    def check_language(self, language: str | None) -> None:
+    def check_language(self, language: str | None, param: str = "language") -> None:
+        """A language the loaded model has (None: detect); `param` names the field it came in."""
         languages = self.components.get("asr").detail.get("languages")
         if language and isinstance(languages, list) and language not in languages:
             shown = ", ".join(languages[:12]) + (", …" if len(languages) > 12 else "")
             raise InvalidParameter(
                 f"language {language!r} is not supported by the loaded model (supported: {shown})",
-                param="language",
+                param=param,
             )
 
     async def check_callback(self, url: str | None) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import json
 import logging
 import uuid
@@ -25,7 +24,7 @@ from pydantic import ValidationError
 from app import limits
 from app.errors import ApplianceError, BadRequest, InvalidParameter, UnsupportedMedia
 from app.licensing import licensed
-from app.sessions.sockets import ClientGone, fail, receive
+from app.sessions.sockets import fail, receive
 from app.sessions.transcription import TranscriptionSessions
 from app.sessions.turns import Turn, Turns
 from app.sessions.usage import Usage
@@ -38,8 +37,10 @@ MIN_COMMIT_MS = 100  # OpenAI refuses to commit less than this
 DEFAULT_TURN_DETECTION: dict[str, Any] = {
     "type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300, "silence_duration_ms": 500,
 }
-# turn_detection's fields -> the worker's VAD options (common.asr_stream.StreamOptions)
-_VAD = {name: name for name in ("prefix_padding_ms", "silence_duration_ms")} | {"threshold": "vad_threshold"}
+# turn_detection's fields as the worker's VAD options (common.asr_stream.StreamOptions), and back
+_VAD = {"threshold": "vad_threshold", "prefix_padding_ms": "prefix_padding_ms",
+        "silence_duration_ms": "silence_duration_ms"}
+_FIELD = {option: f"turn_detection.{name}" for name, option in _VAD.items()} | {"prompt": "transcription.prompt"}
 
 
 def _id(prefix: str) -> str:
@@ -56,21 +57,15 @@ class RealtimeConfig:
     legacy: bool = False  # answer in the beta `transcription_session.*` shape
 
     def session(self, session_id: str) -> dict[str, Any]:
+        """The session object, in the shape the client used."""
         transcription = {"model": self.model, "language": self.language, "prompt": self.prompt}
+        ids = {"id": session_id, "object": "realtime.transcription_session"}
         if self.legacy:
-            return {
-                "id": session_id, "object": "realtime.transcription_session",
-                "input_audio_format": "pcm16", "input_audio_transcription": transcription,
-                "turn_detection": self.turn_detection, "input_audio_noise_reduction": None,
-            }
-        return {
-            "type": "transcription", "id": session_id, "object": "realtime.transcription_session",
-            "audio": {"input": {
-                "format": {"type": "audio/pcm", "rate": self.rate}, "transcription": transcription,
-                "turn_detection": self.turn_detection, "noise_reduction": None,
-            }},
-            "include": None,
-        }
+            return {**ids, "input_audio_format": "pcm16", "input_audio_transcription": transcription,
+                    "turn_detection": self.turn_detection, "input_audio_noise_reduction": None}
+        audio_in = {"format": {"type": "audio/pcm", "rate": self.rate}, "transcription": transcription,
+                    "turn_detection": self.turn_detection, "noise_reduction": None}
+        return {"type": "transcription", **ids, "audio": {"input": audio_in}, "include": None}
 
     def options(self, prefix: str) -> StreamOptions:
         """The worker session's options: a value it cannot take is a 422 naming the client's field."""
@@ -80,8 +75,7 @@ class RealtimeConfig:
             return StreamOptions(language=self.language, prompt=self.prompt or None, **vad)
         except ValidationError as exc:
             first = exc.errors()[0]
-            name = next((n for n, option in _VAD.items() if option == first["loc"][0]), str(first["loc"][0]))
-            param = f"{prefix}.{'turn_detection' if name in _VAD else 'transcription'}.{name}"
+            param = f"{prefix}.{_FIELD.get(str(first['loc'][0]), first['loc'][0])}"
             raise InvalidParameter(f"{param}: {first['msg']}", param=param) from None
 
 
@@ -90,16 +84,12 @@ class RealtimeSession:
 
     def __init__(self, websocket: WebSocket, sessions: TranscriptionSessions) -> None:
         self.id, self.config = _id("sess"), RealtimeConfig()
-        self._ws, self._sessions, self._lock = websocket, sessions, asyncio.Lock()
+        self._ws, self._sessions, self.lock = websocket, sessions, asyncio.Lock()
         self.turns = Turns(sessions.service, self, Usage(websocket), lambda: _id("item"), self.config.rate)
 
     async def emit(self, kind: str, **fields: Any) -> None:
-        async with self._lock:
+        async with self.lock:
             await self._ws.send_text(json.dumps({"type": kind, "event_id": _id("event"), **fields}))
-
-    async def end(self, failure: ApplianceError) -> None:
-        async with self._lock:
-            await fail(self._ws, failure)
 
     async def error(self, exc: ApplianceError, event_id: str | None = None) -> None:
         await self.emit("error", error={**exc.body()["error"], "event_id": event_id})  # type: ignore[dict-item]
@@ -126,22 +116,16 @@ class RealtimeSession:
         elif kind == "input_audio_buffer.append":
             await self.turns.append(_pcm(event.get("audio")))
         elif kind == "input_audio_buffer.commit":
-            if self.turns.buffered_ms < MIN_COMMIT_MS:
-                raise BadRequest(
-                    f"buffer too small: at least {MIN_COMMIT_MS} ms of audio must be appended since the last "
-                    f"commit, there are {self.turns.buffered_ms:.0f} ms",
-                    param="input_audio_buffer",
-                )
+            if (buffered := self.turns.buffered_ms) < MIN_COMMIT_MS:
+                raise BadRequest(f"buffer too small: at least {MIN_COMMIT_MS} ms of audio must be appended since "
+                                 f"the last commit, there are {buffered:.0f} ms", param="input_audio_buffer")
             await self.turns.commit()
         elif kind == "input_audio_buffer.clear":
             await self.turns.clear()
             await self.emit("input_audio_buffer.cleared")
         else:
-            raise InvalidParameter(
-                f"{kind!r} is not supported: this is a transcription session (session.update, "
-                "input_audio_buffer.append / commit / clear)",
-                param="type",
-            )
+            raise InvalidParameter(f"{kind!r} is not supported: this is a transcription session (session.update, "
+                                   "input_audio_buffer.append / commit / clear)", param="type")
 
     def _configure(self, session: Any, *, legacy: bool) -> None:
         """The client's `session` object applied: a field left out keeps its value."""
@@ -167,18 +151,14 @@ class RealtimeSession:
             where += ".transcription"
         if isinstance(transcription, dict):
             config.language = transcription.get("language") or None
-            try:
-                self._sessions.service.check_language(config.language)
-            except InvalidParameter as exc:
-                raise InvalidParameter(exc.message, param=f"{where}.language") from None
+            self._sessions.service.check_language(config.language, param=f"{where}.language")
             config.model = str(transcription.get("model") or config.model)
             config.prompt = str(transcription.get("prompt") or "")
         if turn is not ...:  # absent: unchanged; null: manual commits
             if turn is not None and not isinstance(turn, dict):
                 raise InvalidParameter("turn_detection must be an object or null", param="turn_detection")
             config.turn_detection = None if turn is None else {**DEFAULT_TURN_DETECTION, **turn}
-        options = config.options(prefix)
-        self.turns.configure(rate=config.rate, options=options, manual=config.turn_detection is None)
+        self.turns.configure(rate=config.rate, options=config.options(prefix), manual=config.turn_detection is None)
         self.config = config
 
     # --- the turns' events, in OpenAI's names ------------------------------------------------------
@@ -207,7 +187,7 @@ def _pcm(audio: Any) -> bytes:
         raise InvalidParameter("audio must be base64-encoded PCM16", param="audio")
     try:
         return base64.b64decode(audio, validate=True)
-    except (binascii.Error, ValueError):
+    except ValueError:  # binascii.Error is one
         raise InvalidParameter("audio is not valid base64", param="audio") from None
 
 
@@ -240,13 +220,25 @@ async def realtime(websocket: WebSocket) -> None:
         await fail(websocket, exc)
         return
     await session.emit("session.created", session=session.config.session(session.id))
-    client = asyncio.create_task(_client_events(websocket, session))
+
+    async def client_events() -> None:
+        while (message := await receive(websocket, None)) is not None:
+            if message.get("text") is None:
+                await session.error(InvalidParameter(
+                    "binary frames are not part of this protocol: send JSON events "
+                    "(input_audio_buffer.append carries base64 audio)", param="event",
+                ))
+            else:
+                await session.on_client(message["text"])
+
+    client = asyncio.create_task(client_events())
     failed = asyncio.create_task(session.turns.failed.wait())
     failure = None
     try:
         await asyncio.wait({client, failed}, return_when=asyncio.FIRST_COMPLETED)
         if (failure := session.turns.failure) is not None:  # the worker failed: the session ends with its error
-            await session.end(failure)
+            async with session.lock:
+                await fail(websocket, failure)
     finally:
         for task in (client, failed):
             task.cancel()
@@ -256,18 +248,3 @@ async def realtime(websocket: WebSocket) -> None:
             "audio_s": round(session.turns.audio_seconds, 2), "items": session.turns.completed,
             "error": failure.code if failure else None,
         }})
-
-
-async def _client_events(websocket: WebSocket, session: RealtimeSession) -> None:
-    while True:
-        try:
-            message = await receive(websocket, None)
-        except ClientGone:
-            return
-        if message is None or message.get("text") is None:
-            await session.error(InvalidParameter(
-                "binary frames are not part of this protocol: send JSON events "
-                "(input_audio_buffer.append carries base64 audio)", param="event",
-            ))
-            continue
-        await session.on_client(message["text"])
