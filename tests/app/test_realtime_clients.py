@@ -312,3 +312,50 @@ async def test_worker_session_limit_ends_the_session_with_its_error(
                 assert (await http.get(f"{server.url}/health/live")).status_code == 200
     finally:
         worker.stop()
+
+
+@pytest.mark.parametrize(("silence_ms", "items"), [(None, 2), (2500, 1)], ids=["default", "long-silence"])
+async def test_turn_detection_reaches_the_workers_vad(
+    gateway: ServerThread, two_utterances: Speech, silence_ms: int | None, items: int
+) -> None:
+    """The same two sentences, 1 s apart: the default 500 ms of silence ends a turn between them, a
+    silence_duration_ms longer than the pause keeps them in one turn (the worker's VAD endpoints
+    with the client's setting)."""
+    turn: dict[str, Any] = {"type": "server_vad"} | ({"silence_duration_ms": silence_ms} if silence_ms else {})
+    trailing = np.zeros(int(3.5 * RATE), dtype="<i2").tobytes()  # room for the longer endpoint
+    async with _sdk(gateway).realtime.connect(extra_query={"intent": "transcription"}) as connection:
+        await connection.session.update(session={  # type: ignore[arg-type,typeddict-item]
+            "type": "transcription",
+            "audio": {"input": {
+                "format": {"type": "audio/pcm", "rate": RATE},
+                "transcription": {"model": "gpt-4o-transcribe", "language": "en"},
+                "turn_detection": turn,
+            }},
+        })
+        for chunk in _chunks(_pcm24k(two_utterances) + trailing):
+            await connection.input_audio_buffer.append(audio=base64.b64encode(chunk).decode())
+        events = await _until(connection, lambda ev: len(_completed(ev)) == items)
+    updated = next(e for e in events if e["type"] == "session.updated")
+    assert updated["session"]["audio"]["input"]["turn_detection"]["silence_duration_ms"] == (silence_ms or 500)
+    started = [e for e in events if e["type"] == "input_audio_buffer.speech_started"]
+    assert len(started) == items
+    texts = [e["transcript"] for e in _completed(events)]
+    if items == 2:
+        assert [wer(s, t) <= MAX_WER for s, t in zip(SENTENCES[:2], texts, strict=True)] == [True, True], texts
+    else:  # one turn holds both sentences
+        assert wer(" ".join(SENTENCES[:2]), texts[0]) <= MAX_WER, texts
+
+
+async def test_turn_detection_the_worker_cannot_take_is_an_error_event(gateway: ServerThread) -> None:
+    url = f"ws://127.0.0.1:{gateway.port}/v1/realtime?intent=transcription"
+    async with connect(url) as ws:
+        await ws.recv()
+        await ws.send(_update({"turn_detection": {"type": "server_vad", "silence_duration_ms": 20}}))
+        error = json.loads(await ws.recv())
+        assert error["type"] == "error"
+        assert error["error"]["param"] == "session.audio.input.turn_detection.silence_duration_ms"
+        await ws.send(_update({"transcription": {"prompt": "x" * 5000}}))
+        assert json.loads(await ws.recv())["error"]["param"] == "session.audio.input.transcription.prompt"
+        await ws.send(_update({"turn_detection": {"type": "server_vad", "threshold": 0.7}}))
+        updated = json.loads(await ws.recv())  # the session goes on, and a good setting is taken
+        assert updated["session"]["audio"]["input"]["turn_detection"]["threshold"] == 0.7
