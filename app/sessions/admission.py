@@ -27,6 +27,16 @@ class EngineLimiter:
         self._slots = asyncio.Semaphore(max_active)
         self._waiting = 0
 
+    @property
+    def waiting(self) -> int:
+        """Requests queued for a slot now."""
+        return self._waiting
+
+    @property
+    def busy(self) -> bool:
+        """Every slot is taken."""
+        return self._slots.locked()
+
     def _busy(self, why: str) -> UpstreamUnavailable:
         return UpstreamUnavailable(f"{self.engine} is busy ({why}); retry shortly", retry_after_s=self.retry_after_s)
 

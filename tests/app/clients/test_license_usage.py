@@ -5,10 +5,8 @@ nothing the proxy sends carries request text, transcripts or audio (real Piper, 
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,11 +16,10 @@ import redis
 import redis.asyncio as aioredis
 
 from app.clients.license import USAGE_OUTBOX_STREAM, LicenseClient
-from tests.app.test_license_wiring import record
-from tests.support import free_port, own_database, wait_until
+from tests.support import free_port, own_database, until, wait_until
 from tests.support.asr import Worker
 from tests.support.gateway_process import gateway_process
-from tests.support.license import LicenseProxy, LicenseServer
+from tests.support.license import LicenseProxy, LicenseServer, record
 from tests.support.license_gateway import VOICE, Gateway, licensed_gateway, silence_wav, wav_seconds
 
 pytestmark = pytest.mark.slow
@@ -104,7 +101,8 @@ def test_exactly_n_records_through_outages_lost_answers_and_a_proxy_kill(
         server.start()
         n = len(traffic.sent)
         wait_until(lambda: server.usage()["records_in_batches"] >= n, 30, "all usage at the server")
-        time.sleep(1.0)  # anything extra would show up now
+        # Nothing is owed any more (the proxy's spool is delivered), so nothing extra can follow.
+        wait_until(lambda: proxy.status()["spool"]["pending"] == 0, 30, "the proxy's spool to be delivered")
         usage = server.usage()
 
     assert usage["records_in_batches"] == n == 25
@@ -136,7 +134,8 @@ def test_records_owed_survive_a_killed_gateway(
     with gateway_process(own_db, tmp_path, **env):
         wait_until(lambda: outbox.xlen(USAGE_OUTBOX_STREAM) == 0, 20, "the next gateway to deliver them")
     wait_until(lambda: set(owed) <= set(server.usage()["request_ids"]), 30, "the records at the server")
-    time.sleep(1.0)  # a duplicate would show up now
+    # Nothing is owed any more (the proxy's spool is delivered), so no duplicate can follow.
+    wait_until(lambda: proxy.status()["spool"]["pending"] == 0, 30, "the proxy's spool to be delivered")
     arrived = server.usage()["request_ids"]
     assert all(arrived.count(request_id) == 1 for request_id in owed)
 
@@ -154,11 +153,7 @@ async def test_records_go_straight_from_memory_while_redis_is_down(
         sent = [f"memory-{i}" for i in range(3)]
         for request_id in sent:
             client.report(record(request_id=request_id))
-        for _ in range(100):
-            if client.pending_usage == 0:
-                break
-            await asyncio.sleep(0.1)
-        assert client.pending_usage == 0
+        await until(lambda: client.pending_usage == 0, 10, "the records to leave memory for the proxy")
     finally:
         await client.stop()
         await dead_redis.aclose()

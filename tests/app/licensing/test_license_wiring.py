@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-import uuid
 from pathlib import Path
 
 import httpx
@@ -15,26 +13,9 @@ from app.settings import GatewaySettings
 from common.license_api import UsageRecord
 from license_proxy.spool import SpoolFull, UsageSpool
 from tests.support import free_port, own_database, wait_until
-from tests.support.license import LicenseProxy
+from tests.support.license import LicenseProxy, record
 
 pytestmark = pytest.mark.slow
-
-
-def record(**overrides: object) -> dict[str, object]:
-    body: dict[str, object] = {
-        "record_id": uuid.uuid4().hex,
-        "request_id": "r1",
-        "ts": time.time(),
-        "route": "/v1/speak",
-        "method": "POST",
-        "features": ["tts"],
-        "status": 200,
-        "duration_ms": 12.5,
-        "audio_seconds": 1.5,
-        "characters": 20,
-    }
-    body.update(overrides)
-    return body
 
 
 def gateway_settings(redis_url: str, proxy_port: int, mode: str) -> GatewaySettings:

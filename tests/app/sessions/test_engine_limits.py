@@ -4,7 +4,6 @@ response starts, the slot comes back when the holder ends, and /metrics shows th
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Iterator
 
 import httpx
@@ -13,7 +12,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from app.sessions.admission import EngineLimiter
-from tests.support import ServerThread
+from tests.support import ServerThread, wait_until
 from tests.support.asr import Speech
 from tests.support.tts_gateway import Gateway
 
@@ -52,11 +51,8 @@ def test_tts_busy_is_503_with_retry_after_and_the_slot_comes_back(
         assert streamed.status_code == 503  # refused before a streaming response starts, too
         streamed.close()
         holder.close()  # the client leaves mid-stream: the slot must come back
-        for _ in range(50):
-            ok = client.post(f"{tts_gateway.url}/v1/speak", json={"text": "Hi.", "voice_id": "en_us_joe"})
-            if ok.status_code == 200:
-                break
-            threading.Event().wait(0.1)
+        wait_until(lambda: one_tts_slot.waiting == 0 and not one_tts_slot.busy, 30, "the slot to come back")
+        ok = client.post(f"{tts_gateway.url}/v1/speak", json={"text": "Hi.", "voice_id": "en_us_joe"})
         assert ok.status_code == 200 and len(ok.content) > 1000
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from app.errors import UpstreamUnavailable
 from app.sessions.admission import EngineLimiter
+from tests.support import until
 
 
 def _limiter(**overrides: float) -> EngineLimiter:
@@ -20,7 +21,7 @@ async def test_queue_full_is_refused_at_once_with_retry_after() -> None:
     await limiter.acquire()
     await limiter.acquire()
     waiter = asyncio.create_task(limiter.acquire())
-    await asyncio.sleep(0.01)
+    await until(lambda: limiter.waiting == 1, 5, "the request to queue")
     with pytest.raises(UpstreamUnavailable) as refused:
         await limiter.acquire()  # two running, one waiting: no room
     assert refused.value.headers["Retry-After"] == "3"

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
 
 from app.main import create_app
-from tests.support import free_port, wait_until
+from tests.support import wait_until
 from tests.support.asr import (
     MAX_WER,
     ServerThread,
@@ -20,33 +18,7 @@ from tests.support.asr import (
     gateway_settings,
     wer,
 )
-
-
-class Receiver:
-    """A real HTTP server that fails its first POST (to exercise the retry) and records the rest."""
-
-    def __init__(self) -> None:
-        self.received: list[dict] = []
-        self.attempts = 0
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers["content-length"]))
-                receiver.attempts += 1
-                if receiver.attempts == 1:
-                    self.send_response(500)
-                else:
-                    receiver.received.append(json.loads(body))
-                    self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *_: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+from tests.support.callbacks import Receiver
 
 
 @pytest.fixture
@@ -79,9 +51,14 @@ def test_callback_delivered_once_after_a_failed_attempt(
     with ServerThread(create_app(gateway_settings(redis_url, asr_worker.port))) as other:
         fetched = httpx.get(f"{other.url}/v1/listen/{request_id}", timeout=10).json()
     assert fetched["text"] == delivered["text"]
-    # Delivered once: no second POST arrives after the successful one.
-    threading.Event().wait(2.0)
+    # Delivered once: the worker finished this delivery (and acknowledged it), so no POST is owed.
+    wait_until(lambda: _delivery_finished(asr_worker, request_id), 30, "the worker to finish the delivery")
     assert receiver.attempts == 2 and len(receiver.received) == 1
+
+
+def _delivery_finished(worker: Worker, job_id: str) -> bool:
+    lines = [json.loads(line) for line in worker.log().splitlines() if line.startswith("{")]
+    return any(e.get("msg") == "callback finished" and e.get("job_id") == job_id for e in lines)
 
 
 def test_bad_callback_url_is_422(gateway: ServerThread, speech: Speech) -> None:

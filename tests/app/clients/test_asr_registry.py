@@ -5,7 +5,6 @@ answers is the session's real worker process."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 
@@ -18,7 +17,7 @@ from app.errors import UpstreamUnavailable
 from common import asr_registry as reg
 from common.asr_stream import StreamOptions
 from common.states import ComponentState
-from tests.support import free_port, own_database
+from tests.support import free_port, own_database, until
 from tests.support.asr import Worker
 
 
@@ -53,6 +52,10 @@ async def client(redis_url: str) -> AsyncIterator[tuple[AsrClient, aioredis.Redi
     await redis.aclose()
 
 
+async def _expired(redis: aioredis.Redis, worker_id: str) -> bool:
+    return not await redis.exists(reg.record_key(worker_id))
+
+
 async def publish(redis: aioredis.Redis, rec: reg.WorkerRecord, ttl_ms: int = 10_000) -> None:
     await redis.set(reg.record_key(rec.worker_id), rec.dumps(), px=ttl_ms)
     await redis.sadd(reg.WORKERS, rec.worker_id)
@@ -76,7 +79,7 @@ async def test_unreachable_worker_is_skipped_for_the_next(
 async def test_expired_records_drop_out_and_no_worker_is_a_503(client: tuple[AsrClient, aioredis.Redis]) -> None:
     asr, redis = client
     await publish(redis, record("gone", "http://127.0.0.1:1"), ttl_ms=1)
-    await asyncio.sleep(0.05)
+    await until(lambda: _expired(redis, "gone"), 5, "the record to expire")
     assert await asr.workers() == []
     assert not await redis.sismember(reg.WORKERS, "gone")
     with pytest.raises(UpstreamUnavailable, match="no ASR worker has a free streaming slot"):
