@@ -87,12 +87,15 @@ class Turns:
     def audio_seconds(self) -> float:
         return self._audio.seconds if self._audio else 0.0
 
-    def configure(self, *, rate: int, options: StreamOptions, manual: bool) -> None:
-        """New settings: a new rate applies to the next audio, new options from the next worker session."""
+    async def configure(self, rate: int, options: StreamOptions, *, manual: bool) -> None:
+        """New settings: a new rate applies to the next audio; new options to the next worker session,
+        opened at once between turns, else once the turn in progress is complete."""
         if rate != self.rate and self._audio is not None:
             self._audio = StreamAudio(rate, "linear16", self._usage, self._audio.seconds)
         self.rate, self.manual = rate, manual
         self.options = options.model_copy(update={"vad_events": True})
+        if self._turn is None:
+            await self._apply_options()
 
     async def close(self) -> None:
         if self._reader is not None:
@@ -149,8 +152,13 @@ class Turns:
         await self._events.completed(turn)
         if self._turn is turn:
             self._turn = None
+        await self._apply_options()
+
+    async def _apply_options(self) -> None:
+        """Between turns, with nothing pending: a worker session with other options is closed; the
+        next audio opens one with the new options."""
         if self.options != self._upstream_options and not self._pending and self._upstream:
-            await self._upstream.close()  # new options take effect with the next worker session
+            await self._upstream.close()
 
     # --- the worker --------------------------------------------------------------------------------
     async def _send(self, sending: Awaitable[None]) -> None:

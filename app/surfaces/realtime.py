@@ -111,7 +111,7 @@ class RealtimeSession:
 
     async def _dispatch(self, kind: str, event: dict[str, Any]) -> None:
         if kind in ("session.update", "transcription_session.update"):
-            self._configure(event.get("session"), legacy=kind.startswith("transcription_session"))
+            await self._configure(event.get("session"), legacy=kind.startswith("transcription_session"))
             await self.emit(kind.replace(".update", ".updated"), session=self.config.session(self.id))
         elif kind == "input_audio_buffer.append":
             await self.turns.append(_pcm(event.get("audio")))
@@ -127,7 +127,7 @@ class RealtimeSession:
             raise InvalidParameter(f"{kind!r} is not supported: this is a transcription session (session.update, "
                                    "input_audio_buffer.append / commit / clear)", param="type")
 
-    def _configure(self, session: Any, *, legacy: bool) -> None:
+    async def _configure(self, session: Any, *, legacy: bool) -> None:
         """The client's `session` object applied: a field left out keeps its value."""
         if not isinstance(session, dict):
             raise InvalidParameter("session must be an object", param="session")
@@ -158,7 +158,7 @@ class RealtimeSession:
             if turn is not None and not isinstance(turn, dict):
                 raise InvalidParameter("turn_detection must be an object or null", param="turn_detection")
             config.turn_detection = None if turn is None else {**DEFAULT_TURN_DETECTION, **turn}
-        self.turns.configure(rate=config.rate, options=config.options(prefix), manual=config.turn_detection is None)
+        await self.turns.configure(config.rate, config.options(prefix), manual=config.turn_detection is None)
         self.config = config
 
     # --- the turns' events, in OpenAI's names ------------------------------------------------------

@@ -93,16 +93,21 @@ def _completed(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [e for e in events if e["type"] == "conversation.item.input_audio_transcription.completed"]
 
 
+async def _server_vad(connection: Any, turn_detection: dict[str, Any]) -> None:
+    """An English transcription session at RATE, its turns cut by the server's VAD."""
+    await connection.session.update(session={
+        "type": "transcription",
+        "audio": {"input": {
+            "format": {"type": "audio/pcm", "rate": RATE},
+            "transcription": {"model": "gpt-4o-transcribe", "language": "en"},
+            "turn_detection": turn_detection,
+        }},
+    })
+
+
 async def test_openai_sdk_server_vad(gateway: ServerThread, two_utterances: Speech) -> None:
     async with _sdk(gateway).realtime.connect(extra_query={"intent": "transcription"}) as connection:
-        await connection.session.update(session={  # type: ignore[arg-type,typeddict-item]
-            "type": "transcription",
-            "audio": {"input": {
-                "format": {"type": "audio/pcm", "rate": RATE},
-                "transcription": {"model": "gpt-4o-transcribe", "language": "en"},
-                "turn_detection": {"type": "server_vad"},
-            }},
-        })
+        await _server_vad(connection, {"type": "server_vad"})
         for chunk in _chunks(_pcm24k(two_utterances)):
             await connection.input_audio_buffer.append(audio=base64.b64encode(chunk).decode())
             await asyncio.sleep(0.01)
@@ -324,14 +329,7 @@ async def test_turn_detection_reaches_the_workers_vad(
     turn: dict[str, Any] = {"type": "server_vad"} | ({"silence_duration_ms": silence_ms} if silence_ms else {})
     trailing = np.zeros(int(3.5 * RATE), dtype="<i2").tobytes()  # room for the longer endpoint
     async with _sdk(gateway).realtime.connect(extra_query={"intent": "transcription"}) as connection:
-        await connection.session.update(session={  # type: ignore[arg-type,typeddict-item]
-            "type": "transcription",
-            "audio": {"input": {
-                "format": {"type": "audio/pcm", "rate": RATE},
-                "transcription": {"model": "gpt-4o-transcribe", "language": "en"},
-                "turn_detection": turn,
-            }},
-        })
+        await _server_vad(connection, turn)
         for chunk in _chunks(_pcm24k(two_utterances) + trailing):
             await connection.input_audio_buffer.append(audio=base64.b64encode(chunk).decode())
         events = await _until(connection, lambda ev: len(_completed(ev)) == items)
