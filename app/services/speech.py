@@ -26,7 +26,7 @@ from tts_engine.voices import UnknownVoice, VoiceCatalog
 
 @dataclass(frozen=True)
 class SpeechRequest:
-    """One TTS request as the routes hand it over, whatever API surface it came from."""
+    """One TTS request as a surface hands it over, whatever its wire format."""
 
     text: str
     voice_id: str | None = None

@@ -18,6 +18,7 @@ import aiohttp
 import av
 import numpy as np
 from fastapi import Request, WebSocket
+from pydantic import ValidationError
 
 from app import limits
 from app.audio.decode import TARGET_RATE
@@ -118,7 +119,10 @@ class StreamRequest:
         except ValueError:
             raise InvalidParameter("sample_rate must be an integer", param="sample_rate") from None
         words = flag(query.get("word_timestamps") or query.get("timestamps"), "word_timestamps")
-        options = StreamOptions(language=language_of(query.get("language")), word_timestamps=words)
+        try:
+            options = StreamOptions(language=language_of(query.get("language")), word_timestamps=words)
+        except ValidationError as exc:  # what the worker contract refuses, e.g. a 40-letter language
+            raise from_protocol(asr_stream.invalid_options(exc)) from None
         return cls(rate, query.get("encoding", "linear16"), options)
 
 

@@ -215,7 +215,7 @@ async def with_timestamps(
 @router.post("/v1/text-to-speech/{voice}/stream/with-timestamps")
 @licensed("tts")
 async def stream_with_timestamps(
-    voice: str, body: TimestampsBody, request: Request, output_format: str = "pcm_24000"
+    voice: str, body: TimestampsBody, request: Request, output_format: str = f"pcm_{limits.PCM_RATE}"
 ) -> Response:
     """One JSON line per sentence: its audio and the timings of its characters."""
     plan = await _plan(voice, body, request, output_format)

@@ -121,6 +121,7 @@ async def test_other_sample_rate_is_resampled(gateway: ServerThread) -> None:
         ({"sample_rate": "fast"}, [], 1008, "invalid_parameter"),
         ({"sample_rate": "1000000"}, [], 1008, "invalid_parameter"),
         ({"language": "de"}, [], 1008, "invalid_parameter"),
+        ({"language": "x" * 40}, [], 1008, "invalid_parameter"),  # beyond the worker contract's options
     ],
 )
 async def test_malformed_frames_get_an_error_and_a_close_code(
