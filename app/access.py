@@ -13,8 +13,7 @@ from urllib.parse import parse_qs
 from redis.asyncio import Redis
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .errors import OverQuota, Unauthorized
-from .ws_errors import refuse
+from .errors import OverQuota, Unauthorized, refuse
 
 log = logging.getLogger(__name__)
 

@@ -1,17 +1,21 @@
 """One error hierarchy for the gateway, mapped to one JSON shape in one handler.
 
 Shape (OpenAI-compatible so SDKs surface it): {"error": {"message", "type", "param", "code"}}.
+Over a WebSocket the same body goes in common.ws_errors' error frame, closed with its table's code.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Receive, Scope, Send
 
+from common import ws_errors
 from common.asr_stream import ProtocolError
 from common.ws_errors import error_body
 from tts_engine.base import EngineBadRequest, EngineError, EngineStreamFailed, EngineTimeout, EngineUnavailable
@@ -136,7 +140,7 @@ def from_engine_error(exc: EngineError) -> ApplianceError:
     if isinstance(exc, EngineTimeout):
         return UpstreamTimeout(str(exc))
     if isinstance(exc, EngineBadRequest):
-        return InvalidParameter(str(exc))
+        return InvalidParameter(str(exc), param=exc.param)
     if isinstance(exc, EngineStreamFailed):
         return UpstreamStreamFailed(str(exc))
     return ApplianceError(f"the engine failed: {type(exc).__name__}")
@@ -162,6 +166,24 @@ def as_appliance_error(exc: BaseException, fallback: ApplianceError | None = Non
 
 def error_response(exc: ApplianceError) -> JSONResponse:
     return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers)
+
+
+async def send_ws_error(websocket: WebSocket, exc: BaseException) -> None:
+    """Fail an accepted WebSocket session: the error frame, then the close code of its kind."""
+    error = as_appliance_error(exc)
+    await ws_errors.send_error(websocket, error.body(), error.status_code)
+
+
+async def refuse(exc: ApplianceError, scope: Scope, receive: Receive, send: Send) -> None:
+    """Refuse a request before its route runs (middleware). HTTP and WebSocket handshakes get the
+    JSON error with its status (a denial response, where the server supports it: uvicorn does);
+    elsewhere the socket is accepted, sent the error frame and closed with its code."""
+    if scope["type"] == "http" or "websocket.http.response" in scope.get("extensions", {}):
+        await error_response(exc)(scope, receive, send)
+        return
+    await send({"type": "websocket.accept"})
+    await send({"type": "websocket.send", "text": json.dumps({"type": "error", **exc.body()})})
+    await send({"type": "websocket.close", "code": ws_errors.close_code(exc.status_code), "reason": exc.code})
 
 
 def install_error_handlers(app: FastAPI) -> None:

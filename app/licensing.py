@@ -6,10 +6,8 @@ Closed by default: a `/v1/...` or `/waves/...` route that declares nothing is re
 license_code `undeclared_route`), so a new route can never skip the check or the audio quota.
 Paths outside those surfaces (/health, /metrics, /docs, the playground page) are not licensed.
 
-Contract with the routes: a route sets `request.state.audio_seconds` (float, audio in or out) and
-`request.state.characters` (int, a count of text characters) when it knows them (WebSocket routes:
-`websocket.state`). Both land in `scope["state"]`, which this middleware reads once the response
-or the connection has ended, and sends as one metadata record to the license proxy.
+Usage: the sessions meter what a request used (app/sessions/usage.py); once the response or the
+connection has ended, this middleware sends it as one metadata record to the license proxy.
 
 Concurrent streams (the `concurrent_streams` quota) are WebSocket sessions of streaming routes and
 HTTP responses sent streamed (no Content-Length: chunked audio, SSE). The routes need not say which:
@@ -22,7 +20,6 @@ from __future__ import annotations
 import calendar
 import logging
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -30,7 +27,9 @@ from fastapi.routing import iter_route_contexts
 from starlette.routing import BaseRoute, Mount, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .clients.license import LicenseClient, LicenseView
+from common.license_api import LicenseStatus
+
+from .clients.license import LicenseClient
 from .errors import (
     ApplianceError,
     LicenseExpired,
@@ -38,8 +37,10 @@ from .errors import (
     OverQuota,
     UpstreamUnavailable,
     error_response,
+    refuse,
 )
-from .ws_errors import refuse
+from .middleware import is_streamed
+from .sessions.usage import usage_record
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +128,7 @@ def _seconds_to_utc_midnight() -> int:
 
 def check(client: LicenseClient, features: tuple[str, ...]) -> None:
     """Raise the error that refuses this request, or return when it may be served."""
-    view: LicenseView | None = client.status
+    view: LicenseStatus | None = client.status
     if view is None:
         raise UpstreamUnavailable("the license status is not known yet; retry shortly (see GET /health)")
     if view.mode == "disabled":
@@ -202,7 +203,7 @@ class LicenseMiddleware:
         async def send_tracking(message: Message) -> None:
             nonlocal status, counted
             kind = message["type"]
-            if kind == "http.response.start" and not counted and _is_streamed(message):
+            if kind == "http.response.start" and not counted and is_streamed(message):
                 try:
                     check_streams(client)
                 except OverQuota as exc:
@@ -241,37 +242,9 @@ class LicenseMiddleware:
                 if counted:
                     client.active_streams -= 1
         finally:
-            client.report(_record(scope, features, status or 500, started, served))
+            client.report(usage_record(scope, features, status or 500, started, served))
 
 
 class _StreamRefused(Exception):
     """Raised into the route from `send` to stop a streamed response refused by the quota. No error
     handler matches it, so it reaches the middleware unhandled, closing the body generator."""
-
-
-def _is_streamed(message: Message) -> bool:
-    """A response sent without Content-Length is streamed (chunked) and open until its body ends."""
-    if message["status"] < 200 or message["status"] in (204, 304):
-        return False  # no body at all
-    return not any(name.lower() == b"content-length" for name, _ in message.get("headers") or ())
-
-
-def _record(
-    scope: Scope, features: tuple[str, ...], status: int, started: float, served: bool
-) -> dict[str, Any]:
-    """Metadata only: counts and durations, never text or audio. A refused request used nothing,
-    though a stream refused at its first bytes had already begun to synthesise."""
-    state = (scope.get("state") or {}) if served else {}
-    route = getattr(scope.get("route"), "path", None) or scope["path"]
-    return {
-        "record_id": uuid.uuid4().hex,
-        "request_id": str((scope.get("state") or {}).get("request_id", ""))[:64],
-        "ts": time.time(),
-        "route": route[:200],
-        "method": scope.get("method", "WS"),
-        "features": list(features),
-        "status": status,
-        "duration_ms": round((time.perf_counter() - started) * 1000, 1),
-        "audio_seconds": max(0.0, float(state.get("audio_seconds") or 0.0)),
-        "characters": max(0, int(state.get("characters") or 0)),
-    }

@@ -1,133 +1,46 @@
-"""Per-engine concurrency limits with a bounded wait queue.
-
-Beyond `max_active` running and `max_waiting` queued, or after waiting `max_wait_s`, a request is
-refused at once with 503 + Retry-After instead of piling up behind the engine.
-"""
+"""The limits and defaults of request values, each defined once and used by every surface (HTTP
+bodies, WebSocket queries and events) and the services behind them. Sampling fields have theirs in
+tts_engine.base (SAMPLING_BOUNDS, check_sampling), where the engines check them too."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
 
-from prometheus_client import Gauge
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from pydantic import Field
 
-from .errors import RequestTimeout, UpstreamUnavailable
-from .ws_errors import refuse
+from tts_engine.base import Bound, out_of_bounds
 
-ACTIVE = Gauge("gateway_engine_active", "Requests running on an engine.", ["engine"])
-WAITING = Gauge("gateway_engine_waiting", "Requests queued for an engine.", ["engine"])
+from .errors import InvalidParameter
 
+SPEED: Bound = (0.5, 2.0)  # TTS speed factor
+SAMPLE_RATE: Bound = (8000, 48000)  # Hz: TTS output, and streamed ASR input
 
-class EngineLimiter:
-    def __init__(
-        self, engine: str, *, max_active: int, max_waiting: int, max_wait_s: float, retry_after_s: int
-    ) -> None:
-        self.engine = engine
-        self.max_waiting = max_waiting
-        self.max_wait_s = max_wait_s
-        self.retry_after_s = retry_after_s
-        self._slots = asyncio.Semaphore(max_active)
-        self._waiting = 0
-
-    def _busy(self, why: str) -> UpstreamUnavailable:
-        return UpstreamUnavailable(f"{self.engine} is busy ({why}); retry shortly", retry_after_s=self.retry_after_s)
-
-    async def acquire(self) -> None:
-        if self._slots.locked():
-            if self._waiting >= self.max_waiting:
-                raise self._busy("queue full")
-            self._waiting += 1
-            WAITING.labels(self.engine).set(self._waiting)
-            try:
-                await asyncio.wait_for(self._slots.acquire(), self.max_wait_s)
-            except TimeoutError:
-                raise self._busy(f"waited {self.max_wait_s:g}s for a slot") from None
-            finally:
-                self._waiting -= 1
-                WAITING.labels(self.engine).set(self._waiting)
-        else:
-            await self._slots.acquire()
-        ACTIVE.labels(self.engine).inc()
-
-    def release(self) -> None:
-        self._slots.release()
-        ACTIVE.labels(self.engine).dec()
-
-    @contextlib.asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        await self.acquire()
-        try:
-            yield
-        finally:
-            self.release()
+# The rate OpenAI defines `pcm` at (speech and Realtime) and the default of Waves and the Svara SDK:
+# what those clients play or send when a request names no rate.
+PCM_RATE = 24000
+LISTEN_STREAM_RATE = 16000  # WS /v1/listen/stream's input rate when the query names none
 
 
-class SessionLimitMiddleware:
-    """Caps open WebSocket sessions with the `EngineLimiter` at `app.state.stream_limiter` (made in
-    the lifespan). A session beyond the cap is refused in the handshake with 503 + Retry-After
-    (or, where the server has no denial responses, accepted and closed at once with 1013)."""
+@dataclass(frozen=True)
+class TextLimits:
+    """How much text one request (or one WebSocket session) may carry, and how it is cut for the
+    backends: a short first piece so audio starts early, then pieces up to `max_piece_chars`."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        limiter: EngineLimiter | None = getattr(scope["app"].state, "stream_limiter", None)
-        if scope["type"] != "websocket" or limiter is None:
-            await self.app(scope, receive, send)
-            return
-        connect = await receive()  # websocket.connect: read here, replayed to the route below
-        try:
-            await limiter.acquire()
-        except UpstreamUnavailable as exc:
-            await refuse(exc, scope, receive, send)
-            return
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return connect
-            return await receive()
-
-        try:
-            await self.app(scope, replay, send)
-        finally:
-            limiter.release()
+    max_chars: int = 5000
+    first_piece_chars: int = 80
+    max_piece_chars: int = 300
 
 
-class BodyTimeoutMiddleware:
-    """A request body must arrive within `timeout_s` of the first read: a client that trickles its
-    upload gets 408 instead of holding a connection (and a worker's memory) indefinitely."""
+def check(value: float, bound: Bound, param: str, unit: str = "") -> None:
+    """A value outside its bound is a 422 naming `param`."""
+    low, high = bound
+    if not low <= value <= high:
+        raise InvalidParameter(out_of_bounds(param, bound, unit), param=param)
 
-    def __init__(self, app: ASGIApp, timeout_s: float) -> None:
-        self.app = app
-        self.timeout_s = timeout_s
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        deadline: float | None = None
-        body_done = False
-
-        async def bounded() -> Message:
-            nonlocal deadline, body_done
-            if body_done:  # after the body only a disconnect can come: no limit on waiting for it
-                return await receive()
-            loop = asyncio.get_running_loop()
-            deadline = deadline or loop.time() + self.timeout_s
-            try:
-                async with asyncio.timeout_at(deadline):
-                    message = await receive()
-            except TimeoutError:
-                raise RequestTimeout(
-                    f"the request body did not arrive within {self.timeout_s:g} s (BODY_READ_TIMEOUT_S)"
-                ) from None
-            if message["type"] != "http.request" or not message.get("more_body", False):
-                body_done = True
-            return message
-
-        await self.app(scope, bounded, send)
+def documented(bound: Bound, default: Any = None, **kwargs: Any) -> Any:
+    """A pydantic field whose bound the OpenAPI document shows; the service checks it (`check`,
+    check_sampling), so every surface gives the same message."""
+    low, high = bound
+    return Field(default, json_schema_extra={"minimum": low, "maximum": high}, **kwargs)

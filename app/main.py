@@ -21,26 +21,16 @@ from .clients.license import LicenseClient
 from .components import ComponentRegistry, ProbeResult, http_health_probe
 from .errors import install_error_handlers
 from .licensing import LicenseMiddleware
-from .limits import BodyTimeoutMiddleware, EngineLimiter, SessionLimitMiddleware
-from .metrics import MetricsMiddleware
-from .middleware import RequestIdMiddleware
+from .middleware import BodyTimeoutMiddleware, MetricsMiddleware, RequestIdMiddleware
 from .openapi import install_openapi
-from .routes import (
-    health,
-    listen,
-    metrics,
-    models,
-    realtime,
-    speak_stream,
-    speech,
-    svara_compat,
-    text,
-    transcriptions,
-    waves,
-)
-from .routes.playground import install_playground
+from .ops import router as ops_router
+from .playground import install_playground
 from .services.transcription import TranscriptionService
+from .sessions.admission import EngineLimiter, SessionLimitMiddleware
+from .sessions.speech import SpeechSessions
+from .sessions.transcription import TranscriptionSessions
 from .settings import GatewaySettings
+from .surfaces import ROUTERS
 from .tts import start_tts
 
 log = logging.getLogger(__name__)
@@ -88,9 +78,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.state.redis = redis
         app.state.components = registry
         tts_limiter = _limiter("tts", settings.tts_max_active, settings.tts_max_waiting, settings)
-        tts = start_tts(settings, registry, tts_limiter)  # further backends: tts.catalog.add(...)
+        tts = start_tts(settings, registry)  # further backends: tts.catalog.add(...)
         app.state.tts = tts
-        app.state.speech = tts.service
+        app.state.speech = SpeechSessions(tts.service, tts_limiter, idle_s=settings.tts_ws_idle_timeout_s)
         app.state.stream_limiter = _limiter("streams", settings.max_stream_sessions, 0, settings)
         app.state.asr = AsrClient(
             redis, registry, worker_url=settings.asr_url, result_ttl_s=settings.asr_result_ttl_s,
@@ -103,10 +93,13 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             if settings.asr_discovery == "registry"
             else http_health_probe(http, f"{settings.asr_url}/health"),
         )
-        app.state.transcription = TranscriptionService(
+        transcription = TranscriptionService(
             app.state.asr, registry, job_timeout_s=settings.asr_job_timeout_s,
-            max_audio_seconds=settings.max_audio_seconds,
-            limiter=_limiter("asr", settings.asr_max_active, settings.asr_max_waiting, settings),
+            max_audio_seconds=settings.max_audio_seconds, blocked_networks=settings.callback_blocked_networks,
+        )
+        app.state.transcription = TranscriptionSessions(
+            transcription, _limiter("asr", settings.asr_max_active, settings.asr_max_waiting, settings),
+            max_upload_bytes=settings.max_upload_bytes,
         )
         await registry.refresh_all()
         prober = asyncio.create_task(registry.run(settings.health_probe_interval_s))
@@ -146,17 +139,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.state.auth_enabled = bool(digests)
     install_error_handlers(app)
     install_openapi(app)
-    app.include_router(health.router)
-    app.include_router(metrics.router)
-    app.include_router(speech.router)
-    app.include_router(speak_stream.router)
-    app.include_router(listen.router)
-    app.include_router(transcriptions.router)
-    app.include_router(models.router)
-    app.include_router(realtime.router)
-    app.include_router(waves.router)
-    app.include_router(svara_compat.router)
-    app.include_router(text.router)
+    app.include_router(ops_router)
+    for router in ROUTERS:
+        app.include_router(router)
     if settings.playground_enabled:
         install_playground(app)
     return app

@@ -1,5 +1,9 @@
 """TTS wiring for the gateway lifespan: backends, the voice catalogue, the speech service, and the
-"tts" readiness component. Adding a backend is one `catalog.add(...)` line in `start_tts`'s caller.
+"tts" and "svara" readiness components. Adding a backend is one `catalog.add(...)` line here.
+
+The Svara backend module (and with it torch) is imported only when a backend is created: a gateway
+with Svara off never loads torch. Its errors are engine errors (tts_engine.base), mapped onto HTTP
+errors by app.errors.from_engine_error.
 """
 
 from __future__ import annotations
@@ -12,18 +16,16 @@ from typing import TYPE_CHECKING
 
 from common.aio import cancel_and_wait
 from common.states import ComponentState
-from tts_engine.catalog import VoiceCatalog, load_aliases
 from tts_engine.piper_backend import PiperBackend
-from tts_engine.svara.catalogue import load_voices
-from tts_engine.svara.config import SvaraConfig
+from tts_engine.svara.config import DecoderOptions, SvaraConfig
 from tts_engine.svara.errors import SnacLoadError
 from tts_engine.text import load_lexicons
 from tts_engine.unavailable import UnavailableBackend
+from tts_engine.voices import SvaraVoice, VoiceCatalog, load_aliases, load_svara_voices
 
-from .clients.svara import create_svara_backend, svara_config
 from .components import ComponentRegistry, Probe, ProbeResult
-from .limits import EngineLimiter
-from .services.speech import SpeechLimits, SpeechService
+from .limits import TextLimits
+from .services.speech import SpeechService
 from .settings import GatewaySettings
 
 if TYPE_CHECKING:  # the module imports torch: loaded only when Svara is enabled
@@ -45,14 +47,47 @@ class TTSRuntime:
             await backend.close()
 
 
+def svara_config(settings: GatewaySettings) -> SvaraConfig:
+    """The one place the gateway's settings become the Svara backend's configuration."""
+    return SvaraConfig(
+        vllm_url=settings.tts_llm_base_url,
+        model=settings.vllm_served_model_name,
+        max_model_len=settings.vllm_max_model_len,
+        connect_timeout_s=settings.svara_connect_timeout_s,
+        stall_timeout_s=settings.svara_stall_timeout_s,
+        health_interval_s=settings.svara_health_interval_s,
+        retry_after_s=settings.retry_after_s,
+        template=settings.svara_prompt_template,
+        templates_path=settings.svara_templates_path,
+        voices_path=settings.svara_voices_path,
+        snac_model=settings.snac_model_path,
+        snac_device=settings.snac_device,
+        snac_cpu_threads=settings.snac_cpu_threads,
+        snac_batching={"auto": None, "on": True, "off": False}[settings.snac_batching],
+        decoder=DecoderOptions(fast_start=settings.snac_fast_start, max_span=settings.snac_max_span_frames),
+        frame_processor=settings.svara_frame_processor,
+    )
+
+
+async def create_svara_backend(config: SvaraConfig, voices: dict[str, SvaraVoice] | None = None) -> SvaraBackend:
+    """Load SNAC off the event loop and start probing vLLM. Raises SnacLoadError (a clear message,
+    meant for the start-up log and /health) when SNAC_MODEL_PATH is unusable."""
+    from tts_engine.svara.backend import SvaraBackend  # torch: only when Svara is on
+
+    voices = voices if voices is not None else load_svara_voices(config.voices_path)
+    backend = await asyncio.to_thread(SvaraBackend.create, config, voices)
+    await backend.start()
+    return backend
+
+
 class SvaraLoader:
     """Lists the Svara voices at once (unavailable), loads SNAC in the background, then swaps the
     real backend in; its probe is the "svara" component of /health."""
 
-    def __init__(self, config: SvaraConfig, catalog: VoiceCatalog) -> None:
+    def __init__(self, config: SvaraConfig, catalog: VoiceCatalog, voices: dict[str, SvaraVoice]) -> None:
         self.config = config
         self.catalog = catalog
-        voices = load_voices(Path(config.voices_path) if config.voices_path else None)
+        self.voices = voices
         self.placeholder = UnavailableBackend(
             "svara",
             [v.voice for v in voices.values()],
@@ -65,7 +100,7 @@ class SvaraLoader:
 
     async def load(self) -> None:
         try:
-            backend = await create_svara_backend(self.config)
+            backend = await create_svara_backend(self.config, self.voices)
         except (SnacLoadError, ValueError) as exc:
             self.error = str(exc)
             self.placeholder.reason = f"the Svara voices cannot load: {exc}"
@@ -98,9 +133,7 @@ def _piper_probe(piper: PiperBackend, loading: asyncio.Task[None]) -> Probe:
     return probe
 
 
-def start_tts(
-    settings: GatewaySettings, registry: ComponentRegistry, limiter: EngineLimiter | None = None
-) -> TTSRuntime:
+def start_tts(settings: GatewaySettings, registry: ComponentRegistry) -> TTSRuntime:
     """Build the TTS side and start loading the Piper voice in the background (the gateway answers
     at once; requests for a voice still loading get 503 + Retry-After)."""
     aliases_path = Path(settings.tts_voice_aliases_path) if settings.tts_voice_aliases_path else None
@@ -109,14 +142,13 @@ def start_tts(
     lexicons = load_lexicons(Path(settings.tts_lexicon_dir) if settings.tts_lexicon_dir else None)
     service = SpeechService(
         catalog,
-        SpeechLimits(
-            max_text_chars=settings.max_text_chars,
+        TextLimits(
+            max_chars=settings.max_text_chars,
             first_piece_chars=settings.tts_first_piece_chars,
             max_piece_chars=settings.tts_max_piece_chars,
-            crossfade_ms=settings.tts_crossfade_ms,
         ),
+        crossfade_ms=settings.tts_crossfade_ms,
         retry_after_s=settings.retry_after_s,
-        limiter=limiter,
         lexicons=lexicons,
     )
     piper: PiperBackend | None = None
@@ -130,13 +162,13 @@ def start_tts(
         registry.add("tts", _piper_probe(piper, loading[-1]))
     else:
         registry.add("tts", None)
+    voices = load_svara_voices(settings.svara_voices_path)
     if settings.svara_enabled:
-        svara = SvaraLoader(svara_config(settings), catalog)
+        svara = SvaraLoader(svara_config(settings), catalog, voices)
         loading.append(asyncio.create_task(svara.load()))
         registry.add("svara", svara.probe)
     else:
         # Listed, so clients see what the appliance offers, but refused with the reason.
-        voices = load_voices(Path(settings.svara_voices_path) if settings.svara_voices_path else None)
         catalog.add(UnavailableBackend(
             "svara",
             [v.voice for v in voices.values()],

@@ -24,9 +24,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tts_engine.svara.snac_decoder import StreamDecoder  # noqa: E402
-from tts_engine.svara.snac_engine import SnacEngine, resolve_device  # noqa: E402
-from tts_engine.svara.snac_model import SNAC_24KHZ_CONFIG  # noqa: E402
+from tts_engine.svara.snac.decoder import StreamDecoder  # noqa: E402
+from tts_engine.svara.snac.engine import SnacEngine, resolve_device  # noqa: E402
+from tts_engine.svara.snac.model import SNAC_24KHZ_CONFIG  # noqa: E402
 
 SEED = 99
 

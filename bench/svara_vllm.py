@@ -36,9 +36,9 @@ from tests.support.real_vllm import SERVED_NAME, start_vllm, stop_vllm  # noqa: 
 from tests.support.svara import config_for_tests, seeded_snac_dir, svara_gateway_settings  # noqa: E402
 from tests.support.svara_model import LOOP_VOICE, TEXTS  # noqa: E402
 from tts_engine.base import SamplingParams  # noqa: E402
-from tts_engine.svara.catalogue import load_voices  # noqa: E402
 from tts_engine.svara.prompt import PromptTemplate  # noqa: E402
 from tts_engine.svara.vllm_client import VllmClient, resolve_sampling  # noqa: E402
+from tts_engine.voices import load_svara_voices  # noqa: E402
 
 
 async def direct_stream(http: httpx.AsyncClient, url: str, body: dict[str, object]) -> tuple[float, float]:
@@ -76,7 +76,7 @@ async def round_of(streams: int, run: object) -> tuple[float, float]:
 
 async def measure(vllm_url: str, gateway_url: str, streams: list[int], tokens: int) -> None:
     template = PromptTemplate.load("svara-v1")
-    voice = load_voices()[LOOP_VOICE]
+    voice = load_svara_voices()[LOOP_VOICE]
     sampling = resolve_sampling(SamplingParams(max_tokens=tokens, repetition_penalty=1.0, seed=1))
     config = config_for_tests(tts_llm_base_url=vllm_url, vllm_served_model_name=SERVED_NAME)
     client = VllmClient(config, stop_token_ids=template.stop_token_ids, frame_xargs=template.frame_xargs())

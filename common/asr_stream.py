@@ -90,9 +90,14 @@ class StreamOptions(BaseModel):
         try:
             return cls.model_validate({k: v for k, v in query.items() if v != ""})
         except ValidationError as exc:
-            first = exc.errors()[0]
-            param = ".".join(str(p) for p in first["loc"]) or None
-            raise ProtocolError(422, ERROR_INVALID_PARAMETER, f"{param}: {first['msg']}", param) from None
+            raise invalid_options(exc) from None
+
+
+def invalid_options(exc: ValidationError) -> ProtocolError:
+    """Options this contract refuses, as the ProtocolError (422) naming the first one."""
+    first = exc.errors()[0]
+    param = ".".join(str(p) for p in first["loc"]) or None
+    return ProtocolError(422, ERROR_INVALID_PARAMETER, f"{param}: {first['msg']}", param)
 
 
 def parse_control(text: str) -> str:

@@ -30,6 +30,12 @@ def close_code(status: int) -> int:
     return INTERNAL_ERROR if status >= 500 else POLICY_VIOLATION
 
 
+def status_of(code: int | None) -> int:
+    """An HTTP status whose close code is `code`: a peer's error passed on keeps its close code."""
+    statuses = {close: status for status, close in _BY_STATUS.items()} | {POLICY_VIOLATION: 403}
+    return statuses.get(code or 0, 502)
+
+
 def is_deliberate(code: int | None) -> bool:
     """Whether a peer's close code is one this contract sends on purpose (not a crash or a drop)."""
     return code in (NORMAL, POLICY_VIOLATION, TRY_AGAIN_LATER, *_BY_STATUS.values())

@@ -13,13 +13,13 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from common.aio import cancel_and_wait
+from common.license_api import STATUS_PATH, USAGE_PATH, LicenseStatus, UsageAccepted, UsagePost, utc_day
 
 from . import __version__
-from .models import LicenseStatus, UsageAccepted, UsagePost
 from .online import OnlineValidator
 from .reporter import UsageReporter
 from .settings import LicenseProxySettings
-from .spool import SpoolFull, UsageSpool, utc_day
+from .spool import SpoolFull, UsageSpool
 from .state import LicenseState, instance_id
 
 log = logging.getLogger(__name__)
@@ -72,11 +72,11 @@ def create_app(settings: LicenseProxySettings | None = None) -> FastAPI:
             "license": {"valid": verdict.valid, "code": verdict.code, "reason": verdict.reason},
         }
 
-    @app.get("/v1/license", response_model=LicenseStatus)
+    @app.get(STATUS_PATH, response_model=LicenseStatus)
     async def license_status() -> LicenseStatus:
         return await asyncio.to_thread(app.state.license.status)
 
-    @app.post("/v1/usage", response_model=UsageAccepted, status_code=202)
+    @app.post(USAGE_PATH, response_model=UsageAccepted, status_code=202)
     async def usage(post: UsagePost) -> UsageAccepted | JSONResponse:
         spool: UsageSpool = app.state.spool
         try:
@@ -96,7 +96,7 @@ def create_app(settings: LicenseProxySettings | None = None) -> FastAPI:
         reporter: UsageReporter | None = app.state.reporter
         if reporter is not None and pending >= settings.usage_batch_size:
             reporter.wake.set()
-        today = await asyncio.to_thread(spool.usage_on, utc_day(time.time()))
+        today = await asyncio.to_thread(spool.usage_on, utc_day())
         return UsageAccepted(accepted=accepted, duplicates=duplicates, usage_today=today)
 
     return app

@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from .models import UsageRecord, UsageToday
+from common.license_api import UsageRecord, UsageToday, utc_day
 
 _KEEP_DELIVERED_S = 86_400.0
 
@@ -37,10 +37,6 @@ CREATE TABLE IF NOT EXISTS daily (
     characters INTEGER NOT NULL
 );
 """
-
-
-def utc_day(ts: float) -> str:
-    return time.strftime("%Y-%m-%d", time.gmtime(ts))
 
 
 class SpoolFull(Exception):

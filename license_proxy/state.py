@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 
-from .models import LicenseStatus, SpoolInfo
+from common.license_api import LicenseStatus, SpoolInfo, utc_day
+
 from .offline import check_license_file
 from .online import OnlineValidator, Verdict
 from .settings import LicenseProxySettings
-from .spool import UsageSpool, utc_day
+from .spool import UsageSpool
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ class LicenseState:
             validated_at=verdict.validated_at,
             grace_remaining_s=verdict.grace_remaining_s,
             warning=verdict.warning,
-            usage_today=self.spool.usage_on(utc_day(time.time())),
+            usage_today=self.spool.usage_on(utc_day()),
             spool=SpoolInfo(
                 pending=pending,
                 max_records=self.spool.max_records,

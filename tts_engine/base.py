@@ -36,9 +36,12 @@ class SamplingParams:
     seed: int | None = None
 
 
-# The range of each sampling field, the one rule for every surface (HTTP bodies, the vLLM client).
-# A backend that cannot honour a value inside it refuses the request with EngineBadRequest (422).
-SAMPLING_BOUNDS: dict[str, tuple[float, float]] = {
+Bound = tuple[float, float]
+
+# The range of each sampling field, the one rule for every surface and the vLLM client alike
+# (`check_sampling`). A backend that cannot honour a value inside it refuses the request with
+# EngineBadRequest (422).
+SAMPLING_BOUNDS: dict[str, Bound] = {
     "temperature": (0.05, 1.5),
     "top_p": (0.05, 1.0),
     "top_k": (1, 200),
@@ -88,7 +91,26 @@ class EngineUnavailable(EngineError):
 
 
 class EngineBadRequest(EngineError):
-    """The request itself cannot be served (e.g. sampling values out of bounds)."""
+    """The request itself cannot be served (e.g. sampling values out of bounds); `param` names the
+    field at fault, when one is."""
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+def out_of_bounds(param: str, bound: Bound, unit: str = "") -> str:
+    """The one message for a value outside its bound, whichever value and layer."""
+    low, high = (str(int(n)) if float(n).is_integer() else f"{n:g}" for n in bound)
+    return f"{param} must be between {low} and {high}{unit}"
+
+
+def check_sampling(sampling: SamplingParams, error: type[EngineBadRequest] = EngineBadRequest) -> None:
+    """The one sampling validator: raises `error` naming the first field outside SAMPLING_BOUNDS."""
+    for name, (low, high) in SAMPLING_BOUNDS.items():
+        value = getattr(sampling, name)
+        if value is not None and not low <= value <= high:
+            raise error(out_of_bounds(name, (low, high)), param=name)
 
 
 class EngineTimeout(EngineError):

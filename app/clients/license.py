@@ -16,7 +16,6 @@ import json
 import logging
 import time
 from collections import defaultdict, deque
-from dataclasses import dataclass, field
 from typing import Any, cast
 
 import httpx
@@ -24,6 +23,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from common.aio import cancel_and_wait
+from common.license_api import STATUS_PATH, USAGE_PATH, LicenseStatus, UsageAccepted, utc_day
 from common.states import ComponentState
 
 from ..components import ProbeResult
@@ -32,51 +32,6 @@ log = logging.getLogger(__name__)
 
 _SEND_CHUNK = 200
 USAGE_OUTBOX_STREAM = "appliance:usage-outbox"
-_EXPIRED_CODES = frozenset({"expired", "grace_expired"})
-
-
-def utc_day(ts: float | None = None) -> str:
-    return time.strftime("%Y-%m-%d", time.gmtime(time.time() if ts is None else ts))
-
-
-@dataclass
-class LicenseView:
-    """The part of the proxy's GET /v1/license answer that the gateway enforces."""
-
-    valid: bool
-    mode: str
-    code: str
-    reason: str
-    features: frozenset[str] = frozenset()
-    quotas: dict[str, float] = field(default_factory=dict)
-    license_id: str | None = None
-    expires_at: float | None = None
-    grace_remaining_s: float | None = None
-    warning: str | None = None
-    usage_day: str = ""
-    audio_seconds_today: float = 0.0
-
-    @classmethod
-    def parse(cls, body: dict[str, Any]) -> LicenseView:
-        usage = body.get("usage_today") or {}
-        return cls(
-            valid=bool(body["valid"]),
-            mode=str(body["mode"]),
-            code=str(body.get("code", "")),
-            reason=str(body.get("reason", "")),
-            features=frozenset(body.get("features") or ()),
-            quotas={k: float(v) for k, v in (body.get("quotas") or {}).items()},
-            license_id=body.get("license_id"),
-            expires_at=body.get("expires_at"),
-            grace_remaining_s=body.get("grace_remaining_s"),
-            warning=body.get("warning"),
-            usage_day=str(usage.get("day", "")),
-            audio_seconds_today=float(usage.get("audio_seconds", 0.0)),
-        )
-
-    @property
-    def expired(self) -> bool:
-        return self.code in _EXPIRED_CODES
 
 
 class LicenseClient:
@@ -93,7 +48,7 @@ class LicenseClient:
         self.mode = mode  # "disabled": nothing is enforced or metered (explicit, unlicensed)
         self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout_s)
         self._refresh_interval_s = refresh_interval_s
-        self.status: LicenseView | None = None
+        self.status: LicenseStatus | None = None
         self.proxy_error: str | None = None
         self.active_streams = 0
         self._redis = redis
@@ -129,10 +84,10 @@ class LicenseClient:
     # --- status ---------------------------------------------------------------------------------------
     async def refresh(self) -> None:
         try:
-            response = await self._http.get("/v1/license")
+            response = await self._http.get(STATUS_PATH)
             response.raise_for_status()
-            view = LicenseView.parse(response.json())
-        except (httpx.HTTPError, ValueError, KeyError) as exc:
+            view = LicenseStatus.model_validate_json(response.content)
+        except (httpx.HTTPError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
             if self.proxy_error is None:
                 # With licensing disabled nothing depends on the proxy: not worth a warning.
                 log.log(
@@ -157,7 +112,8 @@ class LicenseClient:
     def audio_seconds_today(self) -> float:
         """Today's audio (UTC day) as the proxy counted it, plus what still waits in the outbox."""
         today = utc_day()
-        counted = self.status.audio_seconds_today if self.status and self.status.usage_day == today else 0.0
+        usage = self.status.usage_today if self.status else None
+        counted = usage.audio_seconds if usage and usage.day == today else 0.0
         return counted + self._waiting_audio[today]
 
     async def probe(self) -> ProbeResult:
@@ -261,7 +217,7 @@ class LicenseClient:
         if not chunk:
             return True
         try:
-            response = await self._http.post("/v1/usage", json={"records": chunk})
+            response = await self._http.post(USAGE_PATH, json={"records": chunk})
         except httpx.HTTPError:
             return False
         if response.status_code == 422:  # malformed: retrying cannot help; say so and move on
@@ -271,10 +227,9 @@ class LicenseClient:
         elif response.status_code >= 300:
             return False
         else:
-            usage = response.json().get("usage_today") or {}
-            if self.status is not None and usage.get("day"):
-                self.status.usage_day = usage["day"]
-                self.status.audio_seconds_today = float(usage.get("audio_seconds", 0.0))
+            accepted = UsageAccepted.model_validate_json(response.content)
+            if self.status is not None:
+                self.status = self.status.model_copy(update={"usage_today": accepted.usage_today})
         if stream_ids is not None:
             try:
                 await self._redis.xdel(USAGE_OUTBOX_STREAM, *stream_ids)

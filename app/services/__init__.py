@@ -1,1 +1,2 @@
-"""Typed internal requests and the work behind the routes; no HTTP types here."""
+"""Speech and transcription as typed requests in, typed results out: the work behind the sessions
+and surfaces; no HTTP types here."""

@@ -1,7 +1,8 @@
 """Cloning references as clients send them (base64 in JSON, or a multipart file) -> VoiceReference.
 
-Decoded and resampled with the same PyAV path as uploads for transcription, at SNAC's 24 kHz, the
-rate of the only backend that clones (Svara). Neither the audio nor the transcript is logged.
+Decoded and resampled with the same PyAV path as uploads for transcription, at the rate of the voice
+that will speak (a cloning voice speaks at its codec's rate). Neither the audio nor the transcript is
+logged.
 """
 
 from __future__ import annotations
@@ -9,12 +10,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+from dataclasses import dataclass
 
 from app.audio.decode import decode_audio
 from app.errors import InvalidParameter
 from tts_engine.base import REFERENCE_SECONDS, VoiceReference
 
-REFERENCE_SAMPLE_RATE = 24000
 _LIMIT = f"reference audio must be {REFERENCE_SECONDS[0]:g}-{REFERENCE_SECONDS[1]:g} s"
 
 
@@ -27,27 +28,40 @@ def reference_bytes_from_base64(value: str) -> bytes:
         raise InvalidParameter("reference_audio must be base64-encoded audio", param="reference_audio") from None
 
 
-async def read_reference(audio: bytes | None, transcript: str | None) -> VoiceReference | None:
-    """None when the request asks for no cloning; otherwise a checked reference, or a 4xx."""
-    if audio is None and transcript is None:
-        return None
-    if audio is None:
-        raise InvalidParameter("reference_transcript was given without reference_audio", param="reference_audio")
-    if transcript is None or not transcript.strip():
-        raise InvalidParameter(
-            "reference_transcript is required with reference_audio: the words spoken in the reference",
-            param="reference_transcript",
+@dataclass(frozen=True)
+class ReferenceUpload:
+    """A reference as received: the audio file's bytes and the words spoken in it."""
+
+    audio: bytes | None = None
+    transcript: str | None = None
+
+    @classmethod
+    def from_fields(cls, audio: str | None, transcript: str | None, upload: bytes | None = None) -> ReferenceUpload:
+        """From a body's `reference_audio` (base64) and `reference_transcript`, or a multipart file."""
+        if upload is None and audio is not None:
+            upload = reference_bytes_from_base64(audio)
+        return cls(upload, transcript)
+
+    @property
+    def empty(self) -> bool:
+        """The request asks for no cloning."""
+        return self.audio is None and self.transcript is None
+
+    async def decode(self, rate: int) -> VoiceReference:
+        """A checked reference at `rate`, or a 4xx that names the field and the limit."""
+        if self.audio is None:
+            raise InvalidParameter("reference_transcript was given without reference_audio", param="reference_audio")
+        if self.transcript is None or not self.transcript.strip():
+            raise InvalidParameter(
+                "reference_transcript is required with reference_audio: the words spoken in the reference",
+                param="reference_transcript",
+            )
+        decoded = await asyncio.to_thread(
+            decode_audio, self.audio, max_seconds=REFERENCE_SECONDS[1], rate=rate, param="reference_audio",
+            limit_name=_LIMIT,
         )
-    decoded = await asyncio.to_thread(
-        decode_audio,
-        audio,
-        max_seconds=REFERENCE_SECONDS[1],
-        rate=REFERENCE_SAMPLE_RATE,
-        param="reference_audio",
-        limit_name=_LIMIT,
-    )
-    if decoded.duration < REFERENCE_SECONDS[0]:
-        raise InvalidParameter(
-            f"reference_audio is {decoded.duration:.2f} s long; {_LIMIT}", param="reference_audio"
-        )
-    return VoiceReference(audio=decoded.samples(), transcript=transcript.strip(), sample_rate=REFERENCE_SAMPLE_RATE)
+        if decoded.duration < REFERENCE_SECONDS[0]:
+            raise InvalidParameter(
+                f"reference_audio is {decoded.duration:.2f} s long; {_LIMIT}", param="reference_audio"
+            )
+        return VoiceReference(audio=decoded.samples(), transcript=self.transcript.strip(), sample_rate=rate)

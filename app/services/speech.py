@@ -1,39 +1,32 @@
-"""Text-to-speech orchestration: validate, normalise, split, synthesise piece by piece, join with a
-crossfade, change speed and rate, encode as the audio is produced.
+"""Text-to-speech: validate, pick the voice's backend, normalise and split the text, synthesise it
+piece by piece and join the pieces with a crossfade. Encoding, admission and metering are the
+speech sessions' (app/sessions/speech.py); no HTTP here.
 
 `prepare()` does every check and picks the backend before a response starts, so bad input is a
-clean 4xx and a backend that is not ready is a 503; `stream()` then only produces audio. Closing
-the stream (client gone) closes the backend's generator, which stops the synthesis.
+clean 4xx and a backend that is not ready is a 503; `samples()` then only produces audio. Closing
+it (client gone) closes the backend's generator, which stops the synthesis.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from app import bounds
-from app.audio.encode import FORMATS, AudioFormat, Encoder, PyAVEncoder, finalize_wav, make_encoder, output_rate
-from app.audio.transform import AudioTransform
+from app import limits
+from app.audio.encode import FORMATS, AudioFormat, output_rate
 from app.errors import InvalidParameter, NotFound, PayloadTooLarge, UpstreamUnavailable
-from app.limits import EngineLimiter
-from app.metrics import TTS_FIRST_AUDIO, TTS_RTF
-from tts_engine.base import SamplingParams, SynthesisRequest, TTSBackend, Voice, VoiceReference
-from tts_engine.catalog import UnknownVoice, VoiceCatalog
+from app.limits import TextLimits
+from app.services.reference import ReferenceUpload
+from tts_engine.base import SamplingParams, SynthesisRequest, TTSBackend, Voice, VoiceReference, check_sampling
 from tts_engine.text import Lexicon, LexiconError, Lexicons, lexicon_of, normalize_text, split_text
-
-log = logging.getLogger(__name__)
-
-AudioCallback = Callable[[float], None]
+from tts_engine.voices import UnknownVoice, VoiceCatalog
 
 
 @dataclass(frozen=True)
 class SpeechRequest:
-    """One TTS request as the routes hand it over, whatever API surface it came from."""
+    """One TTS request as a surface hands it over, whatever its wire format."""
 
     text: str
     voice_id: str | None = None
@@ -79,14 +72,6 @@ class SpeechPlan:
         )
 
 
-@dataclass(frozen=True)
-class SpeechLimits:
-    max_text_chars: int = 5000
-    first_piece_chars: int = 80
-    max_piece_chars: int = 300
-    crossfade_ms: float = 15.0
-
-
 def request_lexicon(entries: Mapping[str, str] | None, param: str = "lexicon") -> Lexicon | None:
     """A request's lexicon, compiled once for the whole request (or WebSocket session)."""
     try:
@@ -99,19 +84,17 @@ class SpeechService:
     def __init__(
         self,
         catalog: VoiceCatalog,
-        limits: SpeechLimits | None = None,
+        limits: TextLimits | None = None,
+        *,
+        crossfade_ms: float = 15.0,
         retry_after_s: int = 5,
-        limiter: EngineLimiter | None = None,
         lexicons: Lexicons | None = None,
     ) -> None:
         self.catalog = catalog
         self.lexicons = lexicons or Lexicons()  # the operator's, per language (TTS_LEXICON_DIR)
-        self.limits = limits or SpeechLimits()
+        self.limits = limits or TextLimits()
+        self.crossfade_ms = crossfade_ms
         self.retry_after_s = retry_after_s
-        self.limiter = limiter  # bounds concurrent syntheses; None = unbounded (unit tests)
-
-    def _slot(self) -> contextlib.AbstractAsyncContextManager[None]:
-        return self.limiter.slot() if self.limiter is not None else contextlib.nullcontext()
 
     # -- validation ----------------------------------------------------------------------------
     def check_text(self, text: str, param: str = "input") -> None:
@@ -121,9 +104,9 @@ class SpeechService:
 
     def check_length(self, characters: int, param: str, advice: str) -> None:
         """MAX_TEXT_CHARS, for one request or for the whole of a WebSocket session."""
-        if characters > self.limits.max_text_chars:
+        if characters > self.limits.max_chars:
             raise PayloadTooLarge(
-                f"{param} has {characters} characters; the limit is {self.limits.max_text_chars} "
+                f"{param} has {characters} characters; the limit is {self.limits.max_chars} "
                 f"(MAX_TEXT_CHARS): {advice}",
                 param=param,
             )
@@ -140,6 +123,7 @@ class SpeechService:
             ) from None
 
     def resolve_voice(self, voice_id: str | None) -> tuple[Voice, TTSBackend]:
+        """The voice and its backend, which must be able to speak now (else 503)."""
         voice, backend = self.find_voice(voice_id)
         if not backend.is_available():
             # A backend that knows why it cannot speak (disabled, failed to load) says so.
@@ -162,15 +146,15 @@ class SpeechService:
             raise InvalidParameter(
                 f"unsupported audio format {fmt_name!r}; use one of: {', '.join(FORMATS)}", param=param
             )
-        bounds.check(speed, bounds.SPEED, "speed")
+        limits.check(speed, limits.SPEED, "speed")
         if sample_rate is not None:
-            bounds.check(sample_rate, bounds.SAMPLE_RATE, "sample_rate", " Hz")
+            limits.check(sample_rate, limits.SAMPLE_RATE, "sample_rate", " Hz")
         return fmt, output_rate(fmt, sample_rate or voice.sample_rate)
 
-    def prepare(
-        self, request: SpeechRequest, text_param: str = "input", format_param: str = "response_format"
-    ) -> SpeechPlan:
-        self.check_text(request.text, text_param)
+    def open(self, request: SpeechRequest, format_param: str = "response_format") -> SpeechPlan:
+        """Everything about a request but its text (sampling, voice, cloning, format, rate, speed): a
+        plan without text yet. A WebSocket session opens once and then speaks text after text."""
+        check_sampling(request.sampling)
         voice, backend = self.resolve_voice(request.voice_id)
         if request.reference is not None and not backend.clones_voices:
             raise InvalidParameter(
@@ -179,17 +163,6 @@ class SpeechService:
                 param="reference_audio",
             )
         fmt, rate = self.check_output(voice, request.format, request.sample_rate, request.speed, format_param)
-        plan = self.plan_text(self.template(voice, backend, fmt, rate, request), request.text)
-        if not plan.pieces:  # only invisible characters were sent
-            raise InvalidParameter(f"{text_param} has nothing speakable", param=text_param)
-        backend.check(plan.synthesis(plan.pieces[0]))  # an EngineError reaches the client through app.errors' mapping
-        return plan
-
-    @staticmethod
-    def template(
-        voice: Voice, backend: TTSBackend, fmt: AudioFormat, rate: int, request: SpeechRequest
-    ) -> SpeechPlan:
-        """A plan without text yet (the WebSocket session fills in one sentence at a time)."""
         return SpeechPlan(
             voice=voice,
             backend=backend,
@@ -204,6 +177,33 @@ class SpeechService:
             reference=request.reference,
             lexicon=request_lexicon(request.lexicon),
         )
+
+    def prepare(
+        self, request: SpeechRequest, text_param: str = "input", format_param: str = "response_format"
+    ) -> SpeechPlan:
+        """The whole request checked and its backend chosen: what is left cannot be the client's fault."""
+        self.check_text(request.text, text_param)
+        plan = self.plan_text(self.open(request, format_param), request.text)
+        if not plan.pieces:  # only invisible characters were sent
+            raise InvalidParameter(f"{text_param} has nothing speakable", param=text_param)
+        # An EngineError reaches the client through app.errors' mapping.
+        plan.backend.check(plan.synthesis(plan.pieces[0]))
+        return plan
+
+    async def plan(
+        self,
+        request: SpeechRequest,
+        *,
+        text_param: str = "input",
+        format_param: str = "response_format",
+        reference: ReferenceUpload | None = None,
+    ) -> SpeechPlan:
+        """`prepare`, with a cloning reference from the client decoded (off the event loop) at the
+        rate of the voice that will speak."""
+        if reference is not None and not reference.empty:
+            voice, _ = self.resolve_voice(request.voice_id)
+            request = replace(request, reference=await reference.decode(voice.sample_rate))
+        return self.prepare(request, text_param, format_param)
 
     def read(self, raw_text: str, language: str, lexicon: Lexicon | None = None) -> str:
         """What a voice of `language` reads for `raw_text`: the one normalisation of every surface
@@ -220,20 +220,8 @@ class SpeechService:
 
     # -- synthesis -----------------------------------------------------------------------------
     async def samples(self, plan: SpeechPlan) -> AsyncIterator[np.ndarray]:
-        """Float32 audio of every piece in turn at the voice's rate, joined with a crossfade.
-
-        The engine slot is taken when the first audio is pulled (before a response starts) and
-        held until this generator ends or is closed."""
-        async with self._slot():
-            joined = self._joined(plan)
-            try:
-                async for samples in joined:
-                    yield samples
-            finally:
-                await joined.aclose()  # type: ignore[attr-defined]
-
-    async def _joined(self, plan: SpeechPlan) -> AsyncIterator[np.ndarray]:
-        fade = int(plan.voice.sample_rate * self.limits.crossfade_ms / 1000)
+        """Float32 audio of every piece in turn at the voice's rate, joined with a crossfade."""
+        fade = int(plan.voice.sample_rate * self.crossfade_ms / 1000)
         tail = np.zeros(0, dtype=np.float32)  # held back: it may be blended with the next piece
         for index, piece in enumerate(plan.pieces):
             chunks = plan.backend.synthesize(plan.synthesis(piece, first_piece=index == 0))
@@ -257,78 +245,3 @@ class SpeechService:
                 await chunks.aclose()  # type: ignore[attr-defined]
         if tail.size:
             yield tail
-
-    async def encode(
-        self, plan: SpeechPlan, encoder: Encoder, on_audio: AudioCallback | None = None
-    ) -> AsyncGenerator[bytes, None]:
-        """The one encode loop, behind HTTP streams, SSE and WebSocket sessions alike: synthesise the
-        plan, change rate and speed, encode with `encoder` as audio is produced, and record the TTS
-        metrics. `on_audio(seconds)` reports this plan's audio so far. The encoder is not finished
-        here: a WebSocket session keeps one (one valid Ogg/MP3 stream) across many plans."""
-        transform = AudioTransform(plan.voice.sample_rate, plan.sample_rate, plan.speed)
-        produced = 0
-        started = time.perf_counter()
-        first_audio: float | None = None
-        complete = False
-
-        def encoded(samples: np.ndarray) -> bytes:
-            nonlocal produced, first_audio
-            produced += samples.size
-            if on_audio is not None:
-                on_audio(produced / plan.sample_rate)
-            data = encoder.encode(samples)
-            if data and first_audio is None:
-                first_audio = time.perf_counter() - started
-                TTS_FIRST_AUDIO.labels(plan.backend.name).observe(first_audio)
-            return data
-
-        try:
-            async for samples in self.samples(plan):
-                data = encoded(transform.process(samples))
-                if data:
-                    yield data
-            data = encoded(transform.flush())
-            complete = True
-            if produced:
-                seconds = produced / plan.sample_rate
-                TTS_RTF.labels(plan.backend.name).observe((time.perf_counter() - started) / seconds)
-            if data:
-                yield data
-        finally:
-            log.info(
-                "speech",
-                extra={
-                    "fields": {
-                        "voice": plan.voice.id,
-                        "format": plan.format.name,
-                        "pieces": len(plan.pieces),
-                        "characters": plan.characters,
-                        "audio_s": round(produced / plan.sample_rate, 2),
-                        "complete": complete,
-                        "ms": round((time.perf_counter() - started) * 1000, 1),
-                    }
-                },
-            )
-
-    async def stream(
-        self, plan: SpeechPlan, on_audio: AudioCallback | None = None
-    ) -> AsyncGenerator[bytes, None]:
-        """Encoded bytes of one whole response as they are produced (its own encoder, finished)."""
-        encoder = make_encoder(plan.format, plan.sample_rate)
-        finished = False
-        try:
-            async with contextlib.aclosing(self.encode(plan, encoder, on_audio)) as parts:
-                async for data in parts:
-                    yield data
-            tail = encoder.finish()
-            finished = True
-            if tail:
-                yield tail
-        finally:
-            if not finished and isinstance(encoder, PyAVEncoder):
-                encoder.close()
-
-    async def render(self, plan: SpeechPlan, on_audio: AudioCallback | None = None) -> bytes:
-        """The whole file, for non-streamed replies (WAV gets its real sizes)."""
-        data = b"".join([part async for part in self.stream(plan, on_audio)])
-        return finalize_wav(data) if plan.format.name == "wav" else data

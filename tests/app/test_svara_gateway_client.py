@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from app.clients.svara import create_svara_backend, svara_config
 from app.errors import from_engine_error
 from app.settings import GatewaySettings
+from app.tts import create_svara_backend, svara_config
 from tests.support.real_vllm import RealVllm
 from tests.support.svara import seeded_snac_dir
 from tts_engine.svara.errors import (

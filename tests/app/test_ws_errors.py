@@ -17,8 +17,8 @@ from app.errors import (
     UnsupportedMedia,
     UpstreamStreamFailed,
     UpstreamUnavailable,
+    refuse,
 )
-from app.ws_errors import refuse
 
 
 async def _refused(exc: ApplianceError, extensions: dict[str, Any]) -> list[dict[str, Any]]:

@@ -11,7 +11,6 @@ import redis
 
 from app.main import create_app
 from common import asr_jobs as q
-from tests.app.test_asr_callback import Receiver
 from tests.support import own_database, wait_until
 from tests.support.asr import (
     MAX_WER,
@@ -22,6 +21,7 @@ from tests.support.asr import (
     start_worker,
     wer,
 )
+from tests.support.callbacks import Receiver
 
 
 def test_job_of_a_killed_worker_is_finished_by_another_once(redis_url: str, tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import pytest
 import websockets
 
 from app.errors import BadRequest, InvalidParameter
-from app.services.transcription import parse_control as gateway_parse_control
+from app.sessions.transcription import parse_control as gateway_parse_control
 from common import asr_stream as proto
 from common.asr_stream import ProtocolError, StreamOptions
 from common.ws_errors import close_code

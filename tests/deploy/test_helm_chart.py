@@ -68,7 +68,7 @@ def test_roles_probes_and_secrets() -> None:
         role: {p: container(d)[p]["httpGet"]["path"] for p in ("livenessProbe", "readinessProbe")}
         for role, d in deployments.items()
     }
-    # The endpoints the programs serve (app/routes/health.py, asr_engine/server.py, vLLM, license proxy).
+    # The endpoints the programs serve (app/ops.py, asr_engine/server.py, vLLM, license proxy).
     assert probes["gateway"] == {"livenessProbe": "/health/live", "readinessProbe": "/health"}
     assert probes["asr-worker"] == {"livenessProbe": "/health/live", "readinessProbe": "/health"}
     assert probes["vllm"]["readinessProbe"] == "/health"

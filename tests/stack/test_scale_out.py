@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +19,9 @@ from websockets.exceptions import ConnectionClosed
 
 from common import asr_jobs as q
 from common import asr_registry as reg
-from tests.app.test_asr_callback import Receiver
-from tests.support import ServiceProcess, own_database
+from tests.support import ServiceProcess, own_database, until
 from tests.support.asr import MAX_WER, SENTENCES, piper_speech, wer
+from tests.support.callbacks import Receiver
 from tests.support.split import split_gateway, split_worker, wait_ready
 
 pytestmark = pytest.mark.slow
@@ -38,13 +36,10 @@ WORKER_ENV = {
 }
 
 
-async def until(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
-    """wait_until for async tests: polls without blocking the sessions running alongside."""
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout_s:.0f}s waiting for {what}")
-        await asyncio.sleep(0.1)
+def _callbacks_settled(db: redis.Redis) -> bool:
+    groups = {g["name"].decode(): g for g in db.xinfo_groups(q.CALLBACK_STREAM)}
+    group = groups.get(q.CALLBACK_GROUP)
+    return group is not None and not group["pending"] and not group["lag"]
 
 
 def records(db: redis.Redis) -> dict[str, reg.WorkerRecord]:
@@ -188,7 +183,8 @@ async def test_two_gateways_three_workers_one_killed(redis_url: str, tmp_path: P
 
         # Every queued job finished exactly once, the killed worker's included.
         await until(lambda: len({r["request_id"] for r in receiver.received}) == len(queued), 180, "callbacks")
-        await asyncio.sleep(2)  # room for a duplicate to show up, if there were one
+        # Every delivery finished (acknowledged): none is owed, so no duplicate can follow.
+        await until(lambda: _callbacks_settled(db), 60, "the callback deliveries to finish")
         delivered = sorted(r["request_id"] for r in receiver.received)
         assert delivered == sorted(queued)
         for job_id in queued:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import itertools
 import os
 import signal
@@ -10,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,18 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str, inter
             return
         time.sleep(interval_s)
     raise TimeoutError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+
+
+async def until(predicate: Callable[[], bool | Awaitable[bool]], timeout_s: float, what: str) -> None:
+    """wait_until for async tests: polls without blocking the event loop; `predicate` may be async."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        done = predicate()
+        if await done if inspect.isawaitable(done) else done:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+        await asyncio.sleep(0.05)
 
 
 def http_status(url: str, timeout_s: float = 2.0) -> int | None:

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -159,3 +160,21 @@ class LicenseProxy:
 
     def log(self) -> str:
         return self.log_path.read_text() if self.log_path and self.log_path.exists() else ""
+
+
+def record(**overrides: object) -> dict[str, object]:
+    """A usage record as the gateway sends it (common.license_api.UsageRecord), with `overrides`."""
+    body: dict[str, object] = {
+        "record_id": uuid.uuid4().hex,
+        "request_id": "r1",
+        "ts": time.time(),
+        "route": "/v1/speak",
+        "method": "POST",
+        "features": ["tts"],
+        "status": 200,
+        "duration_ms": 12.5,
+        "audio_seconds": 1.5,
+        "characters": 20,
+    }
+    body.update(overrides)
+    return body

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from app.clients.svara import svara_config
 from app.settings import GatewaySettings
+from app.tts import svara_config
 from tts_engine.svara.config import SvaraConfig
-from tts_engine.svara.snac_engine import SnacEngine
-from tts_engine.svara.snac_model import SNAC_24KHZ_CONFIG, save_snac
+from tts_engine.svara.snac.engine import SnacEngine
+from tts_engine.svara.snac.model import SNAC_24KHZ_CONFIG, save_snac
 
 SNAC_SEED = 1234
 

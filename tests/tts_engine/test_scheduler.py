@@ -13,9 +13,9 @@ import pytest
 
 from app.services.speech import SpeechRequest, SpeechService
 from tests.support import wait_until
-from tts_engine.catalog import VoiceCatalog
 from tts_engine.piper_backend import PiperBackend
 from tts_engine.scheduler import PriorityExecutor
+from tts_engine.voices import VoiceCatalog
 
 
 def _blocked(pool: PriorityExecutor, urgent: bool = False) -> threading.Event:

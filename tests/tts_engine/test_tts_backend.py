@@ -9,8 +9,8 @@ import pytest
 from app.errors import UpstreamUnavailable
 from app.services.speech import SpeechRequest, SpeechService
 from tts_engine.base import TTSBackend
-from tts_engine.catalog import VoiceCatalog
 from tts_engine.piper_backend import PiperBackend
+from tts_engine.voices import VoiceCatalog
 
 
 async def test_missing_piper_is_an_actionable_error(monkeypatch: pytest.MonkeyPatch) -> None:

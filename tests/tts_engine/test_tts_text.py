@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from app.services.speech_session import SentenceBuffer
+from app.sessions.speech_socket import SentenceBuffer
 from tts_engine.text import normalize_text, split_text
 from tts_engine.text.numbers import cardinal, ordinal, year
 from tts_engine.text.split import split_sentences

@@ -19,15 +19,15 @@ import numpy as np
 
 from common.aio import cancel_and_wait
 from tts_engine.base import SynthesisRequest, Voice
+from tts_engine.voices import SvaraVoice
 
 from . import replicas
-from .catalogue import SvaraVoice, load_voices
 from .config import SvaraConfig
 from .errors import SvaraBadRequest, SvaraUnavailable
 from .prompt import PromptTemplate
 from .reference import ReferenceEncoder, check_reference
-from .snac_decoder import StreamDecoder
-from .snac_engine import SnacEngine
+from .snac.decoder import StreamDecoder
+from .snac.engine import SnacEngine
 from .tokens import CODES_PER_FRAME, FrameAssembler
 from .vllm_client import StreamResult, VllmClient, resolve_sampling
 
@@ -58,7 +58,7 @@ class SvaraBackend:
         self.references = ReferenceEncoder(engine)
 
     @classmethod
-    def create(cls, config: SvaraConfig) -> SvaraBackend:
+    def create(cls, config: SvaraConfig, voices: dict[str, SvaraVoice]) -> SvaraBackend:
         """Load everything (SNAC weights: seconds; run it off the event loop). Raises SnacLoadError
         or ValueError with an actionable message when the configuration is wrong."""
         templates = Path(config.templates_path) if config.templates_path else None
@@ -77,7 +77,7 @@ class SvaraBackend:
                 cpu_threads=config.snac_cpu_threads,
             ),
             template=template,
-            voices=load_voices(Path(config.voices_path) if config.voices_path else None),
+            voices=voices,
         )
 
     # --- TTSBackend ----------------------------------------------------------------------------

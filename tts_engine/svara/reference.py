@@ -15,18 +15,12 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
-from prometheus_client import Counter
 
+from common.metrics import SVARA_REFERENCE_CACHE
 from tts_engine.base import REFERENCE_SECONDS, VoiceReference
 
 from .errors import SvaraBadRequest
-from .snac_engine import SnacEngine
-
-REFERENCE_CACHE = Counter(
-    "svara_reference_cache_total",
-    "Cloning reference encodes, by outcome: hit (frames reused) or miss (SNAC encoder ran).",
-    ["result"],
-)
+from .snac.engine import SnacEngine
 
 MIN_REFERENCE_S, MAX_REFERENCE_S = REFERENCE_SECONDS
 
@@ -77,7 +71,7 @@ class ReferenceEncoder:
             if frames is not None:
                 self._frames.move_to_end(key)
         if frames is None:
-            REFERENCE_CACHE.labels(result="miss").inc()
+            SVARA_REFERENCE_CACHE.labels(result="miss").inc()
             frames = await asyncio.get_running_loop().run_in_executor(None, self._engine.encode, reference.audio)
             with self._lock:
                 self._frames[key] = frames
@@ -85,5 +79,5 @@ class ReferenceEncoder:
                 while len(self._frames) > self._capacity:
                     self._frames.popitem(last=False)
         else:
-            REFERENCE_CACHE.labels(result="hit").inc()
+            SVARA_REFERENCE_CACHE.labels(result="hit").inc()
         return EncodedReference(frames=frames, transcript=reference.transcript.strip())

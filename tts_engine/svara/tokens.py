@@ -12,18 +12,12 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
-from prometheus_client import Counter
+
+from common.metrics import SVARA_DROPPED_FRAMES
 
 CODES_PER_FRAME = 7
 _TOKEN = re.compile(r"<custom_token_(\d+)>")
 _PARTIAL_PREFIX = "<custom_token_"
-
-DROPPED_FRAMES = Counter(
-    "svara_dropped_frames_total",
-    "SNAC frames dropped from Svara token streams (invalid code, or cut off at the end).",
-    ["reason"],
-)
-
 
 @dataclass
 class FrameStats:
@@ -61,7 +55,7 @@ class FrameAssembler:
         """End of speech: a started but incomplete frame cannot be decoded; count it."""
         if self._frame:
             self.stats.dropped_incomplete += 1
-            DROPPED_FRAMES.labels(reason="incomplete").inc()
+            SVARA_DROPPED_FRAMES.labels(reason="incomplete").inc()
         self._frame = []
         self._buffer = ""
 
@@ -81,7 +75,7 @@ class FrameAssembler:
         self._frame, self._frame_valid = [], True
         if not valid:
             self.stats.dropped_invalid += 1
-            DROPPED_FRAMES.labels(reason="invalid_code").inc()
+            SVARA_DROPPED_FRAMES.labels(reason="invalid_code").inc()
             return None
         self.stats.frames += 1
         return np.asarray(frame, dtype=np.int64)

@@ -16,20 +16,14 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
 import aiohttp
-from prometheus_client import Counter
 
-from tts_engine.base import SAMPLING_BOUNDS, SamplingParams
+from common.metrics import SVARA_UPSTREAM_ERRORS
+from tts_engine.base import SAMPLING_BOUNDS, SamplingParams, check_sampling
 
 from .config import SvaraConfig
 from .errors import SvaraBadRequest, SvaraStalled, SvaraStreamFailed, SvaraUnavailable
 
 log = logging.getLogger(__name__)
-
-UPSTREAM_ERRORS = Counter(
-    "svara_upstream_errors_total",
-    "Failed or cut Svara token streams from vLLM, by kind.",
-    ["kind"],
-)
 
 # DESIGN.md sampling defaults; the range a request may move each one within is SAMPLING_BOUNDS.
 DEFAULT_SAMPLING = SamplingParams(temperature=0.75, top_p=0.9, top_k=40, repetition_penalty=1.1)
@@ -37,13 +31,11 @@ DEFAULT_SAMPLING = SamplingParams(temperature=0.75, top_p=0.9, top_k=40, repetit
 
 def resolve_sampling(request: SamplingParams) -> SamplingParams:
     """Request overrides on top of the defaults; raises SvaraBadRequest naming the field out of bounds."""
-    values = {}
-    for name, (low, high) in SAMPLING_BOUNDS.items():
-        value = getattr(request, name)
-        if value is not None and not low <= value <= high:
-            raise SvaraBadRequest(f"{name}={value} is outside [{low}, {high}]")
-        values[name] = value if value is not None else getattr(DEFAULT_SAMPLING, name)
-    return SamplingParams(**values)
+    check_sampling(request, SvaraBadRequest)
+    return SamplingParams(**{
+        name: value if (value := getattr(request, name)) is not None else getattr(DEFAULT_SAMPLING, name)
+        for name in SAMPLING_BOUNDS
+    })
 
 
 @dataclass
@@ -143,15 +135,15 @@ class VllmClient:
         try:
             response = await self._http().post(url, json=body)
         except aiohttp.ConnectionTimeoutError as exc:
-            UPSTREAM_ERRORS.labels(kind="unavailable").inc()
+            SVARA_UPSTREAM_ERRORS.labels(kind="unavailable").inc()
             raise SvaraUnavailable(
                 "vLLM did not accept the connection in time", retry_after_s=self.retry_after_s
             ) from exc
         except TimeoutError as exc:  # connected, but no response headers: hung
-            UPSTREAM_ERRORS.labels(kind="stalled").inc()
+            SVARA_UPSTREAM_ERRORS.labels(kind="stalled").inc()
             raise SvaraStalled(f"vLLM did not answer within {self._stall_timeout_s:.0f}s") from exc
         except aiohttp.ClientConnectionError as exc:  # refused, reset, DNS: vLLM down or restarting
-            UPSTREAM_ERRORS.labels(kind="unavailable").inc()
+            SVARA_UPSTREAM_ERRORS.labels(kind="unavailable").inc()
             raise SvaraUnavailable(
                 f"vLLM is not reachable ({type(exc).__name__})", retry_after_s=self.retry_after_s
             ) from exc
@@ -178,9 +170,9 @@ class VllmClient:
         except (aiohttp.ClientError, TimeoutError):
             detail = ""
         if response.status >= 500 or response.status == 429:
-            UPSTREAM_ERRORS.labels(kind="unavailable").inc()
+            SVARA_UPSTREAM_ERRORS.labels(kind="unavailable").inc()
             raise SvaraUnavailable(f"vLLM answered HTTP {response.status}", retry_after_s=self.retry_after_s)
-        UPSTREAM_ERRORS.labels(kind="rejected").inc()
+        SVARA_UPSTREAM_ERRORS.labels(kind="rejected").inc()
         raise SvaraBadRequest(f"vLLM rejected the request (HTTP {response.status}): {detail}")
 
     async def _events(
@@ -200,16 +192,16 @@ class VllmClient:
                 if text:
                     yield text
         except TimeoutError as exc:
-            UPSTREAM_ERRORS.labels(kind="stalled").inc()
+            SVARA_UPSTREAM_ERRORS.labels(kind="stalled").inc()
             raise SvaraStalled(f"vLLM sent nothing for {self._stall_timeout_s:.0f}s") from exc
         except aiohttp.ClientError as exc:
-            UPSTREAM_ERRORS.labels(kind="mid_stream").inc()
+            SVARA_UPSTREAM_ERRORS.labels(kind="mid_stream").inc()
             raise SvaraStreamFailed(f"vLLM stream broke ({type(exc).__name__})") from exc
         if not done:
-            UPSTREAM_ERRORS.labels(kind="mid_stream").inc()
+            SVARA_UPSTREAM_ERRORS.labels(kind="mid_stream").inc()
             raise SvaraStreamFailed("vLLM stream ended without [DONE]")
         if result.finish_reason == "length":
-            UPSTREAM_ERRORS.labels(kind="length").inc()
+            SVARA_UPSTREAM_ERRORS.labels(kind="length").inc()
             log.warning("svara generation hit max_tokens", extra={"fields": {"events": result.events}})
 
     @staticmethod
@@ -217,7 +209,7 @@ class VllmClient:
         try:
             event = json.loads(data)
         except ValueError as exc:
-            UPSTREAM_ERRORS.labels(kind="mid_stream").inc()
+            SVARA_UPSTREAM_ERRORS.labels(kind="mid_stream").inc()
             raise SvaraStreamFailed("vLLM sent an event that is not JSON") from exc
         if "error" in event or event.get("object") == "error":
             error = event.get("error", event)
@@ -226,9 +218,9 @@ class VllmClient:
             if result.events == 0 and isinstance(code, int) and 400 <= code < 500:
                 # vLLM validates some parameters only once the stream has begun (HTTP 200), then sends
                 # the 4xx as the first event: still the request's fault, not a broken stream.
-                UPSTREAM_ERRORS.labels(kind="rejected").inc()
+                SVARA_UPSTREAM_ERRORS.labels(kind="rejected").inc()
                 raise SvaraBadRequest(f"vLLM rejected the request: {message[:200]}")
-            UPSTREAM_ERRORS.labels(kind="mid_stream").inc()
+            SVARA_UPSTREAM_ERRORS.labels(kind="mid_stream").inc()
             raise SvaraStreamFailed(f"vLLM reported an error mid-stream: {message[:200]}")
         result.events += 1
         choices = event.get("choices") or []

@@ -16,13 +16,13 @@ from tests.support.svara import config_for_tests, shared_engine, speech_like_aud
 from tests.support.vllm_standin import Script, VllmStandin
 from tts_engine.base import SamplingParams, SynthesisRequest
 from tts_engine.svara.backend import SvaraBackend
-from tts_engine.svara.catalogue import load_voices
 from tts_engine.svara.errors import SvaraBadRequest, SvaraStalled, SvaraStreamFailed, SvaraUnavailable
 from tts_engine.svara.prompt import PromptTemplate
 from tts_engine.svara.tokens import frames_to_token_text
 from tts_engine.svara.vllm_client import VllmClient
+from tts_engine.voices import load_svara_voices
 
-VOICE = load_voices()["hi_female"].voice
+VOICE = load_svara_voices()["hi_female"].voice
 STALL_S = 1.0
 
 
@@ -52,7 +52,7 @@ async def _backend(url: str) -> SvaraBackend:
     template = PromptTemplate.load(config.template)
     client = VllmClient(config, stop_token_ids=template.stop_token_ids)
     backend = SvaraBackend(
-        config=config, client=client, engine=shared_engine(), template=template, voices=load_voices()
+        config=config, client=client, engine=shared_engine(), template=template, voices=load_svara_voices()
     )
     await backend.start()
     return backend

@@ -10,9 +10,9 @@ import pytest
 
 from tests.support.svara import seeded_snac_dir, shared_engine, snr_db, speech_like_audio
 from tts_engine.svara.errors import SnacLoadError
-from tts_engine.svara.snac_decoder import StreamDecoder
-from tts_engine.svara.snac_engine import SnacEngine
-from tts_engine.svara.snac_model import load_snac
+from tts_engine.svara.snac.decoder import StreamDecoder
+from tts_engine.svara.snac.engine import SnacEngine
+from tts_engine.svara.snac.model import load_snac
 
 
 @pytest.fixture(scope="module")

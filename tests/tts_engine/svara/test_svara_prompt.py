@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from tts_engine.svara.catalogue import load_voices
 from tts_engine.svara.prompt import DEFAULT_TEMPLATES_PATH, PromptTemplate
+from tts_engine.voices import load_svara_voices
 
 LANGUAGES = "hi bn mr te kn bh mag hne mai as brx doi gu ml pa ta en ne sa".split()
 
 
 def test_catalogue_has_38_voices_19_languages_two_genders() -> None:
-    voices = load_voices()
+    voices = load_svara_voices()
     assert len(voices) == 38
     assert {(v.voice.language, v.voice.gender) for v in voices.values()} == {
         (lang, g) for lang in LANGUAGES for g in ("male", "female")
@@ -32,7 +32,7 @@ def test_prompt_for_every_voice_follows_the_template() -> None:
     spelled = {name: raw["token_text"][str(raw["special_ids"][name])] for name in raw["special_ids"]}
     # DESIGN.md: BOS, SOH, <|audio|>, "{speaker}: {text}", EOH, eot, start-of-AI, start-of-speech
     assert template.layout_ids() == [128000, 128259, 156939, "{text}", 128260, 128009, 128261, 128257]
-    for voice_id, voice in load_voices().items():
+    for voice_id, voice in load_svara_voices().items():
         prompt = template.build(voice.speaker, "नमस्ते, how are you?")
         expected = (
             spelled["bos"]

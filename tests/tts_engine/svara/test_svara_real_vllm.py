@@ -18,19 +18,20 @@ import httpx
 import numpy as np
 import pytest
 
+from common.metrics import SVARA_UPSTREAM_ERRORS
 from tests.support import wait_until
 from tests.support.real_vllm import SERVED_NAME, RealVllm
 from tests.support.svara import config_for_tests, shared_engine, snr_db
 from tests.support.svara_model import BOS, LOOP_VOICE, SPEAKERS, TEXTS, known_frames
 from tts_engine.base import SamplingParams, SynthesisRequest
 from tts_engine.svara.backend import SvaraBackend
-from tts_engine.svara.catalogue import load_voices
 from tts_engine.svara.errors import SvaraBadRequest
 from tts_engine.svara.prompt import DEFAULT_TEMPLATES_PATH, PromptTemplate
 from tts_engine.svara.tokens import CODES_PER_FRAME, frames_to_token_text
-from tts_engine.svara.vllm_client import SAMPLING_BOUNDS, UPSTREAM_ERRORS, VllmClient
+from tts_engine.svara.vllm_client import SAMPLING_BOUNDS, VllmClient
+from tts_engine.voices import load_svara_voices
 
-VOICES = load_voices()
+VOICES = load_svara_voices()
 SEED = 5
 _TOKEN = re.compile(r"<custom_token_(\d+)>")
 
@@ -210,9 +211,9 @@ async def test_client_leaving_aborts_the_vllm_request(backend: SvaraBackend, rea
 
 
 async def test_generation_cut_at_max_tokens_is_reported_and_keeps_its_audio(backend: SvaraBackend) -> None:
-    before = UPSTREAM_ERRORS.labels(kind="length")._value.get()
+    before = SVARA_UPSTREAM_ERRORS.labels(kind="length")._value.get()
     audio = await _collect(backend, _request("hi_male", max_tokens=4 * CODES_PER_FRAME))
     assert audio.shape == (4 * 2048,)
-    assert UPSTREAM_ERRORS.labels(kind="length")._value.get() - before == 1
+    assert SVARA_UPSTREAM_ERRORS.labels(kind="length")._value.get() - before == 1
     whole = shared_engine().decode_whole(known_frames("hi_male")[:4], seed=SEED)
     assert snr_db(audio, whole) >= 60

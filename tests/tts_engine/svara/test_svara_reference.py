@@ -6,11 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from common.metrics import SVARA_REFERENCE_CACHE
 from tests.support.svara import shared_engine, speech_like_audio
 from tts_engine.base import VoiceReference
 from tts_engine.svara.errors import SvaraBadRequest
 from tts_engine.svara.prompt import PromptTemplate
-from tts_engine.svara.reference import REFERENCE_CACHE, ReferenceEncoder
+from tts_engine.svara.reference import ReferenceEncoder
 from tts_engine.svara.tokens import FrameAssembler
 
 
@@ -19,7 +20,7 @@ def _reference(seconds: float, transcript: str = "hello there", scale: float = 1
 
 
 def _cache(result: str) -> float:
-    return REFERENCE_CACHE.labels(result=result)._value.get()
+    return SVARA_REFERENCE_CACHE.labels(result=result)._value.get()
 
 
 async def test_same_reference_is_encoded_once_and_matches_the_encoder_run_directly() -> None:

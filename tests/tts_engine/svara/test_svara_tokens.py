@@ -7,8 +7,8 @@ import random
 import numpy as np
 import pytest
 
+from common.metrics import SVARA_DROPPED_FRAMES
 from tts_engine.svara.tokens import (
-    DROPPED_FRAMES,
     FrameAssembler,
     codes_to_frames,
     frames_to_codes,
@@ -33,7 +33,7 @@ def _feed_split(text: str, pieces: list[int]) -> tuple[FrameAssembler, list[np.n
 
 
 def _dropped(reason: str) -> float:
-    return DROPPED_FRAMES.labels(reason=reason)._value.get()
+    return SVARA_DROPPED_FRAMES.labels(reason=reason)._value.get()
 
 
 @pytest.mark.parametrize("max_piece", [1, 3, 17, 200])

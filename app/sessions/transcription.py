@@ -1,0 +1,224 @@
+"""Transcription sessions: how every speech-to-text surface transcribes. This layer owns, once for
+every surface: reading an upload under its limits (before any work starts, a down worker answers
+503 at once), admission (`ASR_MAX_ACTIVE` synchronous transcriptions), usage metering (the audio
+seconds received), and streaming sessions with a worker over common/asr_stream.py's contract, proxied
+to a client as they are (`serve_stream`) or kept in turns across worker sessions (app.sessions.turns).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import av
+import numpy as np
+from fastapi import Request, WebSocket
+from pydantic import ValidationError
+
+from app import limits
+from app.audio.decode import TARGET_RATE
+from app.errors import (
+    ApplianceError,
+    BadRequest,
+    InvalidParameter,
+    UnsupportedMedia,
+    UpstreamStreamFailed,
+    from_protocol,
+)
+from app.services.transcription import Transcript, TranscriptionRequest, TranscriptionService
+from app.sessions.admission import EngineLimiter
+from common import asr_stream
+from common.asr_stream import StreamOptions
+from common.ws_errors import is_deliberate
+
+from .sockets import fail, receive
+from .uploads import Upload, read_upload
+from .usage import Usage
+
+Reshape = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def language_of(value: str | None) -> str | None:
+    """A requested language; None (detect) for none, `auto` or `multi`."""
+    return None if not value or value in ("auto", "multi") else value
+
+
+def flag(value: str | None, name: str) -> bool:
+    """A boolean query or form value."""
+    if value is None or value.lower() in ("", "false", "0", "no"):
+        return False
+    if value.lower() in ("true", "1", "yes"):
+        return True
+    raise InvalidParameter(f"{name} must be true or false", param=name)
+
+
+class TranscriptionSessions:
+    """What the lifespan keeps at `app.state.transcription`: the service behind the ASR slots."""
+
+    def __init__(self, service: TranscriptionService, limiter: EngineLimiter | None, *, max_upload_bytes: int) -> None:
+        self.service = service
+        self.limiter = limiter  # bounds synchronous transcriptions waiting on the queue
+        self.max_upload_bytes = max_upload_bytes
+
+    async def upload(
+        self, request: Request, *, file_fields: tuple[str, ...], allow_raw: bool, language: str | None = None
+    ) -> Upload:
+        """The request's audio (and form fields), read once the worker and the queue are ready and
+        `language`, if already known, is one the model has."""
+        self.service.check_ready()  # before reading a large body: a down worker answers 503 at once
+        self.service.check_language(language)
+        return await read_upload(request, file_fields=file_fields, max_bytes=self.max_upload_bytes, allow_raw=allow_raw)
+
+    async def transcribe(self, request: Request, data: bytes, options: TranscriptionRequest) -> Transcript | str:
+        """The transcript of `data`, or the job id when a callback will get it."""
+        await self.service.check_callback(options.callback_url)
+        audio = await self.service.decode(data)
+        Usage(request).audio_seconds = audio.duration
+        if options.callback_url:
+            return await self.service.submit(audio, options)
+        async with self.limiter.slot() if self.limiter else contextlib.nullcontext():
+            return await self.service.transcribe(audio, options)
+
+    async def serve_stream(self, websocket: WebSocket, reshape: Reshape | None = None) -> None:
+        """One `/v1/listen/stream` session (its query: `StreamRequest`), proxied to a worker session;
+        `reshape` turns the worker's messages into a surface's own."""
+        await websocket.accept()
+        try:  # validate and reserve the worker before any audio flows
+            request = StreamRequest.from_query(websocket.query_params)
+            audio = StreamAudio(request.sample_rate, request.encoding, Usage(websocket))
+            self.service.components.require("asr")
+            self.service.check_language(request.options.language)
+            upstream = await self.service.client.open_stream(request.options)
+        except ApplianceError as exc:
+            await fail(websocket, exc)
+            return
+        try:
+            await _proxy(websocket, upstream, audio, reshape)
+        finally:
+            await upstream.close()
+
+
+@dataclass(frozen=True)
+class StreamRequest:
+    """A streaming session's query: `sample_rate` (default 16000), `encoding` (linear16),
+    `language`, `word_timestamps` (or `timestamps`)."""
+
+    sample_rate: int
+    encoding: str
+    options: StreamOptions
+
+    @classmethod
+    def from_query(cls, query: Mapping[str, str]) -> StreamRequest:
+        try:
+            rate = int(query.get("sample_rate", str(limits.LISTEN_STREAM_RATE)))
+        except ValueError:
+            raise InvalidParameter("sample_rate must be an integer", param="sample_rate") from None
+        words = flag(query.get("word_timestamps") or query.get("timestamps"), "word_timestamps")
+        try:
+            options = StreamOptions(language=language_of(query.get("language")), word_timestamps=words)
+        except ValidationError as exc:  # what the worker contract refuses, e.g. a 40-letter language
+            raise from_protocol(asr_stream.invalid_options(exc)) from None
+        return cls(rate, query.get("encoding", "linear16"), options)
+
+
+class StreamAudio:
+    """Client audio of one streaming session: validated, counted, metered and resampled to the
+    contract's 16 kHz PCM16."""
+
+    def __init__(self, sample_rate: int, encoding: str, usage: Usage | None = None, before_s: float = 0.0) -> None:
+        if encoding != "linear16":
+            raise UnsupportedMedia(f"encoding {encoding!r} is not supported; use linear16", param="encoding")
+        limits.check(sample_rate, limits.SAMPLE_RATE, "sample_rate", " Hz")
+        self.sample_rate = sample_rate
+        self.samples = 0
+        self._usage, self._before_s = usage, before_s  # audio of the session before this object
+        self._resampler = (
+            None
+            if sample_rate == TARGET_RATE
+            else av.AudioResampler(format="s16", layout="mono", rate=TARGET_RATE)
+        )
+
+    @property
+    def seconds(self) -> float:
+        """Seconds of the session's audio, this object's and what came before it."""
+        return self._before_s + self.samples / self.sample_rate
+
+    def convert(self, data: bytes) -> bytes:
+        if len(data) % 2:
+            raise BadRequest("binary frames must hold whole 16-bit little-endian samples")
+        self.samples += len(data) // 2
+        if self._usage is not None:
+            self._usage.audio_seconds = self.seconds
+        if self._resampler is None or not data:
+            return data
+        frame = av.AudioFrame.from_ndarray(
+            np.frombuffer(data, dtype="<i2").reshape(1, -1), format="s16", layout="mono"
+        )
+        frame.sample_rate = self.sample_rate
+        return b"".join(
+            bytes(out.to_ndarray().astype("<i2").tobytes()) for out in self._resampler.resample(frame)
+        )
+
+
+def parse_control(text: str) -> str:
+    """A client's text frame must be a control message of the worker contract; returns its type."""
+    try:
+        return asr_stream.parse_control(text)
+    except asr_stream.ProtocolError as exc:
+        raise from_protocol(exc) from None
+
+
+async def _proxy(
+    websocket: WebSocket, upstream: aiohttp.ClientWebSocketResponse, audio: StreamAudio, reshape: Reshape | None
+) -> None:
+    async def client_to_worker() -> None:
+        while True:
+            message = await receive(websocket, None)
+            assert message is not None
+            try:
+                if message.get("bytes") is not None:
+                    if pcm := audio.convert(message["bytes"]):
+                        await _forward(upstream.send_bytes(pcm))
+                    continue
+                kind = parse_control(message.get("text") or "")
+            except ApplianceError as exc:
+                await fail(websocket, exc)
+                return
+            await _forward(upstream.send_str(asr_stream.control_message(kind)))
+
+    async def worker_to_client() -> None:
+        async for message in upstream:
+            if message.type == aiohttp.WSMsgType.TEXT:
+                data = message.data
+                if reshape is not None:
+                    data = json.dumps(reshape(json.loads(data)))
+                await websocket.send_text(data)
+        code = upstream.close_code
+        if code is not None and is_deliberate(code):  # the worker ended the session (its error sent)
+            await websocket.close(code)
+        else:  # the worker went away mid-session: say so rather than close silently
+            await fail(websocket, UpstreamStreamFailed("the ASR worker ended the session unexpectedly"))
+
+    # Whichever side ends first ends the session: the client leaving or sending a bad frame, or
+    # the worker closing after is_last (or failing).
+    tasks = [asyncio.create_task(client_to_worker()), asyncio.create_task(worker_to_client())]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)  # the client leaving ends it too (ClientGone)
+
+
+async def _forward(send: Awaitable[None]) -> None:
+    """Send to the worker. If its connection is gone (it died), wait instead of failing: the session
+    then ends through worker_to_client's error frame rather than this exception cutting it short."""
+    try:
+        await send
+    except (ConnectionError, aiohttp.ClientError):
+        await asyncio.Event().wait()
