@@ -26,7 +26,7 @@ from app.services.transcription import (
 )
 from app.ws_errors import send_error
 from common.asr_stream import StreamOptions, control_message
-from common.callback_guard import CallbackRefused, check_callback_url, parse_networks
+from common.callback_guard import CallbackPolicy, CallbackRefused, callback_policy, check_callback_url
 from common.ws_errors import is_deliberate
 
 from .uploads import read_upload
@@ -70,11 +70,11 @@ def _params(request: Request, form: dict[str, list[str]]) -> dict[str, str]:
     return params
 
 
-async def _callback_url(value: str | None, blocked_networks: str) -> str | None:
+async def _callback_url(value: str | None, policy: CallbackPolicy) -> str | None:
     if not value:
         return None
     try:
-        await check_callback_url(value, parse_networks(blocked_networks))
+        await check_callback_url(value, policy)
     except CallbackRefused as exc:
         raise InvalidParameter(str(exc), param="callback_url") from None
     return value
@@ -107,7 +107,8 @@ async def transcribe_upload(request: Request) -> Transcript | str:
         params.get("word_timestamps"), "word_timestamps"
     )
     callback = await _callback_url(
-        params.get("callback_url") or params.get("webhook_url"), settings.callback_blocked_networks
+        params.get("callback_url") or params.get("webhook_url"),
+        callback_policy(settings.callback_blocked_networks, settings.callback_allowed_networks),
     )
     audio = await service.decode(upload.data)
     request.state.audio_seconds = audio.duration  # usage metering reads this
