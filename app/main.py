@@ -66,7 +66,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         http = httpx.AsyncClient(timeout=httpx.Timeout(settings.health_probe_timeout_s))
-        redis = aioredis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+        redis = aioredis.from_url(
+            settings.redis_url, password=settings.redis_password or None, socket_timeout=2, socket_connect_timeout=2
+        )
         registry = ComponentRegistry(
             probe_timeout_s=settings.health_probe_timeout_s, retry_after_s=settings.retry_after_s
         )
@@ -78,6 +80,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             timeout_s=settings.license_proxy_timeout_s,
             outbox_max=settings.license_usage_outbox_max,
             redis=redis,
+            internal_token=settings.internal_token,
         )
         await license_client.start()
         app.state.license = license_client
@@ -94,7 +97,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.state.asr = AsrClient(
             redis, registry, worker_url=settings.asr_url, result_ttl_s=settings.asr_result_ttl_s,
             max_queued=settings.asr_max_queued_jobs, retry_after_s=settings.retry_after_s,
-            discovery=settings.asr_discovery,
+            discovery=settings.asr_discovery, internal_token=settings.internal_token,
         )
         registry.add(
             "asr",
