@@ -8,12 +8,23 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server \
  && rm -rf /var/lib/apt/lists/*
 
+# The appliance runs as this unprivileged user. It writes only /data (state, logs, sockets), /models
+# (weights it fetches), its home (torch, vLLM and joined-model caches) and /tmp; the code stays
+# root-owned and read-only, so the root filesystem can be mounted read-only (the Helm chart does).
+RUN groupadd --system --gid 10001 appliance \
+ && useradd --system --uid 10001 --gid 10001 --create-home --home-dir /home/appliance appliance \
+ && mkdir -p /data/state /data/logs /data/run /models \
+ && chown -R 10001:10001 /data /models
+
 ENV APP_ROOT=/opt/appliance \
     PROFILE=gpu \
     PYTHON=python3 \
     DATA_DIR=/data \
     MODELS_DIR=/models \
     HF_HOME=/models/huggingface \
+    HOME=/home/appliance \
+    VLLM_VENV=/data/venv-vllm \
+    PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
 
 WORKDIR /opt/appliance
@@ -28,7 +39,7 @@ COPY common ./common
 RUN pip install --no-cache-dir ".[gpu]" \
  && if [ "$WITH_PIPER" = "true" ]; then pip install --no-cache-dir ".[cpu-voice]"; fi
 COPY supervisord.conf .env.example ./
-COPY scripts/start.sh scripts/start_vllm.sh scripts/install_vllm_cpu.sh ./scripts/
+COPY scripts/start.sh scripts/start_vllm.sh scripts/start_redis.sh scripts/install_vllm_cpu.sh ./scripts/
 
 # Model weights and state (queued jobs, license cache, usage spool) outlive the container.
 VOLUME ["/models", "/data"]
@@ -38,4 +49,6 @@ EXPOSE 8080
 HEALTHCHECK --interval=15s --timeout=5s --start-period=900s --retries=3 \
   CMD ["python3", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/health', timeout=4)"]
 
+# Numeric, so that Kubernetes' runAsNonRoot can verify it.
+USER 10001:10001
 ENTRYPOINT ["/opt/appliance/scripts/start.sh"]

@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI
 
 from common.aio import cancel_and_wait
+from common.callback_guard import callback_policy
 from common.states import ComponentState
 
 from . import __version__
@@ -57,7 +58,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         http = httpx.AsyncClient(timeout=httpx.Timeout(settings.health_probe_timeout_s))
-        redis = aioredis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+        redis = aioredis.from_url(
+            settings.redis_url, password=settings.redis_password or None, socket_timeout=2, socket_connect_timeout=2
+        )
         registry = ComponentRegistry(
             probe_timeout_s=settings.health_probe_timeout_s, retry_after_s=settings.retry_after_s
         )
@@ -69,6 +72,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             timeout_s=settings.license_proxy_timeout_s,
             outbox_max=settings.license_usage_outbox_max,
             redis=redis,
+            internal_token=settings.internal_token,
         )
         await license_client.start()
         app.state.license = license_client
@@ -85,7 +89,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.state.asr = AsrClient(
             redis, registry, worker_url=settings.asr_url, result_ttl_s=settings.asr_result_ttl_s,
             max_queued=settings.asr_max_queued_jobs, retry_after_s=settings.retry_after_s,
-            discovery=settings.asr_discovery,
+            discovery=settings.asr_discovery, internal_token=settings.internal_token,
         )
         registry.add(
             "asr",
@@ -95,7 +99,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         )
         transcription = TranscriptionService(
             app.state.asr, registry, job_timeout_s=settings.asr_job_timeout_s,
-            max_audio_seconds=settings.max_audio_seconds, blocked_networks=settings.callback_blocked_networks,
+            max_audio_seconds=settings.max_audio_seconds,
+            callback_policy=callback_policy(settings.callback_blocked_networks, settings.callback_allowed_networks),
         )
         app.state.transcription = TranscriptionSessions(
             transcription, _limiter("asr", settings.asr_max_active, settings.asr_max_waiting, settings),

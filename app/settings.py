@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from common.callback_guard import DEFAULT_BLOCKED_NETWORKS, BlockedNetworks
+from common.callback_guard import DEFAULT_BLOCKED_NETWORKS, Networks
 
 
 class GatewaySettings(BaseSettings):
@@ -20,11 +20,24 @@ class GatewaySettings(BaseSettings):
     log_level: str = Field("info", description="Log level of every process.")
     log_content: bool = Field(False, description="Operator opt-in: allow text/transcripts in logs.")
     drain_timeout_s: float = Field(
-        30.0, description="On SIGTERM, how long in-flight requests and streams may take to finish."
+        30.0,
+        description="On SIGTERM: readiness fails and new work gets 503 at once; in-flight requests and "
+        "WebSocket sessions may take this long to finish, then what is left is closed (WebSockets with 1001).",
+    )
+    header_read_timeout_s: float = Field(
+        15.0, gt=0,
+        description="A request's headers must arrive within this many seconds of its first byte (or of the "
+        "connection opening); slower clients (slowloris) are disconnected.",
     )
 
     # --- dependencies --------------------------------------------------------------------------
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for jobs, health and limits.")
+    redis_password: str = Field(
+        "", description="Redis password, when REDIS_URL carries none (the embedded Redis, the chart's Secret)."
+    )
+    internal_token: str = Field(
+        "", description="Shared token presented to the ASR workers and the license proxy (Authorization: Bearer)."
+    )
     asr_host: str = Field("127.0.0.1", description="Address of the ASR worker's HTTP/WebSocket API.")
     asr_port: int = Field(2233, description="Port of the ASR worker.")
     asr_discovery: Literal["fixed", "registry"] = Field(
@@ -37,6 +50,7 @@ class GatewaySettings(BaseSettings):
     tts_llm_base_url: str = Field(
         "http://127.0.0.1:8000", description="vLLM OpenAI-compatible server that runs the Svara model."
     )
+    vllm_api_key: str = Field("", description="API key vLLM was started with (sent as Authorization: Bearer).")
 
     # --- health --------------------------------------------------------------------------------
     health_probe_interval_s: float = Field(1.0, description="How often the gateway probes its components.")
@@ -45,9 +59,12 @@ class GatewaySettings(BaseSettings):
 
     # --- ASR -----------------------------------------------------------------------------------
     max_upload_bytes: int = Field(100_000_000, description="Largest accepted upload in bytes (413 above).")
-    callback_blocked_networks: BlockedNetworks = Field(
+    callback_blocked_networks: Networks = Field(
         DEFAULT_BLOCKED_NETWORKS,
-        description="CIDRs a callback_url may not reach (loopback and link-local by default).",
+        description="CIDRs a callback_url may never reach (loopback and link-local by default).",
+    )
+    callback_allowed_networks: Networks = Field(
+        "", description="Private (not globally routable) CIDRs a callback_url may reach; others are refused (422)."
     )
     max_audio_seconds: float = Field(7200.0, description="Longest accepted audio in seconds (413 above).")
     asr_job_timeout_s: float = Field(

@@ -51,6 +51,7 @@ def svara_config(settings: GatewaySettings) -> SvaraConfig:
     """The one place the gateway's settings become the Svara backend's configuration."""
     return SvaraConfig(
         vllm_url=settings.tts_llm_base_url,
+        vllm_api_key=settings.vllm_api_key,
         model=settings.vllm_served_model_name,
         max_model_len=settings.vllm_max_model_len,
         connect_timeout_s=settings.svara_connect_timeout_s,

@@ -1,10 +1,9 @@
-"""`python -m asr_engine`: run the ASR worker."""
+"""`python -m asr_engine`: run the ASR worker (open streaming sessions finish on SIGTERM)."""
 
 from __future__ import annotations
 
-import uvicorn
-
 from common.logging import setup_logging
+from common.serving import serve
 
 from .server import create_app
 from .settings import AsrSettings
@@ -13,7 +12,14 @@ from .settings import AsrSettings
 def main() -> None:
     settings = AsrSettings()
     setup_logging("asr_worker", settings.log_level)
-    uvicorn.run(create_app(settings), host=settings.asr_host, port=settings.asr_port, log_config=None)
+    serve(
+        create_app(settings),
+        host=settings.asr_host,
+        port=settings.asr_port,
+        drain_timeout_s=settings.drain_timeout_s,
+        header_timeout_s=settings.header_read_timeout_s,
+        body_timeout_s=settings.body_read_timeout_s,
+    )
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from common import asr_stream as proto
 from common.aio import cancel_and_wait
 from common.asr_stream import ProtocolError
+from common.internal_auth import InternalTokenMiddleware
 
 from . import __version__
 from .callbacks import CallbackSender
@@ -39,7 +40,12 @@ def create_app(settings: AsrSettings | None = None) -> FastAPI:
         app.state.model = None
         app.state.load_error = None
         app.state.jobs = None
-        redis = aioredis.from_url(settings.redis_url, socket_connect_timeout=2, health_check_interval=10)
+        redis = aioredis.from_url(
+            settings.redis_url,
+            password=settings.redis_password or None,  # a password in the URL wins
+            socket_connect_timeout=2,
+            health_check_interval=10,
+        )
         registration = app.state.registration = Registration(redis, settings, consumer)
         tasks: list[asyncio.Task[None]] = [asyncio.create_task(registration.run())]
 
@@ -68,6 +74,10 @@ def create_app(settings: AsrSettings | None = None) -> FastAPI:
             await redis.aclose()
 
     app = FastAPI(title="ASR worker", version=__version__, lifespan=lifespan)
+    app.add_middleware(
+        InternalTokenMiddleware, token=settings.internal_token, service="asr_worker",
+        open_paths=("/health", "/health/live"),
+    )
 
     @app.get("/health/live")
     async def live() -> dict[str, str]:
@@ -97,6 +107,7 @@ def create_app(settings: AsrSettings | None = None) -> FastAPI:
                 "jobs_done": app.state.jobs.jobs_done if app.state.jobs else 0,
                 "sessions": app.state.registration.sessions,
                 "max_sessions": settings.asr_max_sessions,
+                "callbacks_signed": bool(settings.callback_signing_secret),
             }
         )
 

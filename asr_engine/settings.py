@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from common.callback_guard import DEFAULT_BLOCKED_NETWORKS, BlockedNetworks
+from common.callback_guard import DEFAULT_BLOCKED_NETWORKS, Networks
 
 
 class AsrSettings(BaseSettings):
@@ -33,7 +33,19 @@ class AsrSettings(BaseSettings):
     )
     asr_cpu_threads: int = Field(0, description="CPU threads for the model (0: CTranslate2's default).")
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis holding the batch job stream.")
+    redis_password: str = Field(
+        "", description="Redis password, when REDIS_URL carries none (the embedded Redis, the chart's Secret)."
+    )
     log_level: str = Field("info", description="Log level.")
+    internal_token: str = Field(
+        "", description="Shared token the gateway must present (Authorization: Bearer) to open a streaming "
+        "session; empty: not checked (a warning at start-up)."
+    )
+    drain_timeout_s: float = Field(
+        30.0, description="On SIGTERM, how long open streaming sessions may take to finish (then 1001)."
+    )
+    header_read_timeout_s: float = Field(15.0, gt=0, description="A request's headers must arrive within this.")
+    body_read_timeout_s: float = Field(120.0, gt=0, description="A request body must arrive within this.")
 
     # --- batch jobs ----------------------------------------------------------------------------
     asr_consumer_name: str = Field(
@@ -56,9 +68,16 @@ class AsrSettings(BaseSettings):
         1.0, description="First retry delay of callback delivery; doubles on every attempt."
     )
     asr_callback_timeout_s: float = Field(10.0, description="Timeout of one callback POST.")
-    callback_blocked_networks: BlockedNetworks = Field(
+    callback_blocked_networks: Networks = Field(
         DEFAULT_BLOCKED_NETWORKS,
-        description="CIDRs a callback_url may not reach (loopback and link-local by default).",
+        description="CIDRs a callback_url may never reach (loopback and link-local by default).",
+    )
+    callback_allowed_networks: Networks = Field(
+        "", description="Private (not globally routable) CIDRs a callback_url may reach; others are refused."
+    )
+    callback_signing_secret: str = Field(
+        "", description="HMAC-SHA256 key that signs every callback delivery (X-Appliance-Signature); empty: "
+        "deliveries are unsigned (a warning at start-up, and /health says so)."
     )
 
     # --- streaming -----------------------------------------------------------------------------

@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.main import create_app  # noqa: E402
 from tests.support import ServerThread, free_port, wait_until  # noqa: E402
-from tests.support.real_vllm import SERVED_NAME, start_vllm, stop_vllm  # noqa: E402
+from tests.support.real_vllm import API_KEY, SERVED_NAME, start_vllm, stop_vllm  # noqa: E402
 from tests.support.svara import config_for_tests, seeded_snac_dir, svara_gateway_settings  # noqa: E402
 from tests.support.svara_model import LOOP_VOICE, TEXTS  # noqa: E402
 from tts_engine.base import SamplingParams  # noqa: E402
@@ -41,11 +41,14 @@ from tts_engine.svara.vllm_client import VllmClient, resolve_sampling  # noqa: E
 from tts_engine.voices import load_svara_voices  # noqa: E402
 
 
-async def direct_stream(http: httpx.AsyncClient, url: str, body: dict[str, object]) -> tuple[float, float]:
+async def direct_stream(
+    http: httpx.AsyncClient, url: str, body: dict[str, object], api_key: str
+) -> tuple[float, float]:
     """(seconds to the first token, tokens/s) for one stream straight from vLLM."""
     started = time.perf_counter()
     first, tokens = 0.0, 0
-    async with http.stream("POST", f"{url}/v1/completions", json=body) as response:
+    auth = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    async with http.stream("POST", f"{url}/v1/completions", json=body, headers=auth) as response:
         response.raise_for_status()
         async for line in response.aiter_lines():
             if line.startswith("data: ") and "custom_token_" in line:
@@ -74,22 +77,22 @@ async def round_of(streams: int, run: object) -> tuple[float, float]:
     return statistics.median(r[0] for r in results), statistics.median(r[1] for r in results)
 
 
-async def measure(vllm_url: str, gateway_url: str, streams: list[int], tokens: int) -> None:
+async def measure(vllm_url: str, api_key: str, gateway_url: str, streams: list[int], tokens: int) -> None:
     template = PromptTemplate.load("svara-v1")
     voice = load_svara_voices()[LOOP_VOICE]
     sampling = resolve_sampling(SamplingParams(max_tokens=tokens, repetition_penalty=1.0, seed=1))
-    config = config_for_tests(tts_llm_base_url=vllm_url, vllm_served_model_name=SERVED_NAME)
+    config = config_for_tests(tts_llm_base_url=vllm_url, vllm_api_key=api_key, vllm_served_model_name=SERVED_NAME)
     client = VllmClient(config, stop_token_ids=template.stop_token_ids, frame_xargs=template.frame_xargs())
     direct_body = client.payload(template.build(voice.speaker, TEXTS[0]), sampling)
     gateway_body = {"text": TEXTS[0], "voice": LOOP_VOICE, "stream": True, "response_format": "pcm",
                     "max_tokens": tokens, "repetition_penalty": 1.0, "seed": 1}
     async with httpx.AsyncClient(timeout=600) as http:
-        await direct_stream(http, vllm_url, direct_body)  # warm both paths once
+        await direct_stream(http, vllm_url, direct_body, api_key)  # warm both paths once
         await gateway_stream(http, gateway_url, gateway_body, tokens)
         print(f"{tokens} tokens per stream ({tokens // 7} frames); medians over the concurrent streams\n")
         print("streams | first: direct  gateway  ratio | tokens/s per stream: direct  gateway  ratio")
         for n in streams:
-            d_first, d_rate = await round_of(n, lambda: direct_stream(http, vllm_url, direct_body))
+            d_first, d_rate = await round_of(n, lambda: direct_stream(http, vllm_url, direct_body, api_key))
             g_first, g_rate = await round_of(n, lambda: gateway_stream(http, gateway_url, gateway_body, tokens))
             print(f"{n:7d} | {d_first * 1000:10.0f}ms {g_first * 1000:6.0f}ms {g_first / d_first:6.2f} |"
                   f" {d_rate:30.1f} {g_rate:8.1f} {g_rate / d_rate:6.2f}")
@@ -100,6 +103,7 @@ def main() -> None:
     parser.add_argument("--streams", default="1,4,8")
     parser.add_argument("--tokens", type=int, default=280, help="generated tokens per stream (7 per frame)")
     parser.add_argument("--vllm-url", help="a running vLLM serving the model as 'svara' (default: start one)")
+    parser.add_argument("--vllm-api-key", default="", help="the API key of the vLLM at --vllm-url, if it has one")
     parser.add_argument("--snac-model", help="SNAC weights directory (default: seeded random weights)")
     args = parser.parse_args()
     logging.getLogger("tts_engine").setLevel(logging.ERROR)  # every stream ends at max_tokens by design
@@ -107,6 +111,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="bench-svara-"))
     server = None if args.vllm_url else start_vllm(workdir / "vllm.log")
     vllm_url = args.vllm_url or server.url  # type: ignore[union-attr]
+    api_key = args.vllm_api_key if args.vllm_url else API_KEY
     redis_port = free_port()
     redis = subprocess.Popen(
         [shutil.which("redis-server") or "redis-server", "--port", str(redis_port), "--save", ""],
@@ -116,6 +121,7 @@ def main() -> None:
         settings = svara_gateway_settings(
             f"redis://127.0.0.1:{redis_port}/0",
             vllm_url,
+            vllm_api_key=api_key,
             snac_model_path=args.snac_model or str(seeded_snac_dir()),
             snac_device="auto",
             svara_stall_timeout_s=120,
@@ -126,7 +132,8 @@ def main() -> None:
                 return bool(health["components"]["svara"]["state"] == "ready")
 
             wait_until(ready, 120, "the gateway's Svara backend")
-            asyncio.run(measure(vllm_url, gateway.url, [int(n) for n in args.streams.split(",")], args.tokens))
+            streams = [int(n) for n in args.streams.split(",")]
+            asyncio.run(measure(vllm_url, api_key, gateway.url, streams, args.tokens))
     finally:
         redis.terminate()
         if server is not None:

@@ -141,6 +141,7 @@ async def run(settings: MonitorSettings) -> None:
     async with httpx.AsyncClient(timeout=settings.monitor_probe_timeout_s) as http:
         redis = aioredis.from_url(
             settings.redis_url,
+            password=settings.redis_password or None,
             socket_timeout=settings.monitor_probe_timeout_s,
             socket_connect_timeout=settings.monitor_probe_timeout_s,
         )

@@ -29,6 +29,7 @@ class MonitorSettings(BaseSettings):
     )
     monitor_summary_interval_s: float = Field(60.0, description="Seconds between one-line status summaries.")
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Where component states are published.")
+    redis_password: str = Field("", description="Redis password, when REDIS_URL carries none.")
     gateway_port: int = Field(8080, description="The gateway's port (probed on loopback).")
     asr_host: str = Field("127.0.0.1", description="The ASR worker's address.")
     asr_port: int = Field(2233, description="The ASR worker's port.")

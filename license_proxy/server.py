@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from common.aio import cancel_and_wait
+from common.internal_auth import InternalTokenMiddleware
 from common.license_api import STATUS_PATH, USAGE_PATH, LicenseStatus, UsageAccepted, UsagePost, utc_day
 
 from . import __version__
@@ -60,6 +61,9 @@ def create_app(settings: LicenseProxySettings | None = None) -> FastAPI:
 
     app = FastAPI(title="License proxy", version=__version__, lifespan=lifespan)
     app.state.settings = settings
+    app.add_middleware(
+        InternalTokenMiddleware, token=settings.internal_token, service="license_proxy", open_paths=("/health",)
+    )
 
     @app.get("/health")
     async def health() -> dict[str, object]:

@@ -23,6 +23,13 @@ class LicenseProxySettings(BaseSettings):
         "disabled: explicit, unlicensed (health says so). Unset: online in the gpu profile, disabled in cpu.",
     )
     log_level: str = Field("info", description="Log level.")
+    internal_token: str = Field(
+        "", description="Shared token the gateway must present (Authorization: Bearer) on /v1/*; empty: not "
+        "checked (a warning at start-up)."
+    )
+    drain_timeout_s: float = Field(30.0, description="On SIGTERM, how long in-flight requests may take.")
+    header_read_timeout_s: float = Field(15.0, gt=0, description="A request's headers must arrive within this.")
+    body_read_timeout_s: float = Field(120.0, gt=0, description="A request body must arrive within this.")
     state_dir: Path = Field(Path("var/state"), description="Volume for the validation cache and usage spool.")
 
     # --- online mode ---------------------------------------------------------------------------

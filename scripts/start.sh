@@ -38,8 +38,8 @@ case "$APPLIANCE_ROLE" in
     exit 2
     ;;
 esac
-# supervisord waits this long for a program to drain before SIGKILL.
-export STOP_WAIT_S="$(( ${DRAIN_TIMEOUT_S%.*} + 5 ))"
+# supervisord waits this long for a program to drain (and then shut down) before SIGKILL.
+export STOP_WAIT_S="$(( ${DRAIN_TIMEOUT_S%.*} + 10 ))"
 
 # host port of a URL, and whether that host is this machine's loopback
 read -r REDIS_HOST REDIS_PORT < <("$PYTHON" -c 'import sys, urllib.parse as u; p = u.urlparse(sys.argv[1]); print(p.hostname or "127.0.0.1", p.port or 6379)' "$REDIS_URL")
@@ -59,6 +59,19 @@ if [ "$PROFILE" != gpu ] && [ "${TTS_SVARA_ENABLED:-}" = true ] && [ -d "${VLLM_
   fi
 fi
 export START_REDIS START_VLLM
+
+# Credentials between the programs (README "Security"). Nothing outside this container needs them, so
+# unless the operator set them they are made afresh on every start; every child inherits them. A
+# password in REDIS_URL is the embedded Redis' password too.
+secret() { "$PYTHON" -c 'import secrets; print(secrets.token_urlsafe(32))'; }
+if [ "$START_REDIS" = true ] && [ -z "${REDIS_PASSWORD:-}" ]; then
+  REDIS_PASSWORD="$("$PYTHON" -c 'import sys, urllib.parse as u; print(u.urlparse(sys.argv[1]).password or "")' "$REDIS_URL")"
+  [ -n "$REDIS_PASSWORD" ] || REDIS_PASSWORD="$(secret)"
+fi
+if [ "$START_VLLM" = true ] && [ -z "${VLLM_API_KEY:-}" ]; then VLLM_API_KEY="$(secret)"; fi
+export REDIS_PASSWORD="${REDIS_PASSWORD:-}" VLLM_API_KEY="${VLLM_API_KEY:-}"
+export INTERNAL_TOKEN="${INTERNAL_TOKEN:-$(secret)}"
+export REDIS_MAXMEMORY="${REDIS_MAXMEMORY:-2gb}"
 
 if [ "$START_REDIS" = true ] && ! command -v redis-server >/dev/null; then
   echo "redis-server is not installed; install it (apt-get install redis-server) or set REDIS_URL" >&2

@@ -17,6 +17,11 @@ else
   PY="${VLLM_PYTHON:-$venv/bin/python}"
 fi
 echo "start_vllm: device=$device python=$PY model=${VLLM_MODEL:-kenpath/svara-tts-v1}"
+# vLLM reads its API key from VLLM_API_KEY (scripts/start.sh makes one; the chart takes it from a
+# Secret). Never --api-key: vLLM logs its command-line arguments.
+if [ -z "${VLLM_API_KEY:-}" ]; then
+  echo "start_vllm: WARNING: VLLM_API_KEY is not set: vLLM serves anyone who reaches its port" >&2
+fi
 
 if ! "$PY" -c 'import vllm' 2>/dev/null; then
   if [ "$device" = gpu ]; then

@@ -22,6 +22,7 @@ from common import asr_jobs as q
 from common import asr_registry as reg
 from common import asr_stream
 from common.asr_stream import StreamOptions
+from common.internal_auth import bearer
 from common.states import ComponentState
 
 T = TypeVar("T")
@@ -39,6 +40,7 @@ class AsrClient:
         max_queued: int,
         retry_after_s: int,
         discovery: str = "fixed",
+        internal_token: str = "",
     ) -> None:
         self.redis = redis
         self.components = components
@@ -47,6 +49,7 @@ class AsrClient:
         self.result_ttl_s = result_ttl_s
         self.max_queued = max_queued
         self.retry_after_s = retry_after_s
+        self._headers = bearer(internal_token)  # the workers' streaming API wants the internal token
         self._http: aiohttp.ClientSession | None = None
 
     async def aclose(self) -> None:
@@ -160,7 +163,7 @@ class AsrClient:
     async def _connect(self, ws_url: str, params: dict[str, str]) -> aiohttp.ClientWebSocketResponse | None:
         """A session on one worker, or None when it cannot be reached or is full."""
         if self._http is None:
-            self._http = aiohttp.ClientSession()
+            self._http = aiohttp.ClientSession(headers=self._headers)
         try:
             return await self._http.ws_connect(
                 f"{ws_url}{asr_stream.PATH}",

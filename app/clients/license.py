@@ -23,6 +23,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from common.aio import cancel_and_wait
+from common.internal_auth import bearer
 from common.license_api import STATUS_PATH, USAGE_PATH, LicenseStatus, UsageAccepted, utc_day
 from common.states import ComponentState
 
@@ -44,9 +45,10 @@ class LicenseClient:
         timeout_s: float,
         outbox_max: int,
         redis: aioredis.Redis,
+        internal_token: str = "",
     ) -> None:
         self.mode = mode  # "disabled": nothing is enforced or metered (explicit, unlicensed)
-        self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout_s)
+        self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout_s, headers=bearer(internal_token))
         self._refresh_interval_s = refresh_interval_s
         self.status: LicenseStatus | None = None
         self.proxy_error: str | None = None

@@ -15,7 +15,7 @@ from app.clients.asr import AsrClient
 from app.components import ComponentRegistry
 from app.errors import ApplianceError, InvalidParameter, NotFound
 from common import asr_jobs as q
-from common.callback_guard import CallbackRefused, check_callback_url, parse_networks
+from common.callback_guard import CallbackPolicy, CallbackRefused, check_callback_url
 
 log = logging.getLogger(__name__)
 
@@ -69,13 +69,13 @@ class TranscriptionService:
         *,
         job_timeout_s: float,
         max_audio_seconds: float,
-        blocked_networks: str,
+        callback_policy: CallbackPolicy,
     ) -> None:
         self.client = client
         self.components = components
         self.job_timeout_s = job_timeout_s
         self.max_audio_seconds = max_audio_seconds
-        self.blocked_networks = parse_networks(blocked_networks)
+        self.callback_policy = callback_policy
 
     async def decode(self, data: bytes) -> DecodedAudio:
         # Decoding an hour of compressed audio takes seconds: keep the event loop free meanwhile.
@@ -96,10 +96,11 @@ class TranscriptionService:
             )
 
     async def check_callback(self, url: str | None) -> None:
-        """A callback must be http(s) and must not reach CALLBACK_BLOCKED_NETWORKS (resolved to check)."""
+        """A callback must be http(s), must not reach CALLBACK_BLOCKED_NETWORKS, nor a private address
+        outside CALLBACK_ALLOWED_NETWORKS (resolved to check; the worker checks again where it connects)."""
         if url:
             try:
-                await check_callback_url(url, self.blocked_networks)
+                await check_callback_url(url, self.callback_policy)
             except CallbackRefused as exc:
                 raise InvalidParameter(str(exc), param="callback_url") from None
 

@@ -9,7 +9,7 @@ import pytest
 from app.errors import from_engine_error
 from app.settings import GatewaySettings
 from app.tts import create_svara_backend, svara_config
-from tests.support.real_vllm import RealVllm
+from tests.support.real_vllm import API_KEY, RealVllm
 from tests.support.svara import seeded_snac_dir
 from tts_engine.svara.errors import (
     SnacLoadError,
@@ -40,7 +40,7 @@ def test_engine_errors_map_to_distinct_gateway_errors(error: Exception, status: 
 
 async def test_backend_built_from_settings_sees_real_vllm(real_vllm: RealVllm) -> None:
     settings = GatewaySettings(
-        tts_llm_base_url=real_vllm.url, snac_model_path=str(seeded_snac_dir()), snac_device="cpu"
+        tts_llm_base_url=real_vllm.url, vllm_api_key=API_KEY, snac_model_path=str(seeded_snac_dir()), snac_device="cpu"
     )
     backend = await create_svara_backend(svara_config(settings))
     try:

@@ -40,3 +40,28 @@ def test_roles_and_gpu_reservations() -> None:
     assert services["gateway"]["environment"]["ASR_DISCOVERY"] == "registry"
     assert services["gateway"]["ports"] == ["${GATEWAY_PORT:-8080}:8080"]
     assert all("healthcheck" in s for s in services.values())
+
+
+def test_containers_run_hardened_and_require_their_credentials() -> None:
+    services = load()["services"]
+    for name, service in services.items():
+        assert service["read_only"] is True and service["cap_drop"] == ["ALL"], name
+        assert "no-new-privileges:true" in service["security_opt"], name
+        uid = service["user"].split(":")[0]
+        assert uid.isdigit() and int(uid) != 0, name
+        assert "/tmp" in service["tmpfs"], name
+    # Only the gateway publishes a port.
+    assert [name for name, s in services.items() if "ports" in s] == ["gateway"]
+    # compose refuses to start (${VAR:?…}) without the credentials between the parts.
+    for role, keys in {
+        "gateway": ("REDIS_PASSWORD", "INTERNAL_TOKEN", "VLLM_API_KEY"),
+        "asr-worker": ("REDIS_PASSWORD", "INTERNAL_TOKEN"),
+        "license-proxy": ("INTERNAL_TOKEN",),
+        "vllm": ("VLLM_API_KEY",),
+        "redis": ("REDIS_PASSWORD",),
+    }.items():
+        for key in keys:
+            assert services[role]["environment"][key].startswith(f"${{{key}:?"), (role, key)
+    script = services["redis"]["command"][-1]
+    assert "requirepass $$REDIS_PASSWORD" in script and "redis-server -" in script  # on stdin, not argv
+    assert "--maxmemory-policy noeviction" in script and "--maxmemory $${REDIS_MAXMEMORY" in script

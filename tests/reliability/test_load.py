@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from tests.support import Stack, http_status, wait_until
-from tests.support.asr import CALLBACKS_TO_LOOPBACK, Speech, piper_speech
+from tests.support.asr import CALLBACKS_TO_LOOPBACK, LOOPBACK, Speech, piper_speech
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +46,9 @@ def load_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         ASR_MAX_ACTIVE="4",
         ASR_MAX_WAITING="6",
         ENGINE_MAX_WAIT_S="5",
-        CALLBACK_BLOCKED_NETWORKS=CALLBACKS_TO_LOOPBACK,  # the unreachable hook below is on loopback
+        # the unreachable hook below is on loopback
+        CALLBACK_BLOCKED_NETWORKS=CALLBACKS_TO_LOOPBACK,
+        CALLBACK_ALLOWED_NETWORKS=LOOPBACK,
     )
     stack.start(ready_timeout_s=120)
     yield stack

@@ -6,6 +6,8 @@ import re
 import shlex
 from pathlib import Path
 
+import yaml
+
 from tests.support import REPO
 
 DOCKERFILE = (REPO / "Dockerfile").read_text()
@@ -68,3 +70,26 @@ def test_only_the_gateway_port_is_exposed_and_health_is_checked() -> None:
     assert "8080/health" in healthcheck
     volumes = next(rest for keyword, rest in _instructions() if keyword == "VOLUME")
     assert "/models" in volumes
+
+
+def test_runs_as_a_non_root_user_that_owns_what_it_writes() -> None:
+    instructions = _instructions()
+    users = [i for i, (keyword, _) in enumerate(instructions) if keyword == "USER"]
+    assert users, "the image runs as root"
+    last = users[-1]
+    uid, _, gid = instructions[last][1].partition(":")
+    # Numeric, so that Kubernetes' runAsNonRoot can check it; nothing after it runs as root again.
+    assert uid.isdigit() and int(uid) != 0 and gid.isdigit() and int(gid) != 0
+    assert [keyword for keyword, _ in instructions[last + 1 :]] == ["ENTRYPOINT"]
+    # The places the programs write (DATA_DIR: state, logs, sockets; MODELS_DIR) belong to that user.
+    setup = " ".join(rest for keyword, rest in instructions[:last] if keyword == "RUN")
+    assert f"--uid {uid}" in setup
+    chown = re.search(r"chown -R (\d+):(\d+) ([^&]+)", setup)
+    assert chown and chown.group(1) == uid and {"/data", "/models"} <= set(chown.group(3).split())
+    env = " ".join(rest for keyword, rest in instructions if keyword == "ENV")
+    assert "DATA_DIR=/data" in env and "MODELS_DIR=/models" in env
+    # Its caches go to its own home; no byte-code is written next to the (root-owned) code.
+    assert "HOME=/home/appliance" in env and "PYTHONDONTWRITEBYTECODE=1" in env
+    # The Helm chart runs the appliance's pods as the same user.
+    values = yaml.safe_load((REPO / "deploy" / "helm" / "speech-appliance" / "values.yaml").read_text())
+    assert values["securityContext"]["runAsUser"] == int(uid)

@@ -8,6 +8,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
 
 from tests.support import Stack, http_status, wait_until
 
@@ -45,6 +48,29 @@ def test_health_is_ready_with_every_component_and_program(stack: Stack) -> None:
         return any(all(part in line for part in ("asr_worker=ok", "gateway=ok", "vllm=stopped")) for line in lines)
 
     wait_until(healthy_summary, 15, "a status summary line with every program")
+
+
+def test_internal_services_want_credentials_made_for_this_start(stack: Stack) -> None:
+    """start.sh made a Redis password and an internal token (none was given); Redis, the worker and
+    the license proxy refuse whoever lacks them; no log holds them (README "Security")."""
+    environ = Path(f"/proc/{stack.pid('gateway')}/environ").read_bytes().split(b"\0")
+    env = dict(item.decode().split("=", 1) for item in environ if b"=" in item)
+    password, token = env["REDIS_PASSWORD"], env["INTERNAL_TOKEN"]
+    assert len(password) >= 32 and len(token) >= 32
+    assert "REDIS_PASSWORD" not in stack.env and "INTERNAL_TOKEN" not in stack.env
+    with pytest.raises(redis.AuthenticationError):
+        redis.Redis(port=stack.ports["redis"]).ping()
+    db = redis.Redis(port=stack.ports["redis"], password=password, decode_responses=True)
+    assert db.config_get("maxmemory")["maxmemory"] == str(2 * 1024**3)  # REDIS_MAXMEMORY's default
+    assert db.config_get("maxmemory-policy")["maxmemory-policy"] == "noeviction"
+    proxy = f"http://127.0.0.1:{stack.ports['license']}/v1/license"
+    assert httpx.get(proxy, timeout=5).status_code == 401
+    assert httpx.get(proxy, headers={"Authorization": f"Bearer {token}"}, timeout=5).status_code == 200
+    with pytest.raises(InvalidStatus):
+        with connect(f"ws://127.0.0.1:{stack.ports['asr']}/v1/stream", open_timeout=5):
+            pass
+    logs = "".join(path.read_text(errors="replace") for path in (stack.data_dir / "logs").glob("*.log"))
+    assert logs and password not in logs and token not in logs
 
 
 def test_crashed_asr_worker_is_restarted_by_supervisord(stack: Stack) -> None:

@@ -72,10 +72,11 @@ def own_database(redis_url: str) -> str:
     return f"{redis_url.rsplit('/', 1)[0]}/{index}"
 
 
-def voice_ready(url: str, voice_id: str = "en_us_joe") -> bool:
+def voice_ready(url: str, voice_id: str = "en_us_joe", api_key: str | None = None) -> bool:
     """Whether the gateway at url lists the voice as available (the Piper voice has loaded)."""
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     try:
-        voices = httpx.get(f"{url}/v1/voices", timeout=2).json()["voices"]
+        voices = httpx.get(f"{url}/v1/voices", timeout=2, headers=headers).json()["voices"]
     except (httpx.HTTPError, ValueError, KeyError):
         return False
     return any(v["id"] == voice_id and v["available"] for v in voices)

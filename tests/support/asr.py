@@ -142,6 +142,7 @@ def start_worker(redis_url: str, log_dir: Path, name: str, **env: str) -> Worker
             "ASR_CONSUMER_NAME": name,
             "ASR_CPU_THREADS": "2",
             "CALLBACK_BLOCKED_NETWORKS": CALLBACKS_TO_LOOPBACK,
+            "CALLBACK_ALLOWED_NETWORKS": LOOPBACK,
             **env,
         },
     )
@@ -166,13 +167,16 @@ def asr_worker(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     worker.stop()
 
 
-# The test receivers of callbacks listen on loopback, which the product blocks by default
-# (tests/test_callback_guard.py covers the default).
+# The test receivers of callbacks listen on loopback, which the product blocks by default and, not
+# being globally routable, allows only when allow-listed (tests/app/test_callback_guard.py covers the
+# defaults).
 CALLBACKS_TO_LOOPBACK = "169.254.0.0/16"
+LOOPBACK = "127.0.0.0/8"
 
 
 def gateway_settings(redis_url: str, asr_port: int, **overrides: object) -> GatewaySettings:
     overrides.setdefault("callback_blocked_networks", CALLBACKS_TO_LOOPBACK)
+    overrides.setdefault("callback_allowed_networks", LOOPBACK)
     return GatewaySettings(
         redis_url=redis_url,
         asr_port=asr_port,

@@ -33,7 +33,8 @@ def gateway_process(redis_url: str, log_dir: Path, **env: str) -> Iterator[Gatew
     )
     try:
         try:
-            wait_until(lambda: voice_ready(gateway.url), 90, "the gateway's Piper voice")
+            key = env.get("API_KEYS", "").split(",")[0] or None
+            wait_until(lambda: voice_ready(gateway.url, api_key=key), 90, "the gateway's Piper voice")
         except TimeoutError:
             raise AssertionError(gateway.log()[-3000:]) from None
         yield gateway

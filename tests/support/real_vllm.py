@@ -21,6 +21,10 @@ from tests.support import REPO, free_port, http_status, wait_until
 from tests.support.svara_model import model_dir
 
 SERVED_NAME = "svara"
+# The test vLLM requires an API key as the product's does (scripts/start_vllm.sh passes VLLM_API_KEY):
+# every Svara test then also proves the gateway's client sends it.
+API_KEY = "test-vllm-api-key"
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
 
 @dataclass
@@ -61,6 +65,7 @@ def vllm_env(model: Path, port: int) -> dict[str, str]:
         "MODELS_DIR": str(model.parent),
         "VLLM_MAX_NUM_SEQS": "8",
         "VLLM_CPU_KVCACHE_SPACE": "1",
+        "VLLM_API_KEY": API_KEY,
     }
 
 

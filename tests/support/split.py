@@ -58,7 +58,9 @@ def split_worker(redis_url: str, log_dir: Path, name: str, **env: str) -> Servic
             "ASR_CONSUMER_NAME": name,
             "ASR_CPU_THREADS": "1",
             "ASR_HEARTBEAT_S": "0.5",
-            "CALLBACK_BLOCKED_NETWORKS": "169.254.0.0/16",  # test receivers listen on loopback
+            # test receivers listen on loopback
+            "CALLBACK_BLOCKED_NETWORKS": "169.254.0.0/16",
+            "CALLBACK_ALLOWED_NETWORKS": "127.0.0.0/8",
             **env,
         },
     )
@@ -84,6 +86,7 @@ def split_gateway(redis_url: str, log_dir: Path, name: str, **env: str) -> Servi
             "LICENSE_PROXY_PORT": str(free_port()),
             "HEALTH_PROBE_INTERVAL_S": "0.5",
             "CALLBACK_BLOCKED_NETWORKS": "169.254.0.0/16",
+            "CALLBACK_ALLOWED_NETWORKS": "127.0.0.0/8",
             **env,
         },
     )

@@ -34,7 +34,7 @@ def seeded_snac_dir() -> Path:
 def svara_gateway_settings(redis_url: str, vllm_url: str, **overrides: object) -> GatewaySettings:
     """A gateway that speaks only the Svara voices, through the vLLM at vllm_url, with the seeded SNAC."""
     from tests.support import free_port
-    from tests.support.real_vllm import SERVED_NAME
+    from tests.support.real_vllm import API_KEY, SERVED_NAME
 
     fields: dict[str, object] = {
         "redis_url": redis_url,
@@ -43,6 +43,7 @@ def svara_gateway_settings(redis_url: str, vllm_url: str, **overrides: object) -
         "tts_piper_enabled": False,
         "tts_svara_enabled": True,
         "tts_llm_base_url": vllm_url,
+        "vllm_api_key": API_KEY,
         "vllm_served_model_name": SERVED_NAME,
         "snac_model_path": str(seeded_snac_dir()),
         "snac_device": "cpu",

@@ -19,6 +19,7 @@ class DecoderOptions:
 @dataclass(frozen=True)
 class SvaraConfig:
     vllm_url: str  # vLLM's OpenAI-compatible server
+    vllm_api_key: str  # the key vLLM was started with (VLLM_API_KEY); empty: none
     model: str  # the name vLLM serves Svara under
     max_model_len: int  # vLLM's context length: bounds prompt + max_tokens
     connect_timeout_s: float

@@ -68,7 +68,9 @@ class VllmClient:
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
+            # vLLM checks the key on /v1/* only; sent on every call, it costs nothing on /health.
+            auth = {"Authorization": f"Bearer {self.config.vllm_api_key}"} if self.config.vllm_api_key else {}
+            self._session = aiohttp.ClientSession(timeout=self._timeout, headers=auth)
         return self._session
 
     async def close(self) -> None:
@@ -172,6 +174,10 @@ class VllmClient:
         if response.status >= 500 or response.status == 429:
             SVARA_UPSTREAM_ERRORS.labels(kind="unavailable").inc()
             raise SvaraUnavailable(f"vLLM answered HTTP {response.status}", retry_after_s=self.retry_after_s)
+        if response.status in (401, 403):  # the operator's mistake, not the client's: VLLM_API_KEY differs
+            SVARA_UPSTREAM_ERRORS.labels(kind="unauthorized").inc()
+            log.error("vLLM refused the gateway's key: VLLM_API_KEY differs between the gateway and vLLM")
+            raise SvaraUnavailable("vLLM refused the gateway's credentials", retry_after_s=self.retry_after_s)
         SVARA_UPSTREAM_ERRORS.labels(kind="rejected").inc()
         raise SvaraBadRequest(f"vLLM rejected the request (HTTP {response.status}): {detail}")
 

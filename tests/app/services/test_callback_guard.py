@@ -1,5 +1,6 @@
-"""callback_url cannot reach the appliance's own loopback services or link-local metadata, at submit
-(gateway, 422) and at delivery (worker, no POST is made)."""
+"""callback_url cannot reach the appliance's own loopback services or link-local metadata, nor any
+private address unless its network is allow-listed, at submit (gateway, 422) and at delivery
+(worker, no POST is made)."""
 
 from __future__ import annotations
 
@@ -18,14 +19,14 @@ from common.callback_guard import (
     DEFAULT_BLOCKED_NETWORKS,
     CallbackRefused,
     CallbackUnresolvable,
+    callback_policy,
     check_callback_url,
-    parse_networks,
 )
 from tests.support import ServerThread, own_database
 from tests.support.asr import Speech, Worker, gateway_settings
 from tests.support.callbacks import Receiver
 
-BLOCKED = parse_networks(DEFAULT_BLOCKED_NETWORKS)
+DEFAULTS = callback_policy(DEFAULT_BLOCKED_NETWORKS, "")
 
 
 @pytest.mark.parametrize(
@@ -41,40 +42,67 @@ BLOCKED = parse_networks(DEFAULT_BLOCKED_NETWORKS)
 )
 async def test_loopback_and_link_local_are_refused(url: str) -> None:
     with pytest.raises(CallbackRefused, match="CALLBACK_BLOCKED_NETWORKS"):
-        await check_callback_url(url, BLOCKED)
+        await check_callback_url(url, DEFAULTS)
+    # Allow-listing cannot open what is blocked.
+    with pytest.raises(CallbackRefused, match="CALLBACK_BLOCKED_NETWORKS"):
+        await check_callback_url(url, callback_policy(DEFAULT_BLOCKED_NETWORKS, "0.0.0.0/0,::/0"))
 
 
-@pytest.mark.parametrize("url", ["http://10.1.2.3:8443/hook", "https://192.0.2.7/results", "http://[2001:db8::5]/x"])
-async def test_private_and_public_receivers_are_allowed(url: str) -> None:
-    await check_callback_url(url, BLOCKED)
+PRIVATE = [
+    "http://10.1.2.3:8443/hook",
+    "http://172.20.0.5/hook",  # a cluster's pod network
+    "http://192.168.1.9/hook",
+    "http://100.64.0.1/hook",  # carrier-grade NAT
+    "http://[fd00::5]/x",  # unique local IPv6
+    "http://[::ffff:10.0.0.1]/x",  # private written as IPv4-mapped IPv6
+    "https://192.0.2.7/results",  # documentation range: not routable either
+]
+
+
+@pytest.mark.parametrize("url", PRIVATE)
+async def test_private_receivers_need_their_network_allow_listed(url: str) -> None:
+    with pytest.raises(CallbackRefused, match="CALLBACK_ALLOWED_NETWORKS"):
+        await check_callback_url(url, DEFAULTS)
+    allowing = callback_policy(
+        DEFAULT_BLOCKED_NETWORKS, "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10,fc00::/7,192.0.2.0/24"
+    )
+    await check_callback_url(url, allowing)
+
+
+@pytest.mark.parametrize("url", ["http://8.8.8.8:8443/hook", "https://[2606:4700:4700::1111]/results"])
+async def test_public_receivers_are_allowed(url: str) -> None:
+    await check_callback_url(url, DEFAULTS)
 
 
 async def test_malformed_and_unresolvable_urls_are_refused_clearly() -> None:
     with pytest.raises(CallbackRefused, match="absolute http"):
-        await check_callback_url("ftp://example.com/x", BLOCKED)
+        await check_callback_url("ftp://example.com/x", DEFAULTS)
     with pytest.raises(CallbackRefused, match="invalid port"):
-        await check_callback_url("http://example.com:99999/x", BLOCKED)
+        await check_callback_url("http://example.com:99999/x", DEFAULTS)
     with pytest.raises(CallbackUnresolvable, match="does not resolve"):
-        await check_callback_url("http://no-such-host.invalid/x", BLOCKED)
+        await check_callback_url("http://no-such-host.invalid/x", DEFAULTS)
 
 
 def test_bad_networks_fail_at_start_up() -> None:
     with pytest.raises(ValueError, match="not-a-cidr"):
         AsrSettings(callback_blocked_networks="127.0.0.0/8,not-a-cidr")
+    with pytest.raises(ValueError, match="10.0.0.0/33"):
+        AsrSettings(callback_allowed_networks="10.0.0.0/33")
 
 
 def test_gateway_refuses_a_callback_to_its_own_services(redis_url: str, asr_worker: Worker, speech: Speech) -> None:
-    settings = gateway_settings(redis_url, asr_worker.port, callback_blocked_networks=DEFAULT_BLOCKED_NETWORKS)
+    settings = gateway_settings(
+        redis_url, asr_worker.port, callback_blocked_networks=DEFAULT_BLOCKED_NETWORKS, callback_allowed_networks=""
+    )
     with ServerThread(create_app(settings)) as gateway:
-        response = httpx.post(
-            f"{gateway.url}/v1/listen",
-            params={"callback_url": "http://127.0.0.1:6379/"},
-            content=speech.wav(),
-            timeout=10,
-        )
-    assert response.status_code == 422
-    error = response.json()["error"]
-    assert error["param"] == "callback_url" and "127.0.0.1" in error["message"]
+        refused = {
+            url: httpx.post(f"{gateway.url}/v1/listen", params={"callback_url": url}, content=speech.wav(), timeout=10)
+            for url in ("http://127.0.0.1:6379/", "http://10.0.0.7/hook")
+        }
+    for url, response in refused.items():
+        assert response.status_code == 422
+        error = response.json()["error"]
+        assert error["param"] == "callback_url" and url.split("/")[2].split(":")[0] in error["message"]
 
 
 async def test_worker_does_not_post_to_a_blocked_address(redis_url: str) -> None:
@@ -84,6 +112,7 @@ async def test_worker_does_not_post_to_a_blocked_address(redis_url: str) -> None
     receiver = Receiver()
     redis = aioredis.from_url(own_db)
     sender = CallbackSender(AsrSettings(redis_url=own_db, asr_callback_backoff_s=0.05), redis, "guard-test")
+    assert receiver.url.startswith("http://127.0.0.1:")
     try:
         await ensure_group(redis, q.CALLBACK_STREAM, q.CALLBACK_GROUP)
         await redis.set(q.result_key("guard-job"), json.dumps({"request_id": "guard-job", "text": "x"}))
@@ -93,6 +122,6 @@ async def test_worker_does_not_post_to_a_blocked_address(redis_url: str) -> None
         assert receiver.attempts == 0
         assert await redis.xrange(q.CALLBACK_STREAM, msg_id, msg_id) == []  # settled, not retried later
     finally:
-        await sender.http.aclose()
+        await sender.aclose()
         await redis.aclose()
         receiver.server.shutdown()

@@ -20,12 +20,12 @@ import pytest
 
 from common.metrics import SVARA_UPSTREAM_ERRORS
 from tests.support import wait_until
-from tests.support.real_vllm import SERVED_NAME, RealVllm
+from tests.support.real_vllm import API_KEY, AUTH, SERVED_NAME, RealVllm
 from tests.support.svara import config_for_tests, shared_engine, snr_db
 from tests.support.svara_model import BOS, LOOP_VOICE, SPEAKERS, TEXTS, known_frames
 from tts_engine.base import SamplingParams, SynthesisRequest
 from tts_engine.svara.backend import SvaraBackend
-from tts_engine.svara.errors import SvaraBadRequest
+from tts_engine.svara.errors import SvaraBadRequest, SvaraUnavailable
 from tts_engine.svara.prompt import DEFAULT_TEMPLATES_PATH, PromptTemplate
 from tts_engine.svara.tokens import CODES_PER_FRAME, frames_to_token_text
 from tts_engine.svara.vllm_client import SAMPLING_BOUNDS, VllmClient
@@ -38,7 +38,7 @@ _TOKEN = re.compile(r"<custom_token_(\d+)>")
 
 async def _backend(vllm: RealVllm, *, frame_processor: bool = True) -> SvaraBackend:
     config = config_for_tests(
-        tts_llm_base_url=vllm.url, vllm_served_model_name=SERVED_NAME, svara_stall_timeout_s=60
+        tts_llm_base_url=vllm.url, vllm_api_key=API_KEY, vllm_served_model_name=SERVED_NAME, svara_stall_timeout_s=60
     )
     template = PromptTemplate.load("svara-v1")
     client = VllmClient(
@@ -100,7 +100,7 @@ def test_the_request_the_gateway_sends_reaches_the_model_with_one_bos(
     body = backend.client.payload(prompt, SamplingParams(temperature=0.7, top_p=0.9, top_k=40,
                                                          repetition_penalty=1.1, max_tokens=28))
     body.update(stream=False, return_token_ids=True)
-    choice = httpx.post(f"{real_vllm.url}/v1/completions", json=body, timeout=60).json()["choices"][0]
+    choice = httpx.post(f"{real_vllm.url}/v1/completions", json=body, headers=AUTH, timeout=60).json()["choices"][0]
     template = backend.template
     assert choice["prompt_token_ids"] == _layout_ids(template, real_vllm, "Hindi (Male)", TEXTS[0])
     assert choice["prompt_token_ids"].count(BOS) == 1
@@ -144,6 +144,28 @@ async def test_vllm_refusing_a_parameter_is_a_bad_request(backend: SvaraBackend,
                 pass
     finally:
         await client.close()
+
+
+async def test_vllm_wants_its_api_key_and_a_wrong_one_is_unavailable(
+    backend: SvaraBackend, real_vllm: RealVllm
+) -> None:
+    """The test vLLM runs with VLLM_API_KEY as the product's does: every other test here passes only
+    because the gateway's client sends the key; without it vLLM answers 401, and a gateway holding the
+    wrong key answers 503 (the operator's mistake, not the client's) while health still sees vLLM."""
+    body = backend.client.payload(backend.prompt_for(_request("hi_male")), SamplingParams(max_tokens=7))
+    async with httpx.AsyncClient(base_url=real_vllm.url, timeout=30) as http:
+        assert (await http.post("/v1/completions", json=body)).status_code == 401
+        assert (await http.post("/v1/completions", json=body, headers={"Authorization": "Bearer x"})).status_code == 401
+        assert (await http.get("/health")).status_code == 200  # probes need no key
+    wrong = VllmClient(replace(backend.client.config, vllm_api_key="not-the-key"), stop_token_ids=[128258])
+    try:
+        assert await wrong.health()
+        with pytest.raises(SvaraUnavailable, match="credentials"):
+            async for _ in wrong.stream("x", SamplingParams(max_tokens=7)):
+                pass
+    finally:
+        await wrong.close()
+    assert API_KEY not in real_vllm.log()
 
 
 def _codes(text: str) -> list[int]:

@@ -55,17 +55,29 @@ redis://{{ include "sa.redisHost" . }}:6379/0
 {{- end -}}
 {{- end -}}
 
-{{/* Environment of every role: where Redis, the license proxy, vLLM and the ASR registry are. */}}
+{{/* Whether Redis needs a password: always the chart's own, an external one when redis.auth. */}}
+{{- define "sa.redisAuth" -}}
+{{- if or .Values.redis.enabled .Values.redis.auth -}}true{{- end -}}
+{{- end -}}
+
+{{/* One key of the release's Secret as an environment variable. */}}
+{{- define "sa.secretEnv" -}}
+- name: {{ .key }}
+  valueFrom:
+    secretKeyRef: {name: {{ include "sa.secretName" .root }}, key: {{ .key }}{{ if .optional }}, optional: true{{ end }}}
+{{- end -}}
+
+{{/* Environment of every role: where Redis, the license proxy, vLLM and the ASR registry are, and
+the credentials between them (from the Secret). */}}
 {{- define "sa.env" -}}
 - name: PROFILE
   value: {{ .Values.profile | quote }}
 - name: LOG_LEVEL
   value: {{ .Values.logLevel | quote }}
-{{- if .Values.redis.auth }}
-- name: REDIS_PASSWORD
-  valueFrom:
-    secretKeyRef: {name: {{ include "sa.secretName" . }}, key: REDIS_PASSWORD}
+{{- if include "sa.redisAuth" . }}
+{{ include "sa.secretEnv" (dict "root" . "key" "REDIS_PASSWORD") }}
 {{- end }}
+{{ include "sa.secretEnv" (dict "root" . "key" "INTERNAL_TOKEN") }}
 - name: REDIS_URL
   value: {{ include "sa.redisUrl" . | quote }}
 - name: ASR_DISCOVERY
@@ -91,3 +103,51 @@ redis://{{ include "sa.redisHost" . }}:6379/0
 {{- end }}
 {{- end -}}
 
+
+{{/* Pod-level security context: non-root, the runtime's default seccomp profile. */}}
+{{- define "sa.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .uid }}
+runAsGroup: {{ .uid }}
+fsGroup: {{ .uid }}
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/* Container-level security context: read-only root filesystem, no capabilities, no escalation. */}}
+{{- define "sa.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+runAsNonRoot: true
+capabilities:
+  drop: [ALL]
+{{- end -}}
+
+{{/* Writable places of an appliance container under a read-only root filesystem: /tmp and the home
+directory (torch, vLLM and the joined Whisper model cache there). */}}
+{{- define "sa.scratchMounts" -}}
+- name: tmp
+  mountPath: /tmp
+- name: home
+  mountPath: /home/appliance
+{{- end -}}
+
+{{- define "sa.scratchVolumes" -}}
+- name: tmp
+  emptyDir: {}
+- name: home
+  emptyDir: {}
+{{- end -}}
+
+{{/* Stopping: the preStop pause lets the endpoints drop the pod before SIGTERM; then the program drains
+(DRAIN_TIMEOUT_S) and exits; the grace period covers both with a margin for its shutdown. */}}
+{{- define "sa.preStop" -}}
+lifecycle:
+  preStop:
+    exec:
+      command: ["sleep", {{ .Values.preStopSeconds | quote }}]
+{{- end -}}
+
+{{- define "sa.terminationGrace" -}}
+{{- add .root.Values.preStopSeconds .drain 15 -}}
+{{- end -}}

@@ -1,0 +1,64 @@
+"""No credential survives into a log line, in any form it arrives in (common/logging.py)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+import pytest
+
+from common.logging import JsonFormatter, redact, url_for_log
+
+KEY = "sk-live-4f9c2a7be1d04c1f"
+
+
+def _line(msg: str, *args: object, fields: dict[str, object] | None = None, exc: bool = False) -> str:
+    record = logging.LogRecord("uvicorn.error", logging.INFO, __file__, 1, msg, args, None)
+    if fields is not None:
+        record.fields = fields
+    if exc:
+        try:
+            raise RuntimeError(f"upstream said: Authorization: Bearer {KEY}")
+        except RuntimeError:
+            record.exc_info = sys.exc_info()
+    return JsonFormatter("test").format(record)
+
+
+@pytest.mark.parametrize(
+    ("msg", "args"),
+    [
+        # uvicorn's handshake lines, as its WebSocket protocols write them
+        ('%s - "WebSocket %s" [accepted]', ("127.0.0.1:5000", f"/v1/speak/stream?voice=x&api_key={KEY}")),
+        ('%s - "WebSocket %s" 403', ("127.0.0.1:5000", f"/v1/realtime?api_key={KEY}&model=m")),
+        ("calling %s", (f"https://hooks.example.com/h?token={KEY}",)),
+        ("calling %s", (f"https://hooks.example.com/h?access_token={KEY}#x",)),
+        ("headers %s", ({"authorization": f"Bearer {KEY}", "x-api-key": KEY},)),
+        ("headers %s", ({"Authorization": f"Token {KEY}", "xi-api-key": KEY},)),
+        ("offered %s", (["realtime", f"openai-insecure-api-key.{KEY}"],)),
+        ("redis at %s", (f"redis://:{KEY}@redis:6379/0",)),
+        ("password=%s and secret: %s", (KEY, KEY)),
+    ],
+)
+def test_every_credential_form_is_redacted(msg: str, args: tuple[object, ...]) -> None:
+    line = _line(msg, *args)
+    assert KEY not in line and "[REDACTED]" in line
+    json.loads(line)  # still one valid JSON line
+
+
+def test_fields_and_exception_text_are_redacted_too() -> None:
+    line = _line("callback failed", fields={"url": f"http://h/x?sig={KEY}", "auth": f"Bearer {KEY}"}, exc=True)
+    assert KEY not in line
+    entry = json.loads(line)
+    assert "RuntimeError" in entry["exc"] and entry["url"] == "http://h/x?sig=[REDACTED]"
+
+
+def test_ordinary_text_is_left_alone() -> None:
+    text = "the token limit is 5; monkey=banana; GET /v1/voices?voice=en_us_joe&keyword=x 200"
+    assert redact(text) == text
+
+
+def test_urls_for_logs_drop_user_info_query_and_fragment() -> None:
+    assert url_for_log(f"https://u:{KEY}@hooks.example.com:8443/h?token={KEY}#f") == "https://hooks.example.com:8443/h"
+    assert url_for_log("http://[::1]/x?y=1") == "http://[::1]/x"
+    assert url_for_log("http://h:99999/") == "<invalid url>"
