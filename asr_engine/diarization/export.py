@@ -76,6 +76,7 @@ def export(out: Path) -> float:
             worst = max(worst, float(np.max(np.abs(got - expected))))
         if not worst <= TOLERANCE:
             raise RuntimeError(f"the ONNX export differs from the torch model by {worst:.2e} (> {TOLERANCE:.0e})")
+        staging.chmod(0o644)  # mkstemp makes it private; workers may run as another user (the image's)
         staging.replace(out)
     finally:
         torch.set_num_threads(threads)

