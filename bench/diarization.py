@@ -1,10 +1,11 @@
 """Speaker labels: accuracy and compute, measured side by side with the transcription of the same clips.
 
 For each voice set (the tuning voices and the held-out ones of tests/support/diarization.py) it builds
-clips of 1, 2 and 3 speakers (every rotation of the voices, so every voice leads once) plus one long
-3-speaker conversation, transcribes each with tiny.en (word timestamps, beam 5, as the worker does),
-labels the words, and prints per clip: speakers found, word-speaker accuracy, and the diarization's
-compute as seconds per minute of audio and as a ratio to the transcription of the same clip.
+clips of 1, 2 and 3 speakers (every rotation of the voices, so every voice leads once), a 3-speaker
+clip whose turns follow each other without a pause, and one long 3-speaker conversation; transcribes
+each with tiny.en (word timestamps, beam 5, as the worker does), labels the words, and prints per clip:
+speakers found, word-speaker accuracy, and the diarization's compute as seconds per minute of audio and
+as a ratio to the transcription of the same clip.
 
 It exports the CAM++ model into a temporary directory first (torch is only needed for that).
 Usage: python bench/diarization.py [--threads 1] [--long-turns 24]
@@ -43,14 +44,16 @@ def main() -> None:
         diarizer = Diarizer(model_path, threads=args.threads)
         asr = WhisperModel(str(bundled.tiny_en()), device="cpu", compute_type="int8", cpu_threads=args.asr_threads)
         print(f"diarization threads {args.threads}, tiny.en threads {args.asr_threads}")
-        print(f"{'set':8} {'clip':24} {'audio s':>7} {'true':>4} {'found':>5} {'acc':>6} {'diar s/min':>10} {'diar/asr':>8}")
+        header = f"{'set':8} {'clip':24} {'audio s':>7} {'true':>4} {'found':>5} {'acc':>6}"
+        print(f"{header} {'diar s/min':>10} {'diar/asr':>8}")
         for name, voices in (("tuning", TUNING_VOICES), ("held-out", HELD_OUT_VOICES)):
             ratios, per_minute, right, accuracies = [], [], 0, []
             clips = [
-                (f"{n} spk, rotation {r}", conversation([voices[(r + i) % 3] for i in range(n)], turns, first_sentence=r))
+                (f"{n} spk, rotation {r}", conversation(rotated[:n], turns, first_sentence=r))
                 for n, turns in ((1, 3), (2, 4), (3, 6))
-                for r in range(3)
+                for r, rotated in enumerate([voices[r:] + voices[:r] for r in range(3)])
             ]
+            clips.append(("3 spk, no pauses", conversation(voices, 6, gap_s=0.0)))
             clips.append((f"3 spk, {args.long_turns} turns", conversation(voices, args.long_turns)))
             for label, clip in clips:
                 started = time.perf_counter()

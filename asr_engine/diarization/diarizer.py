@@ -17,11 +17,11 @@ from asr_engine.settings import AsrSettings
 from common.asr_jobs import SAMPLE_RATE
 
 from .clustering import cluster
-from .embeddings import FRAMES_PER_SECOND, MIN_WINDOW_FRAMES, SpeakerEmbedder, fbank
+from .embeddings import MIN_WINDOW_FRAMES, SpeakerEmbedder, fbank
 from .hints import SpeakerHints
 from .labels import label_words
 from .weights import onnx_path
-from .windows import Window, windows_over
+from .windows import windows_over
 
 
 @dataclass(frozen=True)
@@ -48,17 +48,12 @@ class Diarizer:
         if not words:
             return Diarization([], 0, 0)
         duration = len(audio) / SAMPLE_RATE
-        windows = windows_over([(float(w["start"]), float(w["end"])) for w in words], duration)
-        feats = fbank(audio)
-        frames = [_frames(w, len(feats)) for w in windows]
-        kept = [i for i, (start, end) in enumerate(frames) if end - start >= MIN_WINDOW_FRAMES]
-        windows = [windows[i] for i in kept]
-        embeddings = self._embedder.embed(feats, [frames[i] for i in kept])
-        labels = cluster(embeddings, hints)
+        windows, feats = [], []
+        for window in windows_over([(float(w["start"]), float(w["end"])) for w in words], duration):
+            window_feats = fbank(audio[int(window.start * SAMPLE_RATE) : int(window.end * SAMPLE_RATE)])
+            if len(window_feats) >= MIN_WINDOW_FRAMES:
+                windows.append(window)
+                feats.append(window_feats)
+        labels = cluster(self._embedder.embed(feats), hints)
         labelled = label_words(words, windows, labels)
         return Diarization(labelled, len({w["speaker"] for w in labelled}), len(windows))
-
-
-def _frames(window: Window, available: int) -> tuple[int, int]:
-    start = min(int(round(window.start * FRAMES_PER_SECOND)), available)
-    return start, min(int(round(window.end * FRAMES_PER_SECOND)), available)

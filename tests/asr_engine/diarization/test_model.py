@@ -81,9 +81,9 @@ def test_embeddings_tell_two_voices_apart(speaker_model: Path) -> None:
     embedder = SpeakerEmbedder(speaker_model)
     per_voice = []
     for voice in HELD_OUT_VOICES[:2]:
-        feats = fbank(np.concatenate([speak(voice, s) for s in SENTENCES[:2]]))
-        windows = [(start, start + 150) for start in range(0, len(feats) - 150, 75)]
-        per_voice.append(embedder.embed(feats, windows))
+        audio = np.concatenate([speak(voice, s) for s in SENTENCES[:2]])
+        windows = [fbank(audio[start : start + 24000]) for start in range(0, len(audio) - 24000, 12000)]
+        per_voice.append(embedder.embed(windows))
     a, b = per_voice
     within = min(float(np.mean(a @ a.T)), float(np.mean(b @ b.T)))
     between = float(np.mean(a @ b.T))
