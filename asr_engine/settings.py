@@ -114,3 +114,18 @@ class AsrSettings(BaseSettings):
     asr_stream_max_utterance_s: float = Field(
         25.0, description="An utterance this long is finalised even without a pause (Whisper sees 30 s)."
     )
+
+    # --- speaker labels, vocabulary --------------------------------------------------------------
+    asr_diarization_model: str = Field(
+        "",
+        description="The CAM++ speaker-embedding model exported to ONNX (python -m asr_engine.diarization.export, "
+        "run by scripts/install.sh). Empty: campplus-<weights hash>.onnx in ASR_MODEL_CACHE_DIR.",
+    )
+    asr_diarization_threads: int = Field(
+        1, ge=0, description="CPU threads of one speaker-embedding run (0: onnxruntime's default, every core)."
+    )
+    asr_vocabulary_file: str = Field(
+        "",
+        description="An operator vocabulary: one word or phrase per line (# starts a comment), added to every "
+        "request's keywords. Empty: none.",
+    )

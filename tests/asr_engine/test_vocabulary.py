@@ -1,0 +1,80 @@
+"""Custom vocabulary: keywords as faster-whisper hotwords, with limits that say what is wrong."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from faster_whisper import WhisperModel
+
+from asr_engine.request_errors import InvalidOption
+from asr_engine.vocabulary import (
+    MAX_HOTWORD_TOKENS,
+    MAX_KEYWORD_CHARS,
+    MAX_KEYWORDS,
+    decode_options,
+    load_vocabulary_file,
+    parse_keywords,
+    whisper_token_counter,
+)
+from tests.support.asr import piper_speech
+
+SENTENCE = "Please ask Doctor Venkataraman to send the Kottayam report."
+NAMES = ("Venkataraman", "Kottayam")
+
+
+def test_keywords_in_every_spelling_the_apis_use() -> None:
+    assert parse_keywords("Venkataraman, Kottayam") == list(NAMES)
+    assert parse_keywords(["Venkataraman:2", "Kottayam:1.5"]) == list(NAMES)  # Deepgram's boosts
+    assert parse_keywords(["Venkataraman", "uh:-5"]) == ["Venkataraman"]  # a negative boost suppresses
+    assert parse_keywords(["Kottayam", " kottayam ", "", "New   Delhi"]) == ["Kottayam", "New Delhi"]
+    assert parse_keywords(None) == []
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ([f"word{i}" for i in range(MAX_KEYWORDS + 1)], f"at most {MAX_KEYWORDS}"),
+        (["x" * (MAX_KEYWORD_CHARS + 1)], f"at most {MAX_KEYWORD_CHARS}"),
+        (["bad\x00word"], "control characters"),
+    ],
+)
+def test_keywords_over_the_limits_are_refused(raw: list[str], message: str) -> None:
+    with pytest.raises(InvalidOption, match=message) as caught:
+        parse_keywords(raw)
+    assert caught.value.param == "keywords"
+
+
+def test_the_operator_file(tmp_path: Path) -> None:
+    path = tmp_path / "vocabulary.txt"
+    path.write_text("# our clinics\nKottayam\n\nVenkataraman  # the chief surgeon\n", encoding="utf-8")
+    assert load_vocabulary_file(str(path)) == ["Kottayam", "Venkataraman"]
+    assert load_vocabulary_file("") == []
+    with pytest.raises(RuntimeError, match="ASR_VOCABULARY_FILE .*missing.txt"):
+        load_vocabulary_file(str(tmp_path / "missing.txt"))
+    path.write_text("\n".join(f"word{i}" for i in range(MAX_KEYWORDS + 1)), encoding="utf-8")
+    with pytest.raises(RuntimeError, match=f"ASR_VOCABULARY_FILE .*at most {MAX_KEYWORDS}"):
+        load_vocabulary_file(str(path))
+
+
+def test_decode_options_merge_and_keep_the_token_budget(tiny_en: WhisperModel) -> None:
+    count = whisper_token_counter(tiny_en)
+    options = decode_options(["Kottayam"], ["kottayam", "Venkataraman"], "A meeting.", count)
+    assert options == {"hotwords": "Kottayam, Venkataraman", "initial_prompt": "A meeting."}
+    assert decode_options([], [], None, count) == {"hotwords": None, "initial_prompt": None}
+    many = [f"Name{i}son" for i in range(MAX_KEYWORDS)]  # each a few tokens: far over the budget
+    assert count(", ".join(many)) > MAX_HOTWORD_TOKENS
+    with pytest.raises(InvalidOption, match=r"take \d+ Whisper tokens \(the operator's vocabulary takes \d+\)"):
+        decode_options(["Kottayam"], many, None, count)
+
+
+@pytest.mark.slow
+def test_keywords_fix_the_names_tiny_en_gets_wrong(tiny_en: WhisperModel) -> None:
+    """The issue's sentence, spoken by Piper: tiny.en mishears both names, and hears them with keywords."""
+    audio = np.frombuffer(piper_speech([SENTENCE]).pcm16k(), dtype="<i2").astype(np.float32) / 32768.0
+    plain = "".join(s.text for s in tiny_en.transcribe(audio, beam_size=5)[0])
+    options = decode_options([], parse_keywords("Venkataraman, Kottayam"), None, whisper_token_counter(tiny_en))
+    helped = "".join(s.text for s in tiny_en.transcribe(audio, beam_size=5, **options)[0])
+    assert not any(name in plain for name in NAMES), plain
+    assert all(name in helped for name in NAMES), helped
