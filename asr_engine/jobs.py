@@ -13,6 +13,7 @@ from faster_whisper import BatchedInferencePipeline, WhisperModel
 from common import asr_jobs as q
 
 from .claims import delivery_count, ensure_group, kept_claimed, next_messages
+from .scheduler import DecodeScheduler
 from .settings import AsrSettings
 from .transcriber import InvalidRequest, Options, pcm16_to_float, transcribe
 
@@ -40,11 +41,17 @@ return 0
 
 class JobConsumer:
     def __init__(
-        self, settings: AsrSettings, redis: aioredis.Redis, model: WhisperModel, consumer: str
+        self,
+        settings: AsrSettings,
+        redis: aioredis.Redis,
+        model: WhisperModel,
+        scheduler: DecodeScheduler,
+        consumer: str,
     ) -> None:
         self.settings = settings
         self.redis = redis
         self.model = model
+        self.scheduler = scheduler  # live sessions' decodes go between this job's windows
         self.pipeline = BatchedInferencePipeline(model)
         self.consumer = consumer
         self.jobs_done = 0
@@ -106,7 +113,7 @@ class JobConsumer:
         ):
             try:
                 result = await asyncio.to_thread(
-                    transcribe, self.model, self.pipeline, pcm16_to_float(pcm), opts
+                    transcribe, self.model, self.pipeline, pcm16_to_float(pcm), opts, self.scheduler.batch_turn
                 )
                 payload = {"status": "done", "request_id": job.job_id, **result}
             except InvalidRequest as exc:
