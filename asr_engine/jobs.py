@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 from faster_whisper import BatchedInferencePipeline, WhisperModel
 
 from common import asr_jobs as q
+from common.aio import cancel_and_wait
 
 from .claims import delivery_count, ensure_group, kept_claimed, next_messages
 from .scheduler import DecodeScheduler
@@ -47,8 +48,10 @@ class JobConsumer:
         model: WhisperModel,
         scheduler: DecodeScheduler,
         consumer: str,
+        concurrency: int = 1,
     ) -> None:
         self.settings = settings
+        self.concurrency = concurrency  # jobs at once: one per model worker
         self.redis = redis
         self.model = model
         self.scheduler = scheduler  # live sessions' decodes go between this job's windows
@@ -57,6 +60,14 @@ class JobConsumer:
         self.jobs_done = 0
 
     async def run(self) -> None:
+        """`concurrency` loops, each taking one job at a time."""
+        loops = [asyncio.create_task(self._loop()) for _ in range(self.concurrency)]
+        try:
+            await asyncio.gather(*loops)
+        finally:
+            await cancel_and_wait(loops)
+
+    async def _loop(self) -> None:
         while True:
             try:
                 await ensure_group(self.redis, q.STREAM, q.GROUP)

@@ -61,17 +61,19 @@ def resolve_device(settings: AsrSettings) -> tuple[str, str]:
     return device, compute_type
 
 
-def resolve_threads(settings: AsrSettings) -> tuple[int, int]:
-    """(intra-op threads per worker, workers): by default every core, in one worker."""
-    inter = settings.asr_inter_threads
-    intra = settings.asr_cpu_threads or max(1, (os.cpu_count() or 1) // inter)
+def resolve_threads(settings: AsrSettings, device: str) -> tuple[int, int]:
+    """(intra-op threads per worker, workers). On CPU, one single-threaded worker per core: small
+    Whisper models' operations are too short to share between threads (README, streaming capacity)."""
+    cores = os.cpu_count() or 1
+    inter = settings.asr_inter_threads or (1 if device == "cuda" else cores)
+    intra = settings.asr_cpu_threads or max(1, cores // inter)
     return intra, inter
 
 
 def load_model(settings: AsrSettings) -> LoadedModel:
     path, name = resolve_model(settings)
     device, compute_type = resolve_device(settings)
-    intra, inter = resolve_threads(settings)
+    intra, inter = resolve_threads(settings, device)
     started = time.perf_counter()
     model = WhisperModel(
         path,

@@ -169,9 +169,11 @@ class DecodeScheduler:
                 run = asyncio.create_task(self._tick(self._take()))
                 self._runs.add(run)
                 run.add_done_callback(self._runs.discard)
-        finally:
+        finally:  # shutting down: nobody waits for an answer that will not come
             for waiter in self._batch_waiters:
                 waiter.cancel()
+            for work in self._queue:
+                work.future.cancel()
             for run in list(self._runs):
                 run.cancel()
 
@@ -203,6 +205,8 @@ class DecodeScheduler:
                 if part:
                     await self._decode(part)
         finally:
+            for work, _ in batch:
+                work.future.cancel()  # only where cancelled midway: the others have their answer
             self._end_run(time.monotonic() - started)
 
     async def _decode(self, part: list[tuple[Work, DecodeRequest]]) -> None:

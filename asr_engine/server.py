@@ -62,7 +62,9 @@ def create_app(settings: AsrSettings | None = None) -> FastAPI:
             app.state.model = loaded
             registration.ready = True
             await registration.publish()
-            app.state.jobs = JobConsumer(settings, redis, loaded.model, scheduler, consumer)
+            app.state.jobs = JobConsumer(
+                settings, redis, loaded.model, scheduler, consumer, concurrency=loaded.inter_threads
+            )
             tasks.append(asyncio.create_task(app.state.jobs.run()))
             tasks.append(asyncio.create_task(CallbackSender(settings, redis, consumer).run()))
             log.info("consuming batch jobs", extra={"fields": {"consumer": consumer}})

@@ -31,17 +31,17 @@ class AsrSettings(BaseSettings):
     asr_compute_type: str = Field(
         "auto", description="CTranslate2 compute type; auto: float16 on CUDA, int8 on CPU."
     )
+    asr_inter_threads: int = Field(
+        0,
+        ge=0,
+        description="CTranslate2 workers (inter-op threads): model calls that run at once, sharing the "
+        "weights; each runs a batch of live decodes or a batch job. 0: one per core on CPU, 1 on CUDA.",
+    )
     asr_cpu_threads: int = Field(
         0,
         ge=0,
-        description="CTranslate2 intra-op threads of each model worker (0: every core, divided among "
-        "ASR_INTER_THREADS workers).",
-    )
-    asr_inter_threads: int = Field(
-        1,
-        ge=1,
-        description="CTranslate2 workers (inter-op threads): decodes that run at once, each with its own "
-        "copy of the model. 1 on GPU and on few cores: one batch of every session's work at a time.",
+        description="CTranslate2 intra-op threads of each worker. 0: the cores divided among the workers "
+        "(1 each on CPU by default).",
     )
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis holding the batch job stream.")
     log_level: str = Field("info", description="Log level.")

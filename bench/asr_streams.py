@@ -1,16 +1,17 @@
 """Live transcription capacity: N real-time streams through the gateway at once, as a customer sees it.
 
-Every stream speaks the same 8 utterances of 12 sentences (Piper; half of them two sentences 0.25 s
-apart, 0.7-1.5 s between utterances), each stream in its own rotation, sent in 100 ms chunks on the
-audio clock to `WS /v1/listen/stream` of a gateway process, which forwards to one ASR worker process.
-Streams start at staggered moments within the first 2 s. For each N it prints:
+Every stream speaks the same audio: 8 utterances of 12 sentences (Piper; every other one two
+sentences 0.25 s apart, 0.7-1.5 s between utterances), sent in 100 ms chunks on the audio clock to
+`WS /v1/listen/stream` of a gateway process, which forwards to one ASR worker process. The streams
+start at random moments within the first 6 s (about one utterance and its pause), so their speech
+does not line up. For each N it prints:
 
 - end of speech -> final (p50, p95): from the moment an utterance's last voiced sample was sent to
   its final's arrival (the endpoint's silence, 0.5 s by default, is part of it);
 - first partial lag (p50, p95): an utterance's first partial arrival minus its onset plus the partial
   interval (1 s of speech, when the worker asks for it), so the decode and queueing delay it saw;
-- WER of all finals against the sentences (every stream holds the same utterances, so N=1 is the
-  single-stream reference on the same audio);
+- WER of all finals against the sentences (the same audio in every stream: N=1 is the single-stream
+  reference, and a difference is what N streams at once changed);
 - the worker's scheduler for that round (from its /health): how busy the model was, and the mean
   number of decodes per batch.
 
@@ -94,29 +95,23 @@ def voiced(sentence: str) -> np.ndarray:
     return pcm[max(0, loud[0] - 160) : loud[-1] + 160]
 
 
-def build_scripts(count: int, seed: int = 7) -> list[Script]:
-    """Every stream says the same utterances in its own rotation, so any N holds the same audio as
-    N=1 (Piper's output varies from one synthesis to the next: each utterance is made once)."""
+def build_script(seed: int = 7) -> Script:
+    """The conversation every stream speaks: 8 utterances of the 12 sentences (Piper)."""
     rng = random.Random(seed)
     audio = [voiced(s) for s in SENTENCES]
-    units: list[tuple[str, np.ndarray, float]] = []  # (text, audio, pause after it)
-    for k in range(0, len(SENTENCES), 3):  # every third utterance is two sentences, 0.25 s apart
-        units.append((SENTENCES[k], audio[k], rng.uniform(0.7, 1.5)))
-        pair = np.concatenate([audio[k + 1], np.zeros(RATE // 4, dtype=np.int16), audio[k + 2]])
-        units.append((f"{SENTENCES[k + 1]} {SENTENCES[k + 2]}", pair, rng.uniform(0.7, 1.5)))
-    scripts = []
-    for index in range(count):
-        parts: list[np.ndarray] = [np.zeros(RATE // 2, dtype=np.int16)]
-        utterances: list[Utterance] = []
-        at = len(parts[0])
-        for k in range(len(units)):
-            text, pcm, pause = units[(index * 3 + k) % len(units)]
+    parts: list[np.ndarray] = [np.zeros(RATE // 2, dtype=np.int16)]
+    utterances: list[Utterance] = []
+    for k in range(0, len(SENTENCES), 3):  # every other utterance is two sentences, 0.25 s apart
+        breath = np.zeros(RATE // 4, dtype=np.int16)
+        for text, pcm in (
+            (SENTENCES[k], audio[k]),
+            (f"{SENTENCES[k + 1]} {SENTENCES[k + 2]}", np.concatenate([audio[k + 1], breath, audio[k + 2]])),
+        ):
+            at = sum(len(p) for p in parts)
             utterances.append(Utterance(text, at / RATE, (at + len(pcm)) / RATE))
-            parts += [pcm, np.zeros(int(pause * RATE), dtype=np.int16)]
-            at += len(pcm) + len(parts[-1])
-        parts.append(np.zeros(RATE, dtype=np.int16))
-        scripts.append(Script(np.concatenate(parts).astype("<i2").tobytes(), utterances))
-    return scripts
+            parts += [pcm, np.zeros(int(rng.uniform(0.7, 1.5) * RATE), dtype=np.int16)]
+    parts.append(np.zeros(RATE, dtype=np.int16))
+    return Script(np.concatenate(parts).astype("<i2").tobytes(), utterances)
 
 
 @dataclass
@@ -201,7 +196,7 @@ class Round:
 
 async def run_round(url: str, scripts: list[Script], interval_s: float) -> list[StreamResult]:
     rng = random.Random(len(scripts))
-    delays = [0.0] + [rng.uniform(0.0, 2.0) for _ in scripts[1:]]
+    delays = [0.0] + [rng.uniform(0.0, 6.0) for _ in scripts[1:]]
     return await asyncio.gather(*(run_stream(url, s, d) for s, d in zip(scripts, delays, strict=True)))
 
 
@@ -228,9 +223,11 @@ def measure(worker: ServiceProcess, url: str, scripts: list[Script], interval_s:
     return Round(len(scripts), finals, lags, wer, missing, busy, mean_batch, (load_before, os.getloadavg()[0]))
 
 
-def batch_throughput(gateway_url: str, worker_env: dict[str, str], jobs: int) -> tuple[float, float, float]:
-    """(audio seconds, worker audio s/s, in-process audio s/s): the same file `jobs` times each way,
-    the two ways alternating so that other load on the machine falls on both alike."""
+def batch_throughput(gateway_url: str, worker_env: dict[str, str], jobs: int) -> tuple[float, float, float, float]:
+    """(file seconds, in-process audio s/s, worker audio s/s one file at a time, worker audio s/s with
+    `jobs` files at once). In-process is the worker's call before the scheduler: one WhisperModel,
+    ASR_CPU_THREADS intra-op threads (0: CTranslate2's default), one job at a time. It alternates with
+    the one-at-a-time requests, so that other load on the machine falls on both alike."""
     from faster_whisper import WhisperModel
 
     from asr_engine.model import resolve_device, resolve_model
@@ -243,21 +240,31 @@ def batch_throughput(gateway_url: str, worker_env: dict[str, str], jobs: int) ->
     settings = AsrSettings(**{k.lower(): v for k, v in worker_env.items()})  # type: ignore[arg-type]
     path, _ = resolve_model(settings)
     device, compute_type = resolve_device(settings)
-    # The worker's call before the scheduler: one WhisperModel, ASR_CPU_THREADS intra-op threads.
     model = WhisperModel(path, device=device, compute_type=compute_type, cpu_threads=settings.asr_cpu_threads)
     opts = Options(beam_size=settings.asr_beam_size)
-    transcribe(model, None, audio, opts)  # warm-up
-    httpx.post(f"{gateway_url}/v1/listen", content=wav, timeout=600).raise_for_status()
-    worker_s = local_s = 0.0
-    for _ in range(jobs):
-        started = time.perf_counter()
-        httpx.post(f"{gateway_url}/v1/listen", content=wav, timeout=600).raise_for_status()
-        worker_s += time.perf_counter() - started
-        started = time.perf_counter()
-        transcribe(model, None, audio, opts)
-        local_s += time.perf_counter() - started
+
+    async def post(http: httpx.AsyncClient) -> None:
+        (await http.post(f"{gateway_url}/v1/listen", content=wav)).raise_for_status()
+
+    async def measure() -> tuple[float, float, float]:
+        local_s = single_s = 0.0
+        async with httpx.AsyncClient(timeout=600) as http:
+            await post(http)  # warm-up, both ways
+            transcribe(model, None, audio, opts)
+            for _ in range(jobs):
+                started = time.perf_counter()
+                await post(http)
+                single_s += time.perf_counter() - started
+                started = time.perf_counter()
+                transcribe(model, None, audio, opts)
+                local_s += time.perf_counter() - started
+            started = time.perf_counter()
+            await asyncio.gather(*(post(http) for _ in range(jobs)))
+            return local_s, single_s, time.perf_counter() - started
+
+    local_s, single_s, burst_s = asyncio.run(measure())
     duration = len(audio) / RATE
-    return duration, jobs * duration / worker_s, jobs * duration / local_s
+    return duration, jobs * duration / local_s, jobs * duration / single_s, jobs * duration / burst_s
 
 
 def main() -> None:
@@ -271,7 +278,7 @@ def main() -> None:
     args = parser.parse_args()
     counts = [int(n) for n in args.streams.split(",")]
 
-    scripts = build_scripts(max(counts))
+    scripts = [build_script()] * max(counts)
     audio_s = len(scripts[0].pcm) / 2 / RATE
     utterances = len(scripts[0].utterances)
     workdir = Path(tempfile.mkdtemp(prefix="bench-asr-streams-"))
@@ -345,10 +352,10 @@ def main() -> None:
         if held:
             print(f"WER at {best.streams} streams minus one stream: {best.wer - one.wer:+.3f}")
     if throughput:
-        duration, worker_rate, local_rate = throughput
-        print(f"batch throughput ({args.jobs} x {duration:.1f} s files, one at a time): worker "
-              f"{worker_rate:.1f} audio s/s, in-process faster-whisper as before {local_rate:.1f} audio s/s, "
-              f"ratio {worker_rate / local_rate:.2f}")
+        duration, local, single, burst = throughput
+        print(f"batch throughput, {args.jobs} files of {duration:.1f} s (audio s per s): before the scheduler "
+              f"(in-process, one at a time) {local:.1f}; through the worker one at a time {single:.1f} "
+              f"(ratio {single / local:.2f}), all {args.jobs} at once {burst:.1f} (ratio {burst / local:.2f})")
     print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
 
