@@ -12,16 +12,21 @@ does not line up. For each N it prints:
   interval (1 s of speech, when the worker asks for it), so the decode and queueing delay it saw;
 - WER of all finals against the sentences (the same audio in every stream: N=1 is the single-stream
   reference, and a difference is what N streams at once changed);
-- the worker's scheduler for that round (from its /health): how busy the model was, and the mean
-  number of decodes per batch.
+- utterances without a final ("missing": late beyond the next utterance's end, or lost) and sessions
+  the gateway ended early ("failed");
+- the worker's scheduler for that round (from its /health): live decodes per stream per second, how
+  busy the model was (model seconds per second, summed over its workers: 200% is two workers full),
+  and the mean number of decodes per batch;
+- the load average before and after (other work on the machine slows every number).
 
-Then it names the largest N whose p95 end of speech -> final is <= 1.5 s, beside N=1 of the same run,
-and measures batch throughput: the same files through POST /v1/listen (the worker, with its live
-scheduler) against faster-whisper's `transcribe` in this process the way the worker called it before
-the scheduler (one WhisperModel, the same threads), as a ratio.
+Then it names the largest N whose p95 end of speech -> final is <= 1.5 s with nothing missing, beside
+N=1 of the same run, and measures batch throughput: the same file through POST /v1/listen (the
+worker, with its live scheduler), one at a time and all at once, against faster-whisper's
+`transcribe` in this process the way the worker called it before the scheduler (one WhisperModel with
+ASR_CPU_THREADS threads, one job at a time), as ratios.
 
 Usage:
-  python bench/asr_streams.py [--streams 1,2,4,6,8,10,12] [--threads 0] [--jobs 4]
+  python bench/asr_streams.py [--streams 1,2,4,8,12,16,20] [--threads 0] [--jobs 3]
   python bench/asr_streams.py --device cuda --model large-v3 --streams 1,16,32,64,96,128   # GPU host
 """
 
@@ -119,6 +124,7 @@ class StreamResult:
     script: Script
     started: float = 0.0
     messages: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
+    failed: str = ""  # why the session ended early (an overloaded worker falls behind and is cut off)
 
     def finals(self) -> list[tuple[float, str]]:
         return [(t, m["transcript"]) for t, m in self.messages if m.get("is_final") and not m.get("is_last")]
@@ -151,6 +157,7 @@ class StreamResult:
 
 async def run_stream(url: str, script: Script, delay_s: float) -> StreamResult:
     from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
 
     result = StreamResult(script)
     await asyncio.sleep(delay_s)
@@ -163,12 +170,16 @@ async def run_stream(url: str, script: Script, delay_s: float) -> StreamResult:
 
         receiver = asyncio.create_task(receive())
         result.started = time.perf_counter()
-        for index, offset in enumerate(range(0, len(script.pcm), chunk)):
-            # On the audio clock, not after a fixed sleep: no drift over the minute.
-            await asyncio.sleep(max(0.0, result.started + index * CHUNK_S - time.perf_counter()))
-            await ws.send(script.pcm[offset : offset + chunk])
-        await ws.send(json.dumps({"type": "close_stream"}))
-        await asyncio.wait_for(receiver, 120)
+        try:
+            for index, offset in enumerate(range(0, len(script.pcm), chunk)):
+                # On the audio clock, not after a fixed sleep: no drift over the minute.
+                await asyncio.sleep(max(0.0, result.started + index * CHUNK_S - time.perf_counter()))
+                await ws.send(script.pcm[offset : offset + chunk])
+            await ws.send(json.dumps({"type": "close_stream"}))
+            await asyncio.wait_for(receiver, 120)
+        except ConnectionClosed as exc:
+            result.failed = f"{exc.rcvd.code if exc.rcvd else '-'} {exc.rcvd.reason if exc.rcvd else ''}"
+            receiver.cancel()
     return result
 
 
@@ -189,6 +200,8 @@ class Round:
     partial_lags: list[float]
     wer: float
     missing: int
+    failed: int
+    decode_rate: float | None  # live decodes per stream per second
     busy: float | None
     mean_batch: float | None
     load: tuple[float, float]
@@ -214,13 +227,16 @@ def measure(worker: ServiceProcess, url: str, scripts: list[Script], interval_s:
         for ref, hyp in zip(refs, hyps, strict=True):
             print(f"REF {ref}\nHYP {hyp}")
     missing = sum(len(r.script.utterances) for r in results) - len(finals)
-    busy = mean_batch = None
+    failed = sum(1 for r in results if r.failed)
+    busy = mean_batch = rate = None
     if "busy_s" in after:
         busy = (after["busy_s"] - before.get("busy_s", 0)) / wall
         batches = after["batches"] - before.get("batches", 0)
         decodes = after["decoded"] - before.get("decoded", 0)
         mean_batch = decodes / batches if batches else 0.0
-    return Round(len(scripts), finals, lags, wer, missing, busy, mean_batch, (load_before, os.getloadavg()[0]))
+        rate = decodes / wall / len(scripts)
+    load = (load_before, os.getloadavg()[0])
+    return Round(len(scripts), finals, lags, wer, missing, failed, rate, busy, mean_batch, load)
 
 
 def batch_throughput(gateway_url: str, worker_env: dict[str, str], jobs: int) -> tuple[float, float, float, float]:
@@ -269,11 +285,11 @@ def batch_throughput(gateway_url: str, worker_env: dict[str, str], jobs: int) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--streams", default="1,2,4,6,8,10,12", help="the N to measure, in order")
+    parser.add_argument("--streams", default="1,2,4,8,12,16,20", help="the N to measure, in order")
     parser.add_argument("--threads", type=int, default=None, help="ASR_CPU_THREADS of the worker (default: its own)")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
     parser.add_argument("--model", default="", help="ASR_MODEL (default: the profile's: tiny.en on cpu)")
-    parser.add_argument("--jobs", type=int, default=4, help="batch files each way for the throughput ratio; 0: skip")
+    parser.add_argument("--jobs", type=int, default=3, help="batch files each way for the throughput ratio; 0: skip")
     parser.add_argument("--env", action="append", default=[], help="extra worker setting NAME=VALUE")
     args = parser.parse_args()
     counts = [int(n) for n in args.streams.split(",")]
@@ -336,7 +352,9 @@ def main() -> None:
         redis.terminate()
         redis.wait(10)
 
-    held = [r for r in rounds if r.finals and percentile(r.finals, 95) <= TARGET_P95_S and not r.missing]
+    held = [
+        r for r in rounds if r.finals and percentile(r.finals, 95) <= TARGET_P95_S and not (r.missing or r.failed)
+    ]
     one = next((r for r in rounds if r.streams == 1), None)
     print()
     if held:
@@ -368,14 +386,15 @@ def _default_threads() -> int:
 def _print_round(r: Round, header: bool) -> None:
     if header:
         print(f"\n{'N':>3} {'final p50':>10} {'final p95':>10} {'partial p50':>12} {'partial p95':>12} "
-              f"{'WER':>6} {'missing':>8} {'busy':>5} {'batch':>6} {'load':>10}")
+              f"{'WER':>6} {'missing':>8} {'failed':>7} {'dec/s':>6} {'busy':>5} {'batch':>6} {'load':>10}")
     busy = f"{r.busy:.0%}" if r.busy is not None else "-"
     batch = f"{r.mean_batch:.1f}" if r.mean_batch is not None else "-"
+    rate = f"{r.decode_rate:.2f}" if r.decode_rate is not None else "-"
     print(f"{r.streams:>3} {statistics.median(r.finals) if r.finals else float('nan'):>10.2f} "
           f"{percentile(r.finals, 95):>10.2f} "
           f"{statistics.median(r.partial_lags) if r.partial_lags else float('nan'):>12.2f} "
-          f"{percentile(r.partial_lags, 95):>12.2f} {r.wer:>6.3f} {r.missing:>8} {busy:>5} {batch:>6} "
-          f"{r.load[0]:>4.1f}-{r.load[1]:<4.1f}", flush=True)
+          f"{percentile(r.partial_lags, 95):>12.2f} {r.wer:>6.3f} {r.missing:>8} {r.failed:>7} {rate:>6} {busy:>5} "
+          f"{batch:>6} {r.load[0]:>4.1f}-{r.load[1]:<4.1f}", flush=True)
 
 
 if __name__ == "__main__":
