@@ -69,6 +69,14 @@ class DecodeResult:
     words: list[Word] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class _Decoded:
+    tokens: list[int]  # text tokens; none when the no-speech rule says silence
+    avg_logprob: float
+    compression_ratio: float
+    needs_fallback: bool
+
+
 @dataclass
 class _Item:
     index: int
@@ -141,10 +149,10 @@ class BatchDecoder:
                 if item.language is None:
                     item.language = languages[0][0][2:-2]  # "<|de|>" -> "de"
         outputs = self._generate(group, encoded, temperature=0.0)
-        retry = []
+        retry: list[tuple[_Item, list[_Decoded]]] = []
         for item, output in zip(group, outputs, strict=True):
-            item.tokens = output["tokens"]
-            if item.request.fallback and output["needs_fallback"]:
+            item.tokens = output.tokens
+            if item.request.fallback and output.needs_fallback:
                 retry.append((item, [output]))
         for temperature in _FALLBACK_TEMPERATURES:
             if not retry:
@@ -153,18 +161,19 @@ class BatchDecoder:
             still = []
             for (item, tried), output in zip(retry, outputs, strict=True):
                 tried.append(output)
-                item.tokens = output["tokens"]
-                if output["needs_fallback"]:
+                item.tokens = output.tokens
+                if output.needs_fallback:
                     still.append((item, tried))
             retry = still
         for item, tried in retry:  # every temperature failed: the most probable, as faster-whisper does
-            readable = [o for o in tried if o["compression_ratio"] <= _COMPRESSION_RATIO_MAX] or tried
-            item.tokens = max(readable, key=lambda o: o["avg_logprob"])["tokens"]
+            readable = [o for o in tried if o.compression_ratio <= _COMPRESSION_RATIO_MAX] or tried
+            item.tokens = max(readable, key=lambda o: o.avg_logprob).tokens
         words = self._words(group, encoded) if group[0].request.word_timestamps else [[] for _ in group]
-        return [
-            DecodeResult(self._tokenizer(item.language or "en").decode(item.tokens).strip(), item.language or "en", w)
-            for item, w in zip(group, words, strict=True)
-        ]
+        results = []
+        for item, item_words in zip(group, words, strict=True):
+            language = item.language or "en"
+            results.append(DecodeResult(self._tokenizer(language).decode(item.tokens).strip(), language, item_words))
+        return results
 
     def _encode(self, group: list[_Item]) -> ctranslate2.StorageView:
         features = np.ascontiguousarray(np.stack([item.features for item in group]))
@@ -172,12 +181,13 @@ class BatchDecoder:
 
     def _generate(
         self, group: list[_Item], encoded: ctranslate2.StorageView, temperature: float
-    ) -> list[dict[str, Any]]:
+    ) -> list[_Decoded]:
         request = group[0].request
         prompts = [self._prompt(item) for item in group]
         longest = max(item.frames for item in group) / _FRAMES_PER_S
-        # Speech is under 8 tokens a second; the cap only stops a decode that loops, early.
-        max_new = min(self.model.max_length - len(prompts[0]), int(12 * longest) + 16)
+        # Speech is under 8 tokens a second. The cap stops a decode that loops early, yet late enough
+        # for the loop to show in the compression ratio (and be decoded again, for finals).
+        max_new = min(self.model.max_length - len(prompts[0]), int(25 * longest) + 32)
         kwargs: dict[str, Any] = (
             {"beam_size": request.beam_size}
             if temperature == 0.0
@@ -201,17 +211,13 @@ class BatchDecoder:
             text = self._tokenizer(item.language or "en").decode(tokens).strip()
             ratio = get_compression_ratio(text) if text else 0.0
             silent = result.no_speech_prob > _NO_SPEECH_MIN and avg_logprob < _LOGPROB_MIN
-            outputs.append(
-                {
-                    "tokens": [] if silent else tokens,
-                    "avg_logprob": avg_logprob,
-                    "compression_ratio": ratio,
-                    "needs_fallback": not silent and (ratio > _COMPRESSION_RATIO_MAX or avg_logprob < _LOGPROB_MIN),
-                }
-            )
+            failed = ratio > _COMPRESSION_RATIO_MAX or avg_logprob < _LOGPROB_MIN
+            outputs.append(_Decoded([] if silent else tokens, avg_logprob, ratio, not silent and failed))
         return outputs
 
     def _words(self, group: list[_Item], encoded: ctranslate2.StorageView) -> list[list[Word]]:
+        # One alignment call takes one start sequence: where a multilingual model detected several
+        # languages in one group, the first one's language token stands for all (timing barely moves).
         tokenizer = self._tokenizer(group[0].language or "en")
         alignments = self.model.find_alignment(
             tokenizer, [item.tokens for item in group], encoded, [item.frames for item in group]  # type: ignore[arg-type]

@@ -60,6 +60,33 @@ def test_the_window_leaves_at_least_the_margin_of_silence(decoder: BatchDecoder)
     assert decoder.window_s(25.0) == 30 and decoder.window_s(40.0) == 30  # the encoder sees 30 s at most
 
 
+class CountingModel:
+    """The real CTranslate2 model; it counts generate calls (to see a decode tried again)."""
+
+    def __init__(self, model: object) -> None:
+        self.model = model
+        self.generated = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.model, name)
+
+    def generate(self, *args: object, **kwargs: object) -> object:
+        self.generated += 1
+        return self.model.generate(*args, **kwargs)  # type: ignore[attr-defined]
+
+
+def test_a_final_that_loops_is_decoded_again_at_higher_temperatures(utterances: list[np.ndarray]) -> None:
+    model = WhisperModel(str(bundled.tiny_en()), device="cpu", compute_type="int8", cpu_threads=2)
+    counting = model.model = CountingModel(model.model)  # type: ignore[assignment]
+    # No silence after the audio: Whisper repeats the sentence, and the compression ratio shows it.
+    looping = BatchDecoder(model, margin_s=0, step_s=1)
+    partial = looping.decode([DecodeRequest(utterances[1])])[0]
+    assert wer(SENTENCES[1], partial.text) > 0.5 and counting.generated == 1  # partials take the first
+    counting.generated = 0
+    looping.decode([DecodeRequest(utterances[1], fallback=True)])
+    assert counting.generated > 1
+
+
 @pytest.mark.gpu
 def test_the_same_batches_decode_on_cuda(utterances: list[np.ndarray]) -> None:
     model = WhisperModel(str(bundled.tiny_en()), device="cuda", compute_type="float16")
