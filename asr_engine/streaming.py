@@ -81,8 +81,8 @@ class Session:
     speculation: Work | None = None
     speculation_span: tuple[int, int] = (0, 0)
     closed: bool = False
-    _partial: Work | None = None
-    _deliveries: set[asyncio.Task[None]] = field(default_factory=set)
+    _partial: Work | None = field(default=None, init=False)  # the partial asked for last
+    _deliveries: set[asyncio.Task[None]] = field(default_factory=set, init=False)  # partials' senders
 
     def __post_init__(self) -> None:
         # The session's VAD options (OpenAI's turn_detection) where given, else the worker's settings.

@@ -28,6 +28,7 @@ ASR_CPU_THREADS threads, one job at a time), as ratios.
 Usage:
   python bench/asr_streams.py [--streams 1,2,4,8,12,16,20] [--threads 0] [--jobs 3]
   python bench/asr_streams.py --device cuda --model large-v3 --streams 1,16,32,64,96,128   # GPU host
+(--model takes a CTranslate2 model directory too, where the GPU host cannot download one.)
 """
 
 from __future__ import annotations
@@ -321,10 +322,8 @@ def main() -> None:
         worker = split_worker(redis_url, workdir, "worker", **worker_env)
         processes.append(worker)
         wait_ready(worker, "/health", "ASR worker", 600)
-        gateway = split_gateway(
-            redis_url, workdir, "gateway", 
-            MAX_STREAM_SESSIONS=str(max(counts) + 4), PROFILE=worker_env.get("PROFILE", "cpu")
-        )
+        # The gateway stays in the cpu profile: it only forwards audio here (no TTS, no GPU).
+        gateway = split_gateway(redis_url, workdir, "gateway", MAX_STREAM_SESSIONS=str(max(counts) + 4))
         processes.append(gateway)
         health = httpx.get(f"{worker.url}/health", timeout=5).json()
         interval_s = float(worker_env.get("ASR_STREAM_PARTIAL_INTERVAL_S", 1.0))
