@@ -8,6 +8,8 @@ so a final that comes while a tick runs waits for at most about that long.
 
 Partials are coalesced: a session has at most one partial queued, and asking again while it waits
 changes nothing, because a partial takes its session's newest audio when its tick starts (`snapshot`).
+With several workers, a session's queued partial waits while its previous one decodes, so a session's
+partials arrive in order.
 A partial is dropped when its snapshot says there is nothing to decode any more, or when its session
 withdraws it (its utterance got a final). Finals are never dropped; only their session withdraws them
 (speech resumed after a speculative final, or the session ended: `forget`).
@@ -24,7 +26,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -88,6 +90,7 @@ class DecodeScheduler:
         self._batch_waiters: deque[asyncio.Future[None]] = deque()
         self._passed_over = 0
         self._running = 0
+        self._decoding: Counter[int] = Counter()  # owners (by id) with a partial in a running tick
         self._wake = asyncio.Event()
         self._runs: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -155,11 +158,11 @@ class DecodeScheduler:
         self._loop = asyncio.get_running_loop()
         try:
             while True:
-                while self._running >= self.slots or not (self._queue or self._batch_waiters):
+                while self._running >= self.slots or not (self._ready() or self._batch_waiters):
                     self._wake.clear()
                     await self._wake.wait()
                 self._running += 1
-                if self._batch_waiters and (not self._queue or self._passed_over >= self.fair_turns):
+                if self._batch_waiters and (not self._ready() or self._passed_over >= self.fair_turns):
                     self._passed_over = 0
                     self.stats.batch_turns += 1
                     self._batch_waiters.popleft().set_result(None)  # its thread ends the run
@@ -177,12 +180,17 @@ class DecodeScheduler:
             for run in list(self._runs):
                 run.cancel()
 
+    def _ready(self) -> list[Work]:
+        """Queued live work a tick may take: a partial waits while its session has one decoding (with
+        several workers), since by then it will take newer audio, and arrive after the older one."""
+        return [w for w in self._queue if w.kind != Kind.PARTIAL or id(w.owner) not in self._decoding]
+
     def _take(self) -> list[tuple[Work, DecodeRequest]]:
-        self._queue.sort(key=lambda w: (w.kind, w.queued_at))
-        finals = sum(1 for w in self._queue[: self.max_batch] if w.kind != Kind.PARTIAL)
+        ready = sorted(self._ready(), key=lambda w: (w.kind, w.queued_at))
+        finals = sum(1 for w in ready[: self.max_batch] if w.kind != Kind.PARTIAL)
         fit = int(self.tick_budget_s / self._item_s) if self._item_s > 0 else self.max_batch
-        size = min(self.max_batch, finals + max(1, fit - finals))
-        taken, self._queue = self._queue[:size], self._queue[size:]
+        taken = ready[: min(self.max_batch, finals + max(1, fit - finals))]
+        self._queue = [w for w in self._queue if w not in taken]
         batch = []
         for work in taken:
             work.queued = False
@@ -196,15 +204,18 @@ class DecodeScheduler:
 
     async def _tick(self, batch: list[tuple[Work, DecodeRequest]]) -> None:
         started = time.monotonic()
+        finals = [(w, r) for w, r in batch if w.kind != Kind.PARTIAL]
+        partials = [(w, r) for w, r in batch if w.kind == Kind.PARTIAL]
+        self._decoding.update(id(w.owner) for w, _ in partials)
         try:
             if batch:
                 self.stats.batches += 1
-            finals = [(w, r) for w, r in batch if w.kind != Kind.PARTIAL]
-            partials = [(w, r) for w, r in batch if w.kind == Kind.PARTIAL]
             for part in (finals, partials):  # the finals' answers do not wait for the partials
                 if part:
                     await self._decode(part)
         finally:
+            self._decoding.subtract(id(w.owner) for w, _ in partials)
+            self._decoding += Counter()  # drops the owners at zero
             for work, _ in batch:
                 work.future.cancel()  # only where cancelled midway: the others have their answer
             self._end_run(time.monotonic() - started)

@@ -150,6 +150,24 @@ async def test_a_partial_may_wait_while_the_previous_one_of_its_session_decodes(
     assert decoder.batches == [[0], [1]]
 
 
+async def test_with_two_workers_a_session_never_has_two_partials_decoding(decoder: HeldDecoder) -> None:
+    scheduler = DecodeScheduler(decoder.decode, max_batch=16, tick_budget_s=1000, slots=2)
+    task = await start(scheduler)
+    try:
+        first = scheduler.submit("a", Kind.PARTIAL, lambda: request(1))
+        assert await asyncio.to_thread(decoder.entered.wait, 30)
+        again = scheduler.submit("a", Kind.PARTIAL, lambda: request(2))
+        other = scheduler.submit("b", Kind.PARTIAL, lambda: request(3))
+        # The second worker takes b's partial; a's waits for a's first to finish (newer audio then).
+        await asyncio.to_thread(wait_until, lambda: len(decoder.batches) == 2, 30, "the second worker's batch")
+        assert decoder.batches == [[1], [3]] and again.queued
+        decoder.release.set()
+        assert await results(first, again, other) == ["1", "2", "3"]
+    finally:
+        await cancel_and_wait([task])
+    assert decoder.batches == [[1], [3], [2]]
+
+
 async def test_the_work_of_a_session_that_ended_is_dropped_and_the_others_go_on(
     held: DecodeScheduler, decoder: HeldDecoder
 ) -> None:
