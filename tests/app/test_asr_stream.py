@@ -92,9 +92,12 @@ async def test_realtime_stream_partials_finals_then_last(
     )
 
 
-async def test_eight_concurrent_real_time_streams_all_get_their_finals(gateway: ServerThread) -> None:
+async def test_eight_concurrent_real_time_streams_all_get_their_finals(
+    gateway: ServerThread, three_utterances: Speech
+) -> None:
     """Eight sessions at once on one worker: its scheduler decodes them together, and each stream
-    still gets one correct final per utterance (how fast is bench/asr_streams.py's business)."""
+    still gets one correct final per utterance (how fast is bench/asr_streams.py's business). A
+    batch job sent meanwhile shares the model and finishes too."""
     talks = [[SENTENCES[(i + k) % len(SENTENCES)] for k in range(2)] for i in range(8)]
     audio = [piper_speech(talk, pause_s=1.0).pcm16k() for talk in talks]
 
@@ -102,7 +105,13 @@ async def test_eight_concurrent_real_time_streams_all_get_their_finals(gateway: 
         await asyncio.sleep(index * 0.25)  # staggered, as callers are
         return await _stream(_ws_url(gateway), audio[index], pace=1.0)
 
-    streams = await asyncio.gather(*(one(i) for i in range(8)))
+    async def batch() -> str:
+        async with httpx.AsyncClient(timeout=120) as http:
+            response = await http.post(f"{gateway.url}/v1/listen", content=three_utterances.wav())
+            return str(response.json()["text"])
+
+    *streams, text = await asyncio.gather(*(one(i) for i in range(8)), batch())
+    assert wer(three_utterances.text, text) <= MAX_WER, text
     for talk, messages in zip(talks, streams, strict=True):
         finals = [m for m in messages if m["is_final"] and not m["is_last"]]
         assert len(finals) == len(talk), [f["transcript"] for f in finals]
