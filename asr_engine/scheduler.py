@@ -9,9 +9,8 @@ so a final that comes while a tick runs waits for at most about that long.
 Partials are coalesced: a session has at most one partial queued, and asking again while it waits
 changes nothing, because a partial takes its session's newest audio when its tick starts (`snapshot`).
 With several workers, a session's queued partial waits while its previous one decodes, so a session's
-partials arrive in order.
-A partial is dropped when its snapshot says there is nothing to decode any more, or when its session
-withdraws it (its utterance got a final). Finals are never dropped; only their session withdraws them
+partials arrive in order. A partial is dropped when its snapshot says there is nothing to decode any
+more, or when its session withdraws it (its utterance got a final). Finals are never dropped; only their session withdraws them
 (speech resumed after a speculative final, or the session ended: `forget`).
 
 Batch jobs keep faster-whisper's own transcription, window by window; each window runs inside
