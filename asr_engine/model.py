@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,8 @@ class LoadedModel:
     device: str
     compute_type: str
     load_seconds: float
+    intra_threads: int
+    inter_threads: int
 
 
 def _cuda_available() -> bool:
@@ -58,15 +61,26 @@ def resolve_device(settings: AsrSettings) -> tuple[str, str]:
     return device, compute_type
 
 
+def resolve_threads(settings: AsrSettings, device: str) -> tuple[int, int]:
+    """(intra-op threads per worker, workers). On CPU, one single-threaded worker per core: small
+    Whisper models' operations are too short to share between threads (README, streaming capacity)."""
+    cores = os.cpu_count() or 1
+    inter = settings.asr_inter_threads or (1 if device == "cuda" else cores)
+    intra = settings.asr_cpu_threads or max(1, cores // inter)
+    return intra, inter
+
+
 def load_model(settings: AsrSettings) -> LoadedModel:
     path, name = resolve_model(settings)
     device, compute_type = resolve_device(settings)
+    intra, inter = resolve_threads(settings, device)
     started = time.perf_counter()
     model = WhisperModel(
         path,
         device=device,
         compute_type=compute_type,
-        cpu_threads=settings.asr_cpu_threads,
+        cpu_threads=intra,
+        num_workers=inter,
         local_files_only=Path(path).is_dir(),
     )
     # Warm-up: the first call pays for lazy initialisation; do it before saying "ready".
@@ -74,6 +88,15 @@ def load_model(settings: AsrSettings) -> LoadedModel:
     elapsed = time.perf_counter() - started
     log.info(
         "model loaded",
-        extra={"fields": {"model": name, "device": device, "compute_type": compute_type, "s": round(elapsed, 2)}},
+        extra={
+            "fields": {
+                "model": name,
+                "device": device,
+                "compute_type": compute_type,
+                "intra_threads": intra,
+                "inter_threads": inter,
+                "s": round(elapsed, 2),
+            }
+        },
     )
-    return LoadedModel(model, name, device, compute_type, elapsed)
+    return LoadedModel(model, name, device, compute_type, elapsed, intra, inter)

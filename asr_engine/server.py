@@ -9,21 +9,26 @@ import logging
 import os
 import socket
 from collections.abc import AsyncIterator
+from dataclasses import asdict
 
+import numpy as np
 import redis.asyncio as aioredis
 from fastapi import FastAPI, WebSocket
 from fastapi.responses import JSONResponse
 
 from common import asr_stream as proto
 from common.aio import cancel_and_wait
+from common.asr_jobs import SAMPLE_RATE
 from common.asr_stream import ProtocolError
 from common.internal_auth import InternalTokenMiddleware
 
 from . import __version__
 from .callbacks import CallbackSender
+from .decoder import BatchDecoder, DecodeRequest
 from .jobs import JobConsumer
 from .model import LoadedModel, load_model
 from .registry import Registration
+from .scheduler import DecodeScheduler
 from .settings import AsrSettings
 from .streaming import end_with_error, serve_session
 
@@ -40,6 +45,7 @@ def create_app(settings: AsrSettings | None = None) -> FastAPI:
         app.state.model = None
         app.state.load_error = None
         app.state.jobs = None
+        app.state.scheduler = None
         redis = aioredis.from_url(
             settings.redis_url,
             password=settings.redis_password or None,  # a password in the URL wins
@@ -57,10 +63,14 @@ def create_app(settings: AsrSettings | None = None) -> FastAPI:
                 log.exception("model failed to load")
                 app.state.load_error = f"{type(exc).__name__}: {exc}"
                 return
+            scheduler = app.state.scheduler = await start_scheduler(loaded, settings)
+            tasks.append(asyncio.create_task(scheduler.run()))
             app.state.model = loaded
             registration.ready = True
             await registration.publish()
-            app.state.jobs = JobConsumer(settings, redis, loaded.model, consumer)
+            app.state.jobs = JobConsumer(
+                settings, redis, loaded.model, scheduler, consumer, concurrency=loaded.inter_threads
+            )
             tasks.append(asyncio.create_task(app.state.jobs.run()))
             tasks.append(asyncio.create_task(CallbackSender(settings, redis, consumer).run()))
             log.info("consuming batch jobs", extra={"fields": {"consumer": consumer}})
@@ -102,12 +112,14 @@ def create_app(settings: AsrSettings | None = None) -> FastAPI:
                 "model": loaded.name,
                 "device": loaded.device,
                 "compute_type": loaded.compute_type,
+                "threads": {"intra": loaded.intra_threads, "inter": loaded.inter_threads},
                 "languages": loaded.model.supported_languages,
                 "consumer": consumer,
                 "jobs_done": app.state.jobs.jobs_done if app.state.jobs else 0,
                 "sessions": app.state.registration.sessions,
                 "max_sessions": settings.asr_max_sessions,
                 "callbacks_signed": bool(settings.callback_signing_secret),
+                "scheduler": asdict(app.state.scheduler.stats),
             }
         )
 
@@ -133,6 +145,21 @@ def create_app(settings: AsrSettings | None = None) -> FastAPI:
             loading = ProtocolError(503, proto.ERROR_STARTING, "the model is loading; retry shortly")
             await end_with_error(websocket, loading)
             return
-        await serve_session(websocket, loaded.model, settings)
+        await serve_session(websocket, loaded.model, app.state.scheduler, settings)
 
     return app
+
+
+async def start_scheduler(loaded: LoadedModel, settings: AsrSettings) -> DecodeScheduler:
+    """The live decoder, warmed up (its first batch pays for allocations), and its scheduler."""
+    decoder = BatchDecoder(
+        loaded.model, margin_s=settings.asr_stream_window_margin_s, step_s=settings.asr_stream_window_step_s
+    )
+    await asyncio.to_thread(decoder.decode, [DecodeRequest(np.zeros(SAMPLE_RATE, dtype=np.float32))])
+    return DecodeScheduler(
+        decoder.decode,
+        max_batch=settings.asr_stream_max_batch,
+        tick_budget_s=settings.asr_stream_tick_budget_ms / 1000,
+        slots=loaded.inter_threads,
+        fair_turns=settings.asr_batch_fair_turns,
+    )

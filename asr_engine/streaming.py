@@ -10,6 +10,11 @@ speech window. That audio is complete long before the endpoint confirms the paus
 starts then, in the background; the endpoint only waits for what is left of it. Speech that resumes
 first discards the guess (the utterance goes on); the endpoint then never waits for a stale one.
 
+Decodes go to the worker's `DecodeScheduler`, which batches the work of every session per tick. A
+final is awaited (the session's later audio waits for it, so messages stay in order); a partial is
+only asked for, and sent by its own task when decoded, unless its utterance has asked for its final
+by then. Partials take the newest audio when their tick comes, so under load they come less often.
+
 With `?vad_events=true` (the gateway's OpenAI Realtime surface) the session also says what its VAD
 saw, `{"type": "speech_started", "audio_start_ms"}` and `{"type": "speech_stopped", "audio_end_ms"}`
 (before that utterance's final), and answers each finalize with `{"type": "flushed"}` once
@@ -22,6 +27,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +40,8 @@ from common.asr_jobs import SAMPLE_RATE
 from common.asr_stream import ProtocolError, StreamOptions
 from common.ws_errors import send_error
 
+from .decoder import DecodeRequest, DecodeResult
+from .scheduler import DecodeScheduler, Kind, Work
 from .settings import AsrSettings
 from .transcriber import InvalidRequest, check_language
 from .vad import WINDOW, StreamingVad
@@ -41,6 +49,8 @@ from .vad import WINDOW, StreamingVad
 log = logging.getLogger(__name__)
 
 PAD = SAMPLE_RATE * 3 // 10  # 300 ms kept after speech: Whisper likes context
+
+Emit = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 async def end_with_error(websocket: WebSocket, error: ProtocolError) -> None:
@@ -50,9 +60,10 @@ async def end_with_error(websocket: WebSocket, error: ProtocolError) -> None:
 
 @dataclass
 class Session:
-    model: WhisperModel
+    scheduler: DecodeScheduler
     settings: AsrSettings
     options: StreamOptions
+    emit: Emit  # sends one message to the client (serve_session: the WebSocket, in order)
     session_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     vad: StreamingVad = field(default_factory=StreamingVad)
     buf: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
@@ -64,9 +75,14 @@ class Session:
     last_partial_at: int = 0
     previous_words: list[str] = field(default_factory=list)
     finals: int = 0
+    partials: int = 0
+    utterance: int = 0  # advances when an utterance's final is asked for: its partials are stale then
     # The final decoded ahead of the endpoint, and the span (start, end) it covers.
-    speculation: asyncio.Task[tuple[str, list[dict[str, Any]], str]] | None = None
+    speculation: Work | None = None
     speculation_span: tuple[int, int] = (0, 0)
+    closed: bool = False
+    _partial: Work | None = field(default=None, init=False)  # the partial asked for last
+    _deliveries: set[asyncio.Task[None]] = field(default_factory=set, init=False)  # partials' senders
 
     def __post_init__(self) -> None:
         # The session's VAD options (OpenAI's turn_detection) where given, else the worker's settings.
@@ -77,11 +93,10 @@ class Session:
         self.prefix = _pick(options.prefix_padding_ms, PAD * 1000 // SAMPLE_RATE) * SAMPLE_RATE // 1000
 
     # --- audio -----------------------------------------------------------------------------------
-    async def on_audio(self, pcm: bytes) -> list[dict[str, Any]]:
+    async def on_audio(self, pcm: bytes) -> None:
         audio = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
         self.buf = np.concatenate([self.buf, audio])
         self.total += len(audio)
-        out: list[dict[str, Any]] = []
         tail = self._tail()
         for prob in self.vad.feed(audio):
             window_start, self.vad_pos = self.vad_pos, self.vad_pos + WINDOW
@@ -89,28 +104,27 @@ class Session:
                 if self.speech_start is None:
                     self.speech_start = window_start
                     self.last_partial_at = window_start
-                    self._vad_event(out, proto.SPEECH_STARTED, max(window_start - self.prefix, 0))
+                    await self._vad_event(proto.SPEECH_STARTED, max(window_start - self.prefix, 0))
                 self.last_speech = self.vad_pos
             elif self.speech_start is not None and self.vad_pos - self.last_speech >= self.endpoint:
-                self._vad_event(out, proto.SPEECH_STOPPED, self.last_speech + tail)
-                out.append(await self._final(self.last_speech + tail))
+                await self._vad_event(proto.SPEECH_STOPPED, self.last_speech + tail)
+                await self._final(self.last_speech + tail)
             elif self.speech_start is not None and self.vad_pos - self.last_speech >= tail:
                 self._speculate(self.last_speech + tail)
         if self.speech_start is not None:
             spoken = self.vad_pos - self.speech_start
             if spoken >= self.settings.asr_stream_max_utterance_s * SAMPLE_RATE:
-                self._vad_event(out, proto.SPEECH_STOPPED, self.vad_pos)
-                out.append(await self._final(self.vad_pos))
+                await self._vad_event(proto.SPEECH_STOPPED, self.vad_pos)
+                await self._final(self.vad_pos)
             elif self._partial_due():
                 self.last_partial_at = self.vad_pos
-                out.append(await self._partial())
+                self._ask_partial()
         else:  # no speech pending: keep only the pre-roll
             self._trim(self.total - self.prefix)
-        return out
 
-    def _vad_event(self, out: list[dict[str, Any]], kind: str, at_sample: int) -> None:
+    async def _vad_event(self, kind: str, at_sample: int) -> None:
         if self.options.vad_events:
-            out.append(proto.vad_event(kind, _ms(at_sample)))
+            await self.emit(proto.vad_event(kind, _ms(at_sample)))
 
     def _tail(self) -> int:
         """Samples kept after the last speech window in a final."""
@@ -124,14 +138,13 @@ class Session:
             return
         self.discard_speculation()
         self.speculation_span = span
-        self.speculation = asyncio.create_task(self._transcribe(*span, final=True))
+        request = self._request(*span, final=True)
+        self.speculation = self.scheduler.submit(self, Kind.SPECULATIVE, lambda: request)
 
     def discard_speculation(self) -> None:
-        # The thread decoding it cannot be stopped; its result is simply not used.
+        # Out of the queue; one already in a batch runs on, and its result is not used.
         if self.speculation is not None:
-            self.speculation.cancel()
-            # A guess that failed is not an error of the session: retrieve it so it is not logged.
-            self.speculation.add_done_callback(lambda task: task.cancelled() or task.exception())
+            self.scheduler.withdraw(self.speculation)
             self.speculation = None
 
     def _partial_due(self) -> bool:
@@ -140,80 +153,106 @@ class Session:
         interval = self.settings.asr_stream_partial_interval_s * SAMPLE_RATE
         return self.last_speech == self.vad_pos and self.vad_pos - self.last_partial_at >= interval
 
-    async def flush(self) -> list[dict[str, Any]]:
+    async def flush(self) -> None:
         """The client asked for everything pending (finalize / close_stream)."""
-        if self.speech_start is None:
-            return []
-        return [await self._final(self.total)]
+        if self.speech_start is not None:
+            await self._final(self.total)
+
+    async def close(self) -> None:
+        """The session ended: its queued work is dropped and nothing more is sent."""
+        self.closed = True
+        self.scheduler.forget(self)
+        self.speculation = self._partial = None
+        for task in list(self._deliveries):
+            task.cancel()
+        await asyncio.gather(*self._deliveries, return_exceptions=True)
 
     # --- results ---------------------------------------------------------------------------------
-    async def _partial(self) -> dict[str, Any]:
-        assert self.speech_start is not None
-        start = max(self.speech_start - self.prefix, self.buf_start)
-        text, words, language = await self._transcribe(start, self.total, final=False)
-        tokens = text.split()
+    def _ask_partial(self) -> None:
+        work = self.scheduler.submit(self, Kind.PARTIAL, self._partial_request)
+        if work is self._partial:
+            return  # coalesced: the partial already queued will take the newest audio
+        self._partial = work
+        delivery = asyncio.create_task(self._deliver_partial(work, self.utterance))
+        self._deliveries.add(delivery)
+        delivery.add_done_callback(self._deliveries.discard)
+
+    def _partial_request(self) -> DecodeRequest | None:
+        """The partial as of its tick: the utterance's audio up to the newest sample."""
+        if self.speech_start is None or self.closed:
+            return None
+        return self._request(max(self.speech_start - self.prefix, self.buf_start), self.total, final=False)
+
+    async def _deliver_partial(self, work: Work, utterance: int) -> None:
+        try:
+            result = await work.future
+        except asyncio.CancelledError:
+            return
+        except Exception:
+            log.exception("partial decode failed", extra={"fields": {"session_id": self.session_id}})
+            return
+        if result is None or self.closed or utterance != self.utterance:
+            return  # nothing to decode any more, or its utterance has a final by now
+        tokens = result.text.split()
         stable = 0
         while stable < min(len(tokens), len(self.previous_words)) and _norm(tokens[stable]) == _norm(
             self.previous_words[stable]
         ):
             stable += 1
         self.previous_words = tokens
-        return self._message(text, words, language, is_final=False, stable=" ".join(tokens[:stable]))
+        self.partials += 1
+        try:
+            await self.emit(self._message(result, 0.0, is_final=False, stable=" ".join(tokens[:stable])))
+        except Exception:  # the client is gone: the session's receive loop sees it and ends the session
+            log.debug("partial not sent", exc_info=True)
 
-    async def _final(self, end: int) -> dict[str, Any]:
+    async def _final(self, end: int) -> None:
         assert self.speech_start is not None
         start = max(self.speech_start - self.prefix, self.buf_start)
         end = min(end, self.total)
+        self.utterance += 1
+        if self._partial is not None:
+            self.scheduler.withdraw(self._partial)  # a partial now would come after its final
+            self._partial = None
         if self.speculation is not None and self.speculation_span == (start, end):
-            text, words, language = await self.speculation
-            self.speculation = None
+            work = self.speculation
+            self.scheduler.promote(work)
         else:
             self.discard_speculation()  # speech went on after it, or a flush takes more audio
-            text, words, language = await self._transcribe(start, end, final=True)
+            request = self._request(start, end, final=True)
+            work = self.scheduler.submit(self, Kind.FINAL, lambda: request)
+        self.speculation = None
+        result = await work.future
         self.speech_start = None
         self.previous_words = []
         self.finals += 1
         self._trim(end)
-        return self._message(text, words, language, is_final=True, stable=text)
+        if result is not None and not self.closed:
+            await self.emit(self._message(result, start / SAMPLE_RATE, is_final=True, stable=result.text))
 
-    async def _transcribe(
-        self, start: int, end: int, *, final: bool
-    ) -> tuple[str, list[dict[str, Any]], str]:
-        audio = self.buf[start - self.buf_start : end - self.buf_start].copy()
-        offset = start / SAMPLE_RATE
-        want_words = self.options.word_timestamps and final
+    def _request(self, start: int, end: int, *, final: bool) -> DecodeRequest:
+        return DecodeRequest(
+            audio=self.buf[start - self.buf_start : end - self.buf_start].copy(),
+            beam_size=self.settings.asr_stream_beam_size if final else 1,
+            language=self.options.language,
+            prompt=self.options.prompt,
+            word_timestamps=self.options.word_timestamps and final,
+            fallback=final,
+        )
 
-        def run() -> tuple[str, list[dict[str, Any]], str]:
-            segments, info = self.model.transcribe(
-                audio,
-                language=self.options.language,
-                beam_size=self.settings.asr_beam_size if final else 1,
-                word_timestamps=want_words,
-                initial_prompt=self.options.prompt,
-                condition_on_previous_text=False,
-                vad_filter=False,
-            )
-            texts: list[str] = []
-            words: list[dict[str, Any]] = []
-            for seg in segments:
-                texts.append(seg.text.strip())
-                for w in seg.words or []:
-                    words.append(
-                        {
-                            "word": w.word.strip(),
-                            "start": round(offset + w.start, 3),
-                            "end": round(offset + w.end, 3),
-                            "confidence": round(w.probability, 4),
-                        }
-                    )
-            return " ".join(t for t in texts if t), words, info.language
-
-        return await asyncio.to_thread(run)
-
-    def _message(
-        self, text: str, words: list[dict[str, Any]], language: str, *, is_final: bool, stable: str
-    ) -> dict[str, Any]:
-        return proto.transcript_message(self.session_id, text, words, language, is_final=is_final, stable=stable)
+    def _message(self, result: DecodeResult, offset: float, *, is_final: bool, stable: str) -> dict[str, Any]:
+        words = [
+            {
+                "word": w.word,
+                "start": round(offset + w.start, 3),
+                "end": round(offset + w.end, 3),
+                "confidence": round(w.probability, 4),
+            }
+            for w in result.words
+        ]
+        return proto.transcript_message(
+            self.session_id, result.text, words, result.language, is_final=is_final, stable=stable
+        )
 
     def last_message(self) -> dict[str, Any]:
         return proto.last_message(self.session_id, self.options.language, self.total / SAMPLE_RATE)
@@ -236,7 +275,9 @@ def _norm(word: str) -> str:
     return "".join(ch for ch in word.lower() if ch.isalnum())
 
 
-async def serve_session(websocket: WebSocket, model: WhisperModel, settings: AsrSettings) -> None:
+async def serve_session(
+    websocket: WebSocket, model: WhisperModel, scheduler: DecodeScheduler, settings: AsrSettings
+) -> None:
     """Run one accepted WebSocket session to its end; bad frames close it with a proper code."""
     try:
         options = StreamOptions.from_query(websocket.query_params)
@@ -247,7 +288,13 @@ async def serve_session(websocket: WebSocket, model: WhisperModel, settings: Asr
     except ProtocolError as exc:
         await end_with_error(websocket, exc)
         return
-    session = Session(model=model, settings=settings, options=options)
+    sending = asyncio.Lock()  # partials arrive from their own tasks: one message at a time
+
+    async def emit(message: dict[str, Any]) -> None:
+        async with sending:
+            await websocket.send_json(message)
+
+    session = Session(scheduler=scheduler, settings=settings, options=options, emit=emit)
     started = time.monotonic()
     reason = "closed"
     try:
@@ -262,30 +309,30 @@ async def serve_session(websocket: WebSocket, model: WhisperModel, settings: Asr
             if message.get("bytes") is not None:
                 data = message["bytes"]
                 proto.check_audio_frame(data)
-                for out in await session.on_audio(data):
-                    await websocket.send_json(out)
+                await session.on_audio(data)
                 if session.total > settings.asr_stream_max_session_s * SAMPLE_RATE:
-                    for out in await session.flush():
-                        await websocket.send_json(out)
-                    await websocket.send_json(session.last_message())
+                    await session.flush()
+                    await emit(session.last_message())
                     raise ProtocolError(403, proto.ERROR_MAX_DURATION, "the session reached its maximum duration")
                 continue
             control = proto.parse_control(message.get("text") or "")
-            for out in await session.flush():
-                await websocket.send_json(out)
+            await session.flush()
             if control == proto.FINALIZE and options.vad_events:
-                await websocket.send_json(proto.flushed_message())
+                await emit(proto.flushed_message())
             if control == proto.CLOSE_STREAM:
-                await websocket.send_json(session.last_message())
+                await session.close()
+                await emit(session.last_message())
                 await websocket.close(1000)
                 return
     except ProtocolError as exc:
         reason = exc.code
-        await end_with_error(websocket, exc)
+        await session.close()
+        async with sending:
+            await end_with_error(websocket, exc)
     except WebSocketDisconnect:
         reason = "client_gone"
     finally:
-        session.discard_speculation()
+        await session.close()
         log.info(
             "stream session ended",
             extra={
@@ -293,6 +340,7 @@ async def serve_session(websocket: WebSocket, model: WhisperModel, settings: Asr
                     "session_id": session.session_id,
                     "audio_s": round(session.total / SAMPLE_RATE, 2),
                     "finals": session.finals,
+                    "partials": session.partials,
                     "reason": reason,
                     "s": round(time.monotonic() - started, 2),
                 }

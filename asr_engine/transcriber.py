@@ -1,12 +1,17 @@
-"""Running one transcription on the loaded model: the only place that calls faster-whisper's API.
+"""Running one batch transcription on the loaded model with faster-whisper's own pipelines.
 
 Blocking (seconds of CPU/GPU work): callers run it in a thread so the event loop keeps answering.
+Each step that uses the model (the set-up, then each window or batch of windows) runs inside
+`turn()`: the worker passes its scheduler's, so live sessions' decodes go between the windows.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from faster_whisper import BatchedInferencePipeline, WhisperModel
@@ -29,6 +34,10 @@ class Options:
     batch_size: int = 8
 
 
+T = TypeVar("T")
+Turn = Callable[[], AbstractContextManager[Any]]
+
+
 def pcm16_to_float(pcm: bytes) -> np.ndarray:
     return np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
 
@@ -43,7 +52,11 @@ def check_language(model: WhisperModel, language: str | None) -> None:
 
 
 def transcribe(
-    model: WhisperModel, pipeline: BatchedInferencePipeline | None, audio: np.ndarray, opts: Options
+    model: WhisperModel,
+    pipeline: BatchedInferencePipeline | None,
+    audio: np.ndarray,
+    opts: Options,
+    turn: Turn = contextlib.nullcontext,
 ) -> dict[str, Any]:
     """Transcribe 16 kHz mono float32 audio; returns the JSON-ready result (text, segments, words)."""
     check_language(model, opts.language)
@@ -54,14 +67,15 @@ def transcribe(
         "temperature": opts.temperature if opts.temperature > 0 else [0.0, 0.2, 0.4, 0.6, 0.8, 1.0],
         "beam_size": opts.beam_size,
     }
-    if opts.batched and pipeline is not None:
-        # The batched pipeline cuts the audio at VAD pauses and decodes the pieces together.
-        segments_iter, info = pipeline.transcribe(audio, batch_size=opts.batch_size, **common)
-    else:
-        segments_iter, info = model.transcribe(audio, vad_filter=False, **common)
+    with turn():
+        if opts.batched and pipeline is not None:
+            # The batched pipeline cuts the audio at VAD pauses and decodes the pieces together.
+            segments_iter, info = pipeline.transcribe(audio, batch_size=opts.batch_size, **common)
+        else:
+            segments_iter, info = model.transcribe(audio, vad_filter=False, **common)
     segments: list[dict[str, Any]] = []
     words: list[dict[str, Any]] = []
-    for index, seg in enumerate(segments_iter):
+    for index, seg in enumerate(_stepwise(segments_iter, turn)):
         segments.append(
             {
                 "id": index,
@@ -94,3 +108,14 @@ def transcribe(
         "segments": segments,
         "words": words,
     }
+
+
+def _stepwise(segments: Iterable[T], turn: Turn) -> Iterator[T]:
+    """faster-whisper decodes lazily, a window (or a batch of windows) per step: one turn each."""
+    steps = iter(segments)
+    while True:
+        with turn():
+            segment = next(steps, None)
+        if segment is None:
+            return
+        yield segment

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -152,8 +151,7 @@ def main() -> None:
             10,
             "redis",
         )
-        threads = str(min(4, os.cpu_count() or 1))  # the same for the in-process model and the worker
-        settings = AsrSettings(asr_cpu_threads=int(threads))
+        settings = AsrSettings()  # the worker's defaults, threads too, for the in-process model as well
         speculate = settings.asr_stream_speculate_ms or 150
         loaded = load_model(settings)
         from faster_whisper import BatchedInferencePipeline
@@ -174,7 +172,7 @@ def main() -> None:
             f"{'batched' if same.batched else 'sequential'}"
         )
 
-        worker = start_worker(redis_url, workdir, "bench-worker", ASR_CPU_THREADS=threads)
+        worker = start_worker(redis_url, workdir, "bench-worker")
         with ServerThread(create_app(gateway_settings(redis_url, worker.port))) as gateway:
             wait_until(lambda: _asr_ready(gateway.url), 30, "gateway")
             if not args.stream_only:
@@ -210,7 +208,7 @@ def main() -> None:
                                         ("after: final decoded speculatively", str(speculate))):
                 # One worker per mode; the gateway streams to whichever ASR_PORT it was given.
                 streamer = start_worker(redis_url, workdir, f"bench-stream-{speculate_ms}",
-                                        ASR_CPU_THREADS=threads, ASR_STREAM_SPECULATE_MS=speculate_ms)
+                                        ASR_STREAM_SPECULATE_MS=speculate_ms)
                 try:
                     with ServerThread(create_app(gateway_settings(redis_url, streamer.port))) as front:
                         wait_until(lambda: _asr_ready(front.url), 30, "gateway")

@@ -1,7 +1,8 @@
 """Batch ASR throughput with 1, 2 and 3 workers, as a ratio to 1 worker measured in the same run.
 
-Each worker runs in its split role (`APPLIANCE_ROLE=asr-worker scripts/start.sh`) with
-ASR_CPU_THREADS threads; one gateway (gateway role) takes the requests; all share one redis-server.
+Each worker runs in its split role (`APPLIANCE_ROLE=asr-worker scripts/start.sh`) with one
+CTranslate2 worker (ASR_INTER_THREADS=1) of ASR_CPU_THREADS threads; one gateway (gateway role)
+takes the requests; all share one redis-server.
 The same batch of synchronous POST /v1/listen requests (Piper speech, concurrency = --concurrency)
 is sent for every worker count; throughput = audio seconds transcribed per wall-clock second.
 
@@ -51,7 +52,10 @@ def measure(redis_url: str, workdir: Path, count: int, args: argparse.Namespace,
     gateway: ServiceProcess | None = None
     try:
         workers = [
-            split_worker(redis_url, workdir, f"w{count}-{i}", ASR_CPU_THREADS=str(args.threads), ASR_BEAM_SIZE="1")
+            split_worker(
+                redis_url, workdir, f"w{count}-{i}", ASR_CPU_THREADS=str(args.threads), ASR_INTER_THREADS="1",
+                ASR_BEAM_SIZE="1",
+            )
             for i in range(count)
         ]
         for worker in workers:

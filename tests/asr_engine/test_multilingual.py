@@ -7,12 +7,23 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
 from app.main import create_app
 from asr_engine import bundled
 from tests.support import ServerThread, own_database, wait_until
-from tests.support.asr import Speech, Worker, espeak_speech, gateway_settings, start_worker, wer
+from tests.support.asr import (
+    MAX_WER,
+    SENTENCES,
+    Speech,
+    Worker,
+    espeak_speech,
+    gateway_settings,
+    piper_speech,
+    start_worker,
+    wer,
+)
 
 SPANISH = "Buenos días. Hoy hace muy buen tiempo y vamos a dar un paseo por el parque con los niños."
 HINDI = "क्या आप मुझे बता सकते हैं कि रेलवे स्टेशन कहाँ है? मुझे दिल्ली जाने वाली गाड़ी पकड़नी है।"
@@ -91,3 +102,24 @@ def test_openai_route_passes_the_language(base_gateway: str) -> None:
         response_format="verbose_json",
     )
     assert _devanagari_share(result.text) > 0.9, result.text
+
+
+@pytest.mark.slow
+def test_live_decodes_find_each_language_in_one_batch(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The streaming decoder on base: one batch, each request detected on its own or given a language."""
+    from faster_whisper import WhisperModel
+
+    from asr_engine.decoder import BatchDecoder, DecodeRequest
+
+    model = WhisperModel(str(bundled.base(tmp_path_factory.mktemp("models"))), device="cpu", compute_type="int8")
+
+    def audio(speech: Speech) -> np.ndarray:
+        return np.frombuffer(speech.pcm16k(), dtype="<i2").astype(np.float32) / 32768
+
+    spanish, english = audio(espeak_speech(SPANISH, "es")), audio(piper_speech(SENTENCES[:1]))
+    detected, given, other = BatchDecoder(model).decode(
+        [DecodeRequest(spanish), DecodeRequest(spanish, language="es"), DecodeRequest(english)]
+    )
+    assert detected.language == "es" and wer(SPANISH, detected.text) < 0.5, detected.text
+    assert given.language == "es" and wer(SPANISH, given.text) < 0.5, given.text
+    assert other.language == "en" and wer(SENTENCES[0], other.text) <= MAX_WER, other.text

@@ -140,7 +140,6 @@ def start_worker(redis_url: str, log_dir: Path, name: str, **env: str) -> Worker
             "ASR_PORT": str(port),
             "REDIS_URL": redis_url,
             "ASR_CONSUMER_NAME": name,
-            "ASR_CPU_THREADS": "2",
             "CALLBACK_BLOCKED_NETWORKS": CALLBACKS_TO_LOOPBACK,
             "CALLBACK_ALLOWED_NETWORKS": LOOPBACK,
             **env,

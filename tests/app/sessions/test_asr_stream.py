@@ -34,7 +34,7 @@ def _ws_url(gateway: ServerThread, **params: str) -> str:
 
 
 async def _stream(
-    url: str, pcm: bytes, rate: int = 16000, tail: list[Any] | None = None
+    url: str, pcm: bytes, rate: int = 16000, tail: list[Any] | None = None, pace: float = PACE
 ) -> list[dict[str, Any]]:
     """Send the audio paced, then close_stream; return every message until the server closes."""
     messages: list[dict[str, Any]] = []
@@ -48,7 +48,7 @@ async def _stream(
         step = int(CHUNK_S * rate) * 2
         for offset in range(0, len(pcm), step):
             await ws.send(pcm[offset : offset + step])
-            await asyncio.sleep(CHUNK_S / PACE)
+            await asyncio.sleep(CHUNK_S / pace)
         for item in tail or []:
             await ws.send(item)
         await ws.send(json.dumps({"type": "close_stream"}))
@@ -90,6 +90,34 @@ async def test_realtime_stream_partials_finals_then_last(
         streamed,
         batch,
     )
+
+
+async def test_eight_concurrent_real_time_streams_all_get_their_finals(
+    gateway: ServerThread, three_utterances: Speech
+) -> None:
+    """Eight sessions at once on one worker: its scheduler decodes them together, and each stream
+    still gets one correct final per utterance (how fast is bench/asr_streams.py's business). A
+    batch job sent meanwhile shares the model and finishes too."""
+    talks = [[SENTENCES[(i + k) % len(SENTENCES)] for k in range(2)] for i in range(8)]
+    audio = [piper_speech(talk, pause_s=1.0).pcm16k() for talk in talks]
+
+    async def one(index: int) -> list[dict[str, Any]]:
+        await asyncio.sleep(index * 0.25)  # staggered, as callers are
+        return await _stream(_ws_url(gateway), audio[index], pace=1.0)
+
+    async def batch() -> str:
+        async with httpx.AsyncClient(timeout=120) as http:
+            response = await http.post(f"{gateway.url}/v1/listen", content=three_utterances.wav())
+            return str(response.json()["text"])
+
+    *streams, text = await asyncio.gather(*(one(i) for i in range(8)), batch())
+    assert wer(three_utterances.text, text) <= MAX_WER, text
+    for talk, messages in zip(talks, streams, strict=True):
+        finals = [m for m in messages if m["is_final"] and not m["is_last"]]
+        assert len(finals) == len(talk), [f["transcript"] for f in finals]
+        for sentence, final in zip(talk, finals, strict=True):
+            assert wer(sentence, final["transcript"]) <= MAX_WER, final["transcript"]
+        assert messages[-1]["is_last"] is True
 
 
 async def test_finalize_flushes_and_keeps_the_session_open(gateway: ServerThread) -> None:
