@@ -83,10 +83,9 @@ class AudioStreamResponse(StreamingResponse):
 class SpeechSessions:
     """What the lifespan keeps at `app.state.speech`: the speech service behind the engine's slots."""
 
-    def __init__(self, service: SpeechService, limiter: EngineLimiter | None = None, *, idle_s: float = 30.0) -> None:
+    def __init__(self, service: SpeechService, limiter: EngineLimiter | None = None) -> None:
         self.service = service
         self.limiter = limiter  # None: unbounded (tests of the service alone)
-        self.idle_s = idle_s  # TTS_WS_IDLE_TIMEOUT_S: a socket silent this long, owed nothing, is closed
 
     async def plan(
         self,
@@ -97,10 +96,13 @@ class SpeechSessions:
         format_param: str = "response_format",
         reference: ReferenceUpload | None = None,
     ) -> SpeechPlan:
-        """A request checked and accepted (every client mistake is a 4xx here); its characters metered."""
-        plan = await self.service.plan(
-            request, text_param=text_param, format_param=format_param, reference=reference
-        )
+        """A request checked and accepted (every client mistake is a 4xx here); its characters metered.
+        A cloning reference is decoded in a slot of the engine: nothing is decoded outside one."""
+        decoding = reference is not None and not reference.empty and self.limiter is not None
+        async with self.limiter.slot() if decoding else contextlib.nullcontext():  # type: ignore[union-attr]
+            plan = await self.service.plan(
+                request, text_param=text_param, format_param=format_param, reference=reference
+            )
         Usage(connection).characters = plan.characters
         return plan
 
