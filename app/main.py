@@ -93,6 +93,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.state.asr = AsrClient(
             redis, registry, worker_url=settings.asr_url, result_ttl_s=settings.asr_result_ttl_s,
             max_queued=settings.asr_max_queued_jobs, retry_after_s=settings.retry_after_s,
+            max_queued_audio_bytes=settings.asr_queued_audio_max_bytes,
             discovery=settings.asr_discovery, internal_token=settings.internal_token,
         )
         registry.add(

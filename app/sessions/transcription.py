@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import aiohttp
@@ -42,6 +42,12 @@ from .uploads import Upload, read_upload
 from .usage import Usage
 
 Reshape = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def owner_of(request: Request) -> str:
+    """The key id of the caller (app.access), "" on an open API."""
+    caller = getattr(request.state, "caller", None)
+    return (caller.key_id or "") if caller is not None else ""
 
 
 def language_of(value: str | None) -> str | None:
@@ -75,7 +81,9 @@ class TranscriptionSessions:
         return await read_upload(request, file_fields=file_fields, allow_raw=allow_raw)
 
     async def transcribe(self, request: Request, data: bytes, options: TranscriptionRequest) -> Transcript | str:
-        """The transcript of `data`, or the job id when a callback will get it."""
+        """The transcript of `data`, or the job id when a callback will get it (its result readable
+        by the key that sent it only)."""
+        options = replace(options, owner=owner_of(request))
         await self.service.check_callback(options.callback_url)
         # Nothing is decoded outside a slot: decoding is where an upload's memory and CPU go.
         async with self.limiter.slot() if self.limiter else contextlib.nullcontext():
@@ -84,6 +92,10 @@ class TranscriptionSessions:
             if options.callback_url:
                 return await self.service.submit(audio, options)
             return await self.service.transcribe(audio, options)
+
+    async def result(self, request: Request, job_id: str) -> dict[str, Any]:
+        """A queued job's result or state, for the key that created it (404 for any other)."""
+        return await self.service.lookup(job_id, owner_of(request))
 
     async def serve_stream(self, websocket: WebSocket, reshape: Reshape | None = None) -> None:
         """One `/v1/listen/stream` session (its query: `StreamRequest`), proxied to a worker session;

@@ -101,7 +101,7 @@ async def listen(request: Request) -> JSONResponse:
 @router.get("/v1/listen/{request_id}", tags=["speech-to-text"])
 @licensed("asr")
 async def listen_result(request: Request, request_id: str) -> JSONResponse:
-    return JSONResponse(await request.app.state.transcription.service.lookup(request_id))
+    return JSONResponse(await request.app.state.transcription.result(request, request_id))
 
 
 def _params(request: Request, form: dict[str, list[str]]) -> dict[str, str]:
