@@ -151,8 +151,9 @@ class AccessMiddleware:
     async def _over_limit(self, scope: Scope, identity: str, limit: int) -> int | None:
         """Fixed one-minute windows counted in Redis; with Redis down the limit is not enforced."""
         redis: Redis | None = getattr(scope["app"].state, "redis", None)
-        if redis is None:
-            return None
+        components = getattr(scope["app"].state, "components", None)
+        if redis is None or (components is not None and not components.is_ready("redis")):
+            return None  # known down: not tried, so requests are not slowed by it
         now = time.time()
         window = int(now // 60)
         key = f"ratelimit:{identity}:{window}"

@@ -89,7 +89,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.state.tts = tts
         app.state.speech = SpeechSessions(tts.service, tts_limiter)
         app.state.stream_limiter = _limiter("streams", settings.max_stream_sessions, 0, settings)
-        app.state.leases = Leases(redis, retry_after_s=settings.retry_after_s)
+        app.state.leases = Leases(redis, registry, retry_after_s=settings.retry_after_s)
         app.state.asr = AsrClient(
             redis, registry, worker_url=settings.asr_url, result_ttl_s=settings.asr_result_ttl_s,
             max_queued=settings.asr_max_queued_jobs, retry_after_s=settings.retry_after_s,

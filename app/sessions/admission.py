@@ -45,14 +45,18 @@ class EngineLimiter:
     def _busy(self, why: str) -> UpstreamUnavailable:
         return UpstreamUnavailable(f"{self.engine} is busy ({why}); retry shortly", retry_after_s=self.retry_after_s)
 
-    async def acquire(self) -> None:
+    async def acquire(self, *, patient: bool = False) -> None:
+        """A slot, or 503 when the queue is full or the wait too long. `patient`: the next piece of
+        work of a session already admitted (a WebSocket's next sentence): it waits its turn however
+        long and is never refused, since refusing it would cut a session mid-stream; what bounds such
+        waiters is the sessions' own caps (MAX_STREAM_SESSIONS, KEY_MAX_CONCURRENT)."""
         if self._slots.locked():
-            if self._waiting >= self.max_waiting:
+            if self._waiting >= self.max_waiting and not patient:
                 raise self._busy("queue full")
             self._waiting += 1
             ENGINE_WAITING.labels(self.engine).set(self._waiting)
             try:
-                await asyncio.wait_for(self._slots.acquire(), self.max_wait_s)
+                await asyncio.wait_for(self._slots.acquire(), None if patient else self.max_wait_s)
             except TimeoutError:
                 raise self._busy(f"waited {self.max_wait_s:g}s for a slot") from None
             finally:
@@ -67,8 +71,8 @@ class EngineLimiter:
         ENGINE_ACTIVE.labels(self.engine).dec()
 
     @contextlib.asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        await self.acquire()
+    async def slot(self, *, patient: bool = False) -> AsyncIterator[None]:
+        await self.acquire(patient=patient)
         try:
             yield
         finally:

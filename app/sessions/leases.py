@@ -10,6 +10,7 @@ starts (429 + Retry-After), never cut later.
 
 With Redis down the limit is not enforced (as the rate limit): the gateway says so in its log now and
 then, MAX_STREAM_SESSIONS and the engines' slots still bound each replica, and it recovers by itself.
+While the health probes see Redis down, no lease is even tried, so requests are not slowed by it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from app.components import ComponentRegistry
 from app.errors import OverQuota
 
 log = logging.getLogger(__name__)
@@ -39,7 +41,7 @@ local t = tonumber(now[1]) + tonumber(now[2]) / 1000000
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', t)
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
 redis.call('ZADD', KEYS[1], t + tonumber(ARGV[2]), ARGV[3])
-redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]) + 1)
+redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[2])) + 1)
 return 1
 """
 # KEYS: sets, ARGV[1] ttl, then one lease id per set: each lease still held expires ttl from now.
@@ -48,7 +50,7 @@ local now = redis.call('TIME')
 local t = tonumber(now[1]) + tonumber(now[2]) / 1000000 + tonumber(ARGV[1])
 for i, key in ipairs(KEYS) do
   redis.call('ZADD', key, 'XX', t, ARGV[i + 1])
-  redis.call('EXPIRE', key, tonumber(ARGV[1]) + 1)
+  redis.call('EXPIRE', key, math.ceil(tonumber(ARGV[1])) + 1)
 end
 return #KEYS
 """
@@ -63,9 +65,14 @@ class Lease:
 class Leases:
     """What the lifespan keeps at `app.state.leases`; `run()` renews this gateway's leases."""
 
-    def __init__(self, redis: Redis, *, retry_after_s: int) -> None:
+    def __init__(
+        self, redis: Redis, components: ComponentRegistry | None = None, *, retry_after_s: int,
+        ttl_s: float = LEASE_TTL_S,
+    ) -> None:
         self.redis = redis
+        self.components = components
         self.retry_after_s = retry_after_s
+        self.ttl_s = ttl_s
         self.held: set[Lease] = set()
         self._warned_at = 0.0
 
@@ -82,8 +89,11 @@ class Leases:
     async def take(self, identity: str, limit: int) -> Lease | None:
         """A lease, or None when the limit is not enforced now (Redis down)."""
         lease = Lease(PREFIX + identity, uuid.uuid4().hex)
+        if self.components is not None and not self.components.is_ready("redis"):
+            self._degraded(None)
+            return None
         try:
-            taken = await self.redis.eval(_TAKE, 1, lease.key, limit, LEASE_TTL_S, lease.member)  # type: ignore[misc]
+            taken = await self.redis.eval(_TAKE, 1, lease.key, limit, self.ttl_s, lease.member)  # type: ignore[misc]
         except (RedisError, OSError) as exc:
             self._degraded(exc)
             return None
@@ -107,22 +117,24 @@ class Leases:
         leases = list(self.held)
         if leases:
             await self.redis.eval(  # type: ignore[misc]
-                _RENEW, len(leases), *[lease.key for lease in leases], LEASE_TTL_S, *[lease.member for lease in leases]
+                _RENEW, len(leases), *[lease.key for lease in leases], self.ttl_s, *[lease.member for lease in leases]
             )
 
     async def run(self) -> None:
         while True:
-            await asyncio.sleep(LEASE_TTL_S / 3)
+            await asyncio.sleep(self.ttl_s / 3)
             try:
                 await self.renew()
             except (RedisError, OSError) as exc:
                 self._degraded(exc)
 
-    def _degraded(self, exc: BaseException) -> None:
+    def _degraded(self, exc: BaseException | None) -> None:
+        if exc is not None and self.components is not None:
+            self.components.mark_down("redis", type(exc).__name__)
         now = time.monotonic()
         if now - self._warned_at > 60:
             self._warned_at = now
             log.warning(
                 "concurrency limits per key not enforced: redis unavailable",
-                extra={"fields": {"error": type(exc).__name__}},
+                extra={"fields": {"error": type(exc).__name__ if exc else "down"}},
             )

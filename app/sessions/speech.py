@@ -106,12 +106,14 @@ class SpeechSessions:
         Usage(connection).characters = plan.characters
         return plan
 
-    def session(self, connection: HTTPConnection, template: SpeechPlan) -> SpeechSession:
-        return SpeechSession(self, template, Usage(connection))
+    def session(self, connection: HTTPConnection, template: SpeechPlan, *, patient: bool = False) -> SpeechSession:
+        """`patient`: a WebSocket session, admitted already; its sentences wait for the engine rather
+        than being refused mid-stream (EngineLimiter.acquire)."""
+        return SpeechSession(self, template, Usage(connection), patient=patient)
 
     # --- the one encode loop ---------------------------------------------------------------------
     async def encode(
-        self, plan: SpeechPlan, encoder: Encoder, on_audio: AudioCallback
+        self, plan: SpeechPlan, encoder: Encoder, on_audio: AudioCallback, *, patient: bool = False
     ) -> AsyncGenerator[bytes, None]:
         """Synthesise the plan in an engine slot, change rate and speed, encode as audio is produced,
         and record the TTS metrics. `on_audio(seconds)` reports this plan's audio so far. The encoder
@@ -133,7 +135,7 @@ class SpeechSessions:
             return data
 
         try:
-            async with self.limiter.slot() if self.limiter else contextlib.nullcontext():
+            async with self.limiter.slot(patient=patient) if self.limiter else contextlib.nullcontext():
                 async with contextlib.aclosing(self.service.samples(plan)) as samples:  # type: ignore[type-var]
                     async for chunk in samples:
                         if data := encoded(transform.process(chunk)):
@@ -252,10 +254,11 @@ class SpeechSession:
     """Text spoken piece by piece on one encoder (an Ogg or MP3 stream stays one valid stream), for
     WebSockets and sentence-timed answers; its characters and audio metered as they come."""
 
-    def __init__(self, sessions: SpeechSessions, template: SpeechPlan, usage: Usage) -> None:
+    def __init__(self, sessions: SpeechSessions, template: SpeechPlan, usage: Usage, *, patient: bool = False) -> None:
         self._sessions = sessions
         self._template = template
         self._usage = usage
+        self._patient = patient
         self._encoder = make_encoder(template.format, template.sample_rate)
         self._finished = False
         self.characters = 0
@@ -280,7 +283,9 @@ class SpeechSession:
             self.audio_seconds = before + seconds
             self._usage.audio_seconds = self.audio_seconds
 
-        async with contextlib.aclosing(self._sessions.encode(plan, self._encoder, progress)) as parts:
+        async with contextlib.aclosing(
+            self._sessions.encode(plan, self._encoder, progress, patient=self._patient)
+        ) as parts:
             async for data in parts:
                 yield data
 

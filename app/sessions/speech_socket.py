@@ -200,7 +200,7 @@ async def serve_speech_socket(
     buffer, closing = SentenceBuffer(), False
     try:
         if query is not None:
-            session = sessions.session(websocket, sessions.service.open(query(), "output_format"))
+            session = sessions.session(websocket, sessions.service.open(query(), "output_format"), patient=True)
             speaker = _Speaker(websocket, session, wire)
             await wire.ready(websocket, session)
         while True:
@@ -215,7 +215,9 @@ async def serve_speech_socket(
                 continue  # after the end nothing more is read as text
             body = json_object(message)
             if session is None or speaker is None:
-                session = sessions.session(websocket, sessions.service.open(wire.opening(body), "output_format"))
+                session = sessions.session(
+                    websocket, sessions.service.open(wire.opening(body), "output_format"), patient=True
+                )
                 speaker = _Speaker(websocket, session, wire)
             frame = wire.read(body)
             session.accept(frame.text)

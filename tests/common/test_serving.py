@@ -29,6 +29,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from common.drain import Drain, DrainMiddleware
 from common.serving import DrainingServer, ReceiptDeadlineProtocol, send_deadline_ws_protocol
 from tests.support import free_port, wait_until
+from tests.support.attacker import not_reading, ws_close_code, ws_handshake
 
 HEADER_S = 1.5
 BODY_S = 2.0
@@ -131,34 +132,10 @@ def _read_until_closed(sock: socket.socket) -> bytes:
     return data
 
 
-def _not_reading(port: int, request: bytes) -> socket.socket:
-    """A client that sends `request` and then reads nothing (a small receive buffer, so the server's
-    fills soon)."""
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.connect(("127.0.0.1", port))
-    sock.sendall(request)
-    return sock
-
-
-def _close_code(stream: bytes) -> int | None:
-    """The code of the close frame among a server's (unmasked) WebSocket frames, if one is there."""
-    pos = stream.index(b"\r\n\r\n") + 4  # after the handshake's answer
-    while pos + 2 <= len(stream):
-        opcode, size, pos = stream[pos] & 0x0F, stream[pos + 1] & 0x7F, pos + 2
-        if size >= 126:
-            width = 2 if size == 126 else 8
-            size, pos = int.from_bytes(stream[pos : pos + width], "big"), pos + width
-        if opcode == 0x8:
-            return int.from_bytes(stream[pos : pos + 2], "big")
-        pos += size
-    return None
-
-
 def test_a_client_that_stops_reading_a_response_is_cut_at_the_send_deadline() -> None:
     ENDED["http"].clear()
     with running() as (_, port):
-        sock = _not_reading(port, b"GET /flood HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock = not_reading(port, b"GET /flood HTTP/1.1\r\nHost: x\r\n\r\n")
         started = time.monotonic()
         try:
             # The handler's stream ends: it held no slot, no memory past the full buffer, after it.
@@ -170,19 +147,15 @@ def test_a_client_that_stops_reading_a_response_is_cut_at_the_send_deadline() ->
 
 def test_a_websocket_client_that_stops_reading_is_closed_with_1008() -> None:
     ENDED["websocket"].clear()
-    handshake = (
-        b"GET /ws-flood HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    )
     with running() as (_, port):
-        with _not_reading(port, handshake) as sock:
+        with not_reading(port, ws_handshake("/ws-flood")) as sock:
             started = time.monotonic()
             assert ENDED["websocket"].wait(SEND_S + 10), "the session with a client that reads nothing never ended"
             assert time.monotonic() - started >= SEND_S - 0.2
             sock.settimeout(5)
             received = _read_until_closed(sock)  # it reads again: what was buffered, then the close frame
         assert received.startswith(b"HTTP/1.1 101 ")
-        assert _close_code(received) == 1008
+        assert ws_close_code(received) == 1008
 
 
 def test_a_client_that_reads_slowly_is_not_cut() -> None:

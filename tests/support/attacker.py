@@ -107,16 +107,27 @@ def _read_answer(sock: socket.socket, sent: int) -> Answer:
 # --- WebSocket, by hand ---------------------------------------------------------------------------
 
 
-def ws_open(port: int, path: str, *, receive_buffer: int = 4096) -> socket.socket:
-    """A WebSocket handshake with a small receive buffer; returns the socket after the 101."""
+def not_reading(port: int, request: bytes, *, receive_buffer: int = 4096) -> socket.socket:
+    """A client that sends `request` and then reads nothing (a small receive buffer, so the server's
+    fills soon)."""
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
     sock.connect(("127.0.0.1", port))
+    sock.sendall(request)
+    return sock
+
+
+def ws_handshake(path: str) -> bytes:
     key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall(
+    return (
         f"GET {path} HTTP/1.1\r\nHost: attacker\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
-    )
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    ).encode()
+
+
+def ws_open(port: int, path: str) -> socket.socket:
+    """A WebSocket handshake by a client that reads little; returns the socket after the 101."""
+    sock = not_reading(port, ws_handshake(path))
     answer = b""
     while b"\r\n\r\n" not in answer:
         answer += sock.recv(1)  # byte by byte: nothing after the handshake is read here
@@ -152,6 +163,9 @@ def ws_frames(stream: bytes) -> Iterator[tuple[int, bytes]]:
 
 
 def ws_close_code(stream: bytes) -> int | None:
+    """The code of the close frame among the frames of `stream` (after the handshake's answer, if there)."""
+    if stream.startswith(b"HTTP/"):
+        stream = stream.partition(b"\r\n\r\n")[2]
     for opcode, payload in ws_frames(stream):
         if opcode == 0x8:
             return int.from_bytes(payload[:2], "big")
