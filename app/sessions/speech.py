@@ -2,7 +2,9 @@
 sentence), encoded audio comes out, and this layer owns, once for every surface:
 
 - admission: each synthesis holds a slot of the TTS engine (`TTS_MAX_ACTIVE`), taken when its first
-  audio is pulled, before a response starts, and freed when it ends or the client leaves;
+  audio is pulled, before a response starts, and freed when it ends or the client leaves (a WebSocket
+  session's sentences wait for theirs: the session was admitted, so it is not cut for want of one);
+  a cloning reference is decoded in a slot too;
 - the one encode loop (rate, speed, encoder) and the TTS metrics (time to first audio, real-time factor);
 - usage metering: the characters of an accepted request, the audio seconds as they are produced;
 - the failure table, what a client is shown when synthesis fails:
