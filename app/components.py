@@ -160,8 +160,8 @@ class ComponentRegistry:
         choices = [c for c in needs.any_of if state(c) is not ComponentState.DISABLED]
         if needs.any_of and not choices:
             return Capability(CapabilityState.DISABLED)
-        license = self._components.get("license")
-        if license is not None and license.state is ComponentState.READY and name not in license.detail.get(
+        licensing = self._components.get("license")
+        if licensing is not None and licensing.state is ComponentState.READY and name not in licensing.detail.get(
             "features", [name]
         ):
             return Capability(CapabilityState.NOT_LICENSED)
@@ -169,6 +169,7 @@ class ComponentRegistry:
         missing = [c for c in (*choices, *required) if state(c) not in (ComponentState.READY, ComponentState.DISABLED)]
         served = all(c not in missing for c in required) and (not choices or any(c not in missing for c in choices))
         return Capability(CapabilityState.READY if served else CapabilityState.UNAVAILABLE, missing)
+
 
 def http_health_probe(client: httpx.AsyncClient, url: str) -> Probe:
     """Probe a service whose /health answers 200 when ready and 503 {"status": "starting"} while loading."""

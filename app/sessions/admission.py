@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.access import Caller
 from app.errors import ApplianceError, UpstreamUnavailable, refuse
 from app.licensing import is_licensed_path
 from common.metrics import ENGINE_ACTIVE, ENGINE_WAITING
@@ -95,7 +95,7 @@ class SessionLimitMiddleware:
             await self.app(scope, receive, send)
             return
         state = scope["app"].state
-        caller: Any = (scope.get("state") or {}).get("caller")
+        caller: Caller | None = (scope.get("state") or {}).get("caller")
         leases: Leases | None = getattr(state, "leases", None)
         streams: EngineLimiter | None = getattr(state, "stream_limiter", None) if scope["type"] == "websocket" else None
         if scope["type"] == "websocket":  # websocket.connect: read here, replayed to the route below
