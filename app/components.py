@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import httpx
@@ -20,6 +21,33 @@ from common.states import ComponentState
 from .errors import UpstreamUnavailable
 
 log = logging.getLogger(__name__)
+
+
+class CapabilityState(StrEnum):
+    READY = "ready"
+    UNAVAILABLE = "unavailable"  # a component it needs is not ready: its requests get 503 + Retry-After
+    DISABLED = "disabled"  # not part of this deployment
+    NOT_LICENSED = "not_licensed"  # the license lacks its feature
+
+
+@dataclass(frozen=True)
+class Needs:
+    any_of: tuple[str, ...] = ()  # one of these ready serves it (e.g. a TTS backend)
+    all_of: tuple[str, ...] = ()  # and every one of these
+
+
+# Each capability, named as its license feature, and the components it needs (every one needs a
+# valid license, or licensing disabled).
+CAPABILITIES = {"tts": Needs(any_of=("tts", "svara")), "asr": Needs(all_of=("asr", "redis"))}
+
+
+@dataclass(frozen=True)
+class Capability:
+    state: CapabilityState
+    missing: list[str] = field(default_factory=list)  # components not ready now
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"state": self.state.value, **({"missing": self.missing} if self.missing else {})}
 
 
 @dataclass
@@ -119,10 +147,28 @@ class ComponentRegistry:
     def snapshot(self) -> dict[str, dict[str, Any]]:
         return {name: c.as_dict() for name, c in self._components.items()}
 
-    def all_ready(self) -> bool:
-        return all(
-            c.state in (ComponentState.READY, ComponentState.DISABLED) for c in self._components.values()
-        )
+    def capabilities(self) -> dict[str, Capability]:
+        """What the gateway can serve now, each judged by its own components (CAPABILITIES): TTS down
+        does not make ASR unready, nor the reverse."""
+        return {name: self._capability(name, needs) for name, needs in CAPABILITIES.items()}
+
+    def _capability(self, name: str, needs: Needs) -> Capability:
+        def state(component: str) -> ComponentState:
+            found = self._components.get(component)
+            return found.state if found is not None else ComponentState.DISABLED
+
+        choices = [c for c in needs.any_of if state(c) is not ComponentState.DISABLED]
+        if needs.any_of and not choices:
+            return Capability(CapabilityState.DISABLED)
+        licensing = self._components.get("license")
+        if licensing is not None and licensing.state is ComponentState.READY and name not in licensing.detail.get(
+            "features", [name]
+        ):
+            return Capability(CapabilityState.NOT_LICENSED)
+        required = (*needs.all_of, "license")
+        missing = [c for c in (*choices, *required) if state(c) not in (ComponentState.READY, ComponentState.DISABLED)]
+        served = all(c not in missing for c in required) and (not choices or any(c not in missing for c in choices))
+        return Capability(CapabilityState.READY if served else CapabilityState.UNAVAILABLE, missing)
 
 
 def http_health_probe(client: httpx.AsyncClient, url: str) -> Probe:

@@ -214,6 +214,8 @@ def install_error_handlers(app: FastAPI) -> None:
         elif exc.status_code == 405:
             mapped = BadRequest("method not allowed on this route")
             mapped.status_code = 405
+        elif exc.status_code == 413:  # a body over its cap while it was read (app.sessions.bodies)
+            mapped = PayloadTooLarge(str(exc.detail))
         else:
             mapped = ApplianceError(str(exc.detail))
             mapped.status_code = exc.status_code

@@ -12,6 +12,8 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from app import __version__
+from app.components import CapabilityState
+from app.errors import InvalidParameter
 from common import asr_jobs as q
 from common.metrics import ASR_QUEUE, COMPONENT_READY, LICENSE_GRACE, LICENSE_VALID, MONITOR_RESTARTS
 from common.states import PROGRAMS_KEY, RESTARTS_KEY
@@ -27,21 +29,43 @@ async def live() -> dict[str, str]:
 
 
 @router.get("/health", tags=["health"])
-async def ready(request: Request) -> JSONResponse:
-    """200 when every enabled component is ready, 503 otherwise; the body names each one's state."""
+async def ready(request: Request, capability: str | None = None) -> JSONResponse:
+    """Readiness per capability (`tts`, `asr`; app.components.CAPABILITIES): 200 while at least one is
+    ready, so an outage of one does not take the other out of service; `?capability=tts` (or `asr`)
+    asks for that one, `?capability=all` for every enabled one; else 503 + Retry-After. The body names
+    each capability's state and the degraded ones. Versions, models and component and program states
+    need a valid API key when keys are configured (probes need none)."""
     registry = request.app.state.components
     settings = request.app.state.settings
-    ok = registry.all_ready()
+    capabilities = registry.capabilities()
+    enabled = [name for name, c in capabilities.items() if c.state is not CapabilityState.DISABLED]
+    serving = [name for name in enabled if capabilities[name].state is CapabilityState.READY]
+    degraded = [name for name in enabled if name not in serving]
+    if capability is None:
+        ok = bool(serving)
+    elif capability == "all":
+        ok = bool(serving) and not degraded
+    elif capability in capabilities:
+        ok = capability in serving
+    else:
+        raise InvalidParameter(
+            f"unknown capability {capability!r}; use {', '.join(capabilities)} or all", param="capability"
+        )
+    auth_enabled = getattr(request.app.state, "auth_enabled", False)
+    details = not auth_enabled or getattr(request.state, "caller", None) is not None
     body: dict[str, Any] = {
-        "status": "ready" if ok else "not_ready",
-        "version": __version__,
-        "profile": settings.profile,
-        "components": registry.snapshot(),
-        "auth": "api_keys" if getattr(request.app.state, "auth_enabled", False) else "disabled: no API keys configured",
+        "status": "ready" if serving and not degraded else "degraded" if serving else "not_ready",
+        "capabilities": {
+            name: c.as_dict() if details else {"state": c.state.value} for name, c in capabilities.items()
+        },
+        "degraded": degraded,
+        "auth": "api_keys" if auth_enabled else "disabled: no API keys configured",
     }
-    programs = await _monitor_programs(request)
-    if programs is not None:
-        body["programs"] = programs
+    if details:
+        body |= {"version": __version__, "profile": settings.profile, "components": registry.snapshot()}
+        programs = await _monitor_programs(request)
+        if programs is not None:
+            body["programs"] = programs
     headers = {} if ok else {"Retry-After": str(settings.retry_after_s)}
     return JSONResponse(body, status_code=200 if ok else 503, headers=headers)
 

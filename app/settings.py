@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common.callback_guard import DEFAULT_BLOCKED_NETWORKS, Networks
+
+
+class KeyLimits(BaseModel):
+    """One API key's own limits (API_KEY_LIMITS); a field left out keeps the default."""
+
+    model_config = {"extra": "forbid"}
+
+    max_concurrent: int | None = Field(None, ge=0, description="KEY_MAX_CONCURRENT for this key; 0: no limit.")
+    requests_per_minute: int | None = Field(None, ge=0, description="RATE_LIMIT_PER_MINUTE for this key; 0: off.")
 
 
 class GatewaySettings(BaseSettings):
@@ -58,7 +67,10 @@ class GatewaySettings(BaseSettings):
     retry_after_s: int = Field(5, description="Retry-After sent with 503 while a component is not ready.")
 
     # --- ASR -----------------------------------------------------------------------------------
-    max_upload_bytes: int = Field(100_000_000, description="Largest accepted upload in bytes (413 above).")
+    max_upload_bytes: int = Field(
+        100_000_000, ge=1, description="Largest audio upload for transcription (raw or multipart body) in bytes; "
+        "413 above, counted as it is read."
+    )
     callback_blocked_networks: Networks = Field(
         DEFAULT_BLOCKED_NETWORKS,
         description="CIDRs a callback_url may never reach (loopback and link-local by default).",
@@ -73,6 +85,11 @@ class GatewaySettings(BaseSettings):
     asr_result_ttl_s: int = Field(86400, description="How long queued audio and job results stay in Redis.")
     asr_max_queued_jobs: int = Field(
         1000, description="Jobs waiting in the queue above which new batch requests get 503."
+    )
+    asr_queued_audio_max_bytes: int = Field(
+        1_000_000_000, ge=1,
+        description="Audio of queued jobs (16 kHz PCM, 32 kB per second) Redis may hold at once, shared by every "
+        "gateway; a job that does not fit gets 503 + Retry-After. Keep it well under REDIS_MAXMEMORY.",
     )
 
     # --- TTS -----------------------------------------------------------------------------------
@@ -112,15 +129,19 @@ class GatewaySettings(BaseSettings):
     max_text_chars: int = Field(
         5000, ge=1, description="Longest text one TTS request may carry (413 beyond)."
     )
+    max_json_bytes: int = Field(
+        1_000_000, ge=1, description="Largest JSON request body in bytes (text, lexicon, options); 413 above, "
+        "counted as it is read. Raise it with MAX_TEXT_CHARS."
+    )
+    max_reference_bytes: int = Field(
+        12_000_000, ge=1, description="Largest body of a request that may carry a cloning reference (JSON with "
+        "base64 audio, or multipart) in bytes; 413 above, counted as it is read."
+    )
     tts_first_piece_chars: int = Field(
         80, ge=10, description="Longest first piece of a text: audio starts once it is synthesised."
     )
     tts_max_piece_chars: int = Field(300, ge=20, description="Longest later piece sent to a backend at once.")
     tts_crossfade_ms: float = Field(15.0, ge=0, description="Crossfade between consecutive pieces.")
-    tts_ws_idle_timeout_s: float = Field(
-        30.0, gt=0,
-        description="WS /v1/speak/stream: close a client that sends nothing for this long while no audio is owed.",
-    )
     # Svara on vLLM (hosted in-process by the gateway; TTS_LLM_BASE_URL above is the vLLM server).
     vllm_served_model_name: str = Field("svara", description="Model name vLLM serves Svara under.")
     vllm_max_model_len: int = Field(4096, description="vLLM's context length; bounds prompt + max_tokens.")
@@ -193,7 +214,8 @@ class GatewaySettings(BaseSettings):
     )
     tts_max_waiting: int = Field(16, ge=0, description="TTS requests queued for a slot; beyond: 503.")
     asr_max_active: int = Field(
-        8, ge=1, description="Synchronous transcriptions in flight at once (waiting on the job queue)."
+        8, ge=1, description="Uploads being decoded, and synchronous transcriptions until their result, at once "
+        "(per gateway)."
     )
     asr_max_waiting: int = Field(32, ge=0, description="Synchronous transcriptions queued for a slot; beyond: 503.")
     engine_max_wait_s: float = Field(
@@ -203,11 +225,42 @@ class GatewaySettings(BaseSettings):
         120.0, gt=0, description="A request body must arrive within this many seconds (408 beyond)."
     )
     max_stream_sessions: int = Field(
-        64, ge=1, description="Open WebSocket sessions (speak and listen streams) at once; beyond: 503."
+        64, ge=1, description="Open WebSocket sessions at once on this gateway; beyond: 503."
+    )
+    key_max_concurrent: int = Field(
+        32, ge=0, description="Requests in progress and open WebSocket sessions per API key (per client address "
+        "without keys), counted in Redis across every gateway; beyond: 429 + Retry-After. 0: no limit."
+    )
+    api_key_limits: dict[str, KeyLimits] = Field(
+        default_factory=dict,
+        description="JSON: per-key limits by key id (the first 12 hex digits of the key's SHA-256), e.g. "
+        '{"3f2a9c1b7d4e": {"max_concurrent": 4, "requests_per_minute": 600}}.',
+    )
+    ws_idle_timeout_s: float = Field(
+        30.0, gt=0, description="Every WebSocket: a client that sends nothing for this long, while nothing is owed "
+        "to it, gets an error and is closed (1008)."
+    )
+    ws_max_session_s: float = Field(
+        3600.0, gt=0, description="Every WebSocket: a session's wall-clock limit; at it, an error and a close (1008)."
+    )
+    send_timeout_s: float = Field(
+        30.0, gt=0, description="A client that takes none of the response (HTTP or WebSocket) for this long while "
+        "the gateway has more to send is disconnected (a WebSocket with 1008)."
     )
     playground_enabled: bool = Field(
         True, description="Serve the web playground at / (static page; it calls the API with the user's key)."
     )
+
+    @field_validator("api_key_limits")
+    @classmethod
+    def _key_ids(cls, value: dict[str, KeyLimits]) -> dict[str, KeyLimits]:
+        for name in value:
+            if len(name) != 12 or any(c not in "0123456789abcdef" for c in name):
+                raise ValueError(
+                    f"API_KEY_LIMITS: {name!r} is not a key id (the first 12 hex digits of the key's SHA-256: "
+                    "printf %s \"$KEY\" | sha256sum | cut -c1-12)"
+                )
+        return value
 
     @property
     def asr_url(self) -> str:

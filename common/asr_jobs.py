@@ -8,6 +8,11 @@ Flow: the gateway stores the audio (16 kHz mono PCM16) under `audio_key`, writes
 result with SET NX under `result_key` (a retry after a crash cannot write a second one), and only
 if that write won, LPUSHes `done_key` (the gateway BLPOPs it) and XADDs a callback job when the
 request named a callback_url. Then it XACKs. Jobs held by a dead worker are XAUTOCLAIMed.
+The worker's last step (that same script) deletes the job's audio: once transcribed, it is gone.
+
+The gateway alone keeps two more: `QUEUED_AUDIO`, the ids of jobs whose audio may still be stored
+(what it counts against its byte budget, dropping ids whose audio has gone), and `owner_key`, the id
+of the API key that created a job (only that key may read its result).
 """
 
 from __future__ import annotations
@@ -38,6 +43,13 @@ def result_key(job_id: str) -> str:
 
 def done_key(job_id: str) -> str:
     return f"asr:done:{job_id}"
+
+
+QUEUED_AUDIO = "asr:audio:queued"
+
+
+def owner_key(job_id: str) -> str:
+    return f"asr:owner:{job_id}"
 
 
 def new_job_id() -> str:

@@ -1,5 +1,6 @@
 """How every HTTP program of the appliance runs under uvicorn: a deadline on receiving each request,
-and a graceful drain on SIGTERM (common/drain.py).
+a deadline on sending to a client that has stopped reading, and a graceful drain on SIGTERM
+(common/drain.py).
 
 Receipt deadline: uvicorn has no timeout for receiving a request. Its keep-alive timer is cancelled by
 every byte that arrives, and ASGI middleware runs only once the headers are parsed (uvicorn issue
@@ -8,21 +9,36 @@ The protocol below arms a timer when a connection opens and when a request's fir
 re-arms it for the body once the headers are in, and disarms it when the request is complete or the
 connection becomes a WebSocket; when it fires, the connection is closed (with a 408 when no response
 has started).
+
+Send deadline: a client that stops reading (a response or WebSocket it never consumes) fills the
+connection's write buffer; uvicorn then holds every further send (bounded memory) but waits for it
+forever, and with it whatever the handler holds (an engine slot, a session). When a connection's
+buffer has stayed full for `send_timeout_s`, it is cut: an HTTP connection is aborted (the handler's
+stream is cancelled), a WebSocket gets a close frame 1008 "client not reading" behind what is
+buffered and is aborted if the client has not read up to it a few seconds later; the handler's next
+send raises as if the client had left.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import logging
-from collections.abc import Iterable
+import struct
+import termios
+from collections.abc import Callable, Iterable
 from types import FrameType
 from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.exceptions import InvalidState
 
 from .drain import Drain, DrainMiddleware
+from .ws_errors import POLICY_VIOLATION
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +46,68 @@ log = logging.getLogger(__name__)
 # connection-level deadline is the backstop for bodies no handler reads, so it fires a little later.
 BODY_DEADLINE_MARGIN_S = 5.0
 _TIMEOUT_408 = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+SEND_TIMEOUT_S = 30.0
+CLOSE_GRACE_S = 5.0  # after a stalled WebSocket's close frame: time to read up to it
+
+
+class SendDeadline:
+    """Watches a connection while its write buffer is full (between the transport's pause_writing and
+    resume_writing) and calls `expired` when the client has taken none of what waits for `timeout_s`.
+
+    Progress is what leaves the buffers: the transport's, and the kernel's send queue (SIOCOUTQ, on
+    Linux), which shrinks as the client's acknowledgements come in. The transport's buffer alone
+    drains in bursts (the socket reports room only once half the kernel's queue has gone), so a client
+    reading steadily but slowly could look stalled for longer than the deadline."""
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, transport: Callable[[], asyncio.BaseTransport | None],
+        timeout_s: float, expired: Callable[[], None],
+    ) -> None:
+        self._loop, self._transport, self._timeout_s, self._expired = loop, transport, timeout_s, expired
+        self._timer: asyncio.TimerHandle | None = None
+        self._waiting = 0  # bytes waiting in both buffers at the last look
+        self._since = 0.0  # when the client last took something
+
+    def paused(self) -> None:
+        if self._timer is None:
+            self._waiting, self._since = self._waiting_bytes(), self._loop.time()
+            self._schedule()
+
+    def resumed(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _schedule(self) -> None:
+        self._timer = self._loop.call_later(min(1.0, self._timeout_s / 4), self._look)
+
+    def _look(self) -> None:
+        waiting, now = self._waiting_bytes(), self._loop.time()
+        if waiting < self._waiting:
+            self._since = now
+        self._waiting = waiting
+        if now - self._since >= self._timeout_s:
+            self._timer = None
+            self._expired()
+        else:
+            self._schedule()
+
+    def _waiting_bytes(self) -> int:
+        transport = self._transport()
+        if transport is None:
+            return 0
+        waiting = transport.get_write_buffer_size()  # type: ignore[attr-defined]
+        sock = transport.get_extra_info("socket")
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # not Linux, or closed: the buffer alone
+            waiting += struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0"))[0]
+        return waiting
+
+
+def _stalled(client: tuple[str, int] | None, kind: str, timeout_s: float) -> None:
+    log.info(
+        "closed a connection whose client took nothing for the send deadline",
+        extra={"fields": {"kind": kind, "client": client[0] if client else None, "timeout_s": timeout_s}},
+    )
 
 
 class ReceiptDeadlineProtocol(HttpToolsProtocol):
@@ -37,11 +115,28 @@ class ReceiptDeadlineProtocol(HttpToolsProtocol):
 
     header_timeout_s = 15.0
     body_timeout_s = 125.0
+    send_timeout_s = SEND_TIMEOUT_S
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._receipt: asyncio.TimerHandle | None = None
         self._phase = "headers"
+        self._send_deadline = SendDeadline(
+            self.loop, lambda: getattr(self, "transport", None), self.send_timeout_s, self._send_expired
+        )
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        self._send_deadline.paused()
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        self._send_deadline.resumed()
+
+    def _send_expired(self) -> None:
+        if not self.transport.is_closing():
+            _stalled(self.client, "http", self.send_timeout_s)
+            self.transport.abort()  # connection_lost: the handler's sends end, its stream is cancelled
 
     def _arm(self, phase: str, seconds: float) -> None:
         self._disarm()
@@ -91,16 +186,71 @@ class ReceiptDeadlineProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        self._send_deadline.resumed()
         super().connection_lost(exc)
 
 
-def receipt_deadline_protocol(header_timeout_s: float, body_timeout_s: float) -> type[ReceiptDeadlineProtocol]:
+class SendDeadlineWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's WebSocket protocol (what its "auto" picks) with the send deadline."""
+
+    send_timeout_s = SEND_TIMEOUT_S
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._send_deadline = SendDeadline(
+            self.loop, lambda: getattr(self, "transport", None), self.send_timeout_s, self._send_expired
+        )
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        self._send_deadline.paused()
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        self._send_deadline.resumed()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._send_deadline.resumed()
+        super().connection_lost(exc)
+
+    def _send_expired(self) -> None:
+        if self.transport.is_closing():
+            return
+        _stalled(self.client, "websocket", self.send_timeout_s)
+        if not self.close_sent:
+            try:
+                self.conn.send_close(POLICY_VIOLATION, "client not reading")
+                self.transport.write(b"".join(self.conn.data_to_send()))
+            except InvalidState:
+                pass
+            self.close_sent = True
+        self.queue.put_nowait({"type": "websocket.disconnect", "code": POLICY_VIOLATION})
+        self.transport.close()  # writes what it can of the buffer, the close frame last
+        if self.close_timer is not None:
+            self.close_timer.cancel()
+        self.close_timer = self.loop.call_later(CLOSE_GRACE_S, self.transport.abort)
+        self.disconnected = True  # the handler's send waiting for room raises ClientDisconnected now
+        self.writable.set()
+
+
+def receipt_deadline_protocol(
+    header_timeout_s: float, body_timeout_s: float, send_timeout_s: float = SEND_TIMEOUT_S
+) -> type[ReceiptDeadlineProtocol]:
     """The protocol class for uvicorn's `http=`, with these deadlines."""
     return type(
         "ReceiptDeadlineProtocol",
         (ReceiptDeadlineProtocol,),
-        {"header_timeout_s": header_timeout_s, "body_timeout_s": body_timeout_s + BODY_DEADLINE_MARGIN_S},
+        {
+            "header_timeout_s": header_timeout_s,
+            "body_timeout_s": body_timeout_s + BODY_DEADLINE_MARGIN_S,
+            "send_timeout_s": send_timeout_s,
+        },
     )
+
+
+def send_deadline_ws_protocol(send_timeout_s: float = SEND_TIMEOUT_S) -> type[SendDeadlineWebSocketProtocol]:
+    """The protocol class for uvicorn's `ws=`, with this send deadline."""
+    return type("SendDeadlineWebSocketProtocol", (SendDeadlineWebSocketProtocol,), {"send_timeout_s": send_timeout_s})
 
 
 class DrainingServer(uvicorn.Server):
@@ -143,6 +293,7 @@ def serve(
     drain_timeout_s: float,
     header_timeout_s: float,
     body_timeout_s: float,
+    send_timeout_s: float = SEND_TIMEOUT_S,
     retry_after_s: int = 5,
     readiness_paths: Iterable[str] = ("/health",),
     open_paths: Iterable[str] = ("/health/live", "/metrics"),
@@ -155,7 +306,8 @@ def serve(
         host=host,
         port=port,
         log_config=None,
-        http=receipt_deadline_protocol(header_timeout_s, body_timeout_s),
+        http=receipt_deadline_protocol(header_timeout_s, body_timeout_s, send_timeout_s),
+        ws=send_deadline_ws_protocol(send_timeout_s),
         # The drain already waited: what is left after it gets a moment, then is cancelled.
         timeout_graceful_shutdown=2,
         **uvicorn_options,

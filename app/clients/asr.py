@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import OutOfMemoryError, RedisError
 
 from app.components import ComponentRegistry, ProbeResult
 from app.errors import UpstreamTimeout, UpstreamUnavailable
@@ -28,6 +28,30 @@ from common.states import ComponentState
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
+# Admission and the writes of one job, atomic across gateways. The queued audio is measured, not
+# tracked: the sizes of the audio still stored for the jobs in QUEUED_AUDIO (an id whose audio was
+# deleted by its worker, or expired, is dropped), so a crash anywhere cannot leave the count wrong.
+# (It reads audio keys it is not given in KEYS: fine on one Redis, not on Redis Cluster.)
+# KEYS: queued-audio set, job stream, audio, meta, owner.
+# ARGV: max jobs, max audio bytes, audio key prefix, job id, pcm, ttl, meta, owner, owner ttl, job fields.
+# Returns {0, used}: queued; {1, jobs}: too many jobs; {2, used}: no room for the audio.
+_ENQUEUE = """
+local jobs = redis.call('XLEN', KEYS[2])
+if jobs >= tonumber(ARGV[1]) then return {1, jobs} end
+local used = 0
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local n = redis.call('STRLEN', ARGV[3] .. id)
+  if n == 0 then redis.call('SREM', KEYS[1], id) else used = used + n end
+end
+if used + string.len(ARGV[5]) > tonumber(ARGV[2]) then return {2, used} end
+redis.call('SET', KEYS[3], ARGV[5], 'EX', ARGV[6])
+redis.call('SET', KEYS[4], ARGV[7], 'EX', ARGV[6])
+redis.call('SET', KEYS[5], ARGV[8], 'EX', ARGV[9])
+redis.call('SADD', KEYS[1], ARGV[4])
+redis.call('XADD', KEYS[2], '*', unpack(ARGV, 10))
+return {0, used}
+"""
+
 
 class AsrClient:
     def __init__(
@@ -39,6 +63,7 @@ class AsrClient:
         result_ttl_s: int,
         max_queued: int,
         retry_after_s: int,
+        max_queued_audio_bytes: int = 1_000_000_000,
         discovery: str = "fixed",
         internal_token: str = "",
     ) -> None:
@@ -48,6 +73,7 @@ class AsrClient:
         self.discovery = discovery
         self.result_ttl_s = result_ttl_s
         self.max_queued = max_queued
+        self.max_queued_audio_bytes = max_queued_audio_bytes
         self.retry_after_s = retry_after_s
         self._headers = bearer(internal_token)  # the workers' streaming API wants the internal token
         self._http: aiohttp.ClientSession | None = None
@@ -60,6 +86,8 @@ class AsrClient:
         """Redis failures become a 503 at once (and mark Redis down), never a hang."""
         try:
             return await call()
+        except OutOfMemoryError:  # at REDIS_MAXMEMORY (noeviction): full, not down
+            raise self._full("Redis is at its memory limit (REDIS_MAXMEMORY)") from None
         except (RedisError, OSError) as exc:
             self.components.mark_down("redis", type(exc).__name__)
             raise UpstreamUnavailable(
@@ -67,25 +95,29 @@ class AsrClient:
             ) from None
 
     # --- batch ---------------------------------------------------------------------------------
-    async def enqueue(self, job: q.Job, pcm: bytes) -> None:
-        queued = await self._redis(lambda: self.redis.xlen(q.STREAM))
-        if queued >= self.max_queued:
-            raise UpstreamUnavailable(
-                f"{queued} transcription jobs are waiting; retry later", retry_after_s=self.retry_after_s
+    async def enqueue(self, job: q.Job, pcm: bytes, owner: str = "") -> None:
+        """Queue a job and its audio, unless the queue is at ASR_MAX_QUEUED_JOBS or its audio would
+        pass ASR_QUEUED_AUDIO_MAX_BYTES (503 + Retry-After: accepted work is never displaced).
+        `owner`: the key id that may read the result ("" on an open API)."""
+        meta = q.dumps({"status": "queued", "created": time.time()})
+        outcome, count = await self._redis(lambda: self.redis.eval(  # type: ignore[misc]
+            _ENQUEUE, 5, q.QUEUED_AUDIO, q.STREAM, q.audio_key(job.job_id), q.meta_key(job.job_id),
+            q.owner_key(job.job_id), self.max_queued, self.max_queued_audio_bytes, q.audio_key(""), job.job_id,
+            pcm, self.result_ttl_s, meta, owner, 2 * self.result_ttl_s,  # the result outlives the audio's TTL
+            *[part for item in job.to_fields().items() for part in item],
+        ))
+        if outcome == 1:
+            raise self._full(f"{count} transcription jobs are waiting (ASR_MAX_QUEUED_JOBS)")
+        if outcome == 2:
+            raise self._full(
+                f"the queued audio ({count} bytes) leaves no room for this job's {len(pcm)} "
+                f"(ASR_QUEUED_AUDIO_MAX_BYTES, {self.max_queued_audio_bytes})"
             )
 
-        async def write() -> None:
-            pipe = self.redis.pipeline(transaction=True)
-            pipe.set(q.audio_key(job.job_id), pcm, ex=self.result_ttl_s)
-            pipe.set(
-                q.meta_key(job.job_id),
-                q.dumps({"status": "queued", "created": time.time()}),
-                ex=self.result_ttl_s,
-            )
-            pipe.xadd(q.STREAM, job.to_fields())  # type: ignore[arg-type]
-            await pipe.execute()
-
-        await self._redis(write)
+    def _full(self, why: str) -> UpstreamUnavailable:
+        return UpstreamUnavailable(
+            f"the transcription queue is full: {why}; retry later", retry_after_s=self.retry_after_s
+        )
 
     async def wait(self, job_id: str, timeout_s: float) -> dict[str, Any]:
         """Wait for a job's result: BLPOP on its notification list, in short steps so that a lost
@@ -106,8 +138,12 @@ class AsrClient:
     async def result(self, job_id: str) -> dict[str, Any] | None:
         return q.loads(await self._redis(lambda: self.redis.get(q.result_key(job_id))))
 
-    async def status(self, job_id: str) -> dict[str, Any] | None:
-        """The result when there is one, else the job's state (queued / processing), else None."""
+    async def status(self, job_id: str, owner: str = "") -> dict[str, Any] | None:
+        """The result when there is one, else the job's state (queued / processing), else None; None
+        too for a job `owner` (a key id, "" on an open API) did not create."""
+        created_by = await self._redis(lambda: self.redis.get(q.owner_key(job_id)))
+        if created_by is None or (created_by.decode() if isinstance(created_by, bytes) else created_by) != owner:
+            return None
         result = await self.result(job_id)
         if result is not None:
             return result

@@ -59,6 +59,7 @@ class TranscriptionRequest:
     prompt: str | None = None
     temperature: float = 0.0
     callback_url: str | None = None  # queued, and the result POSTed there
+    owner: str = ""  # the key id that may read the result at GET /v1/listen/{id} ("": an open API)
 
 
 class TranscriptionService:
@@ -117,7 +118,7 @@ class TranscriptionService:
             temperature=req.temperature,
             callback_url=req.callback_url or "",
         )
-        await self.client.enqueue(job, audio.pcm)
+        await self.client.enqueue(job, audio.pcm, req.owner)
         log.info("transcription queued", extra={"fields": {"job_id": job.job_id, "audio_s": job.duration}})
         return job.job_id
 
@@ -126,10 +127,12 @@ class TranscriptionService:
         result = await self.client.wait(job_id, self.job_timeout_s)
         return to_transcript(result, with_words=req.word_timestamps)
 
-    async def lookup(self, job_id: str) -> dict[str, Any]:
+    async def lookup(self, job_id: str, owner: str = "") -> dict[str, Any]:
+        """A job's result or state, for its `owner` only: another key is told what an unknown id is
+        told (404), so ids cannot be probed."""
         if not job_id.isalnum() or len(job_id) > 64:
             raise NotFound("no such request_id")
-        found = await self.client.status(job_id)
+        found = await self.client.status(job_id, owner)
         if found is None:
             raise NotFound(f"no transcription with request_id {job_id} (unknown or expired)")
         found.setdefault("request_id", job_id)

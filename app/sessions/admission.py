@@ -1,4 +1,5 @@
-"""Admission: per-engine slots with a bounded wait queue, and the cap on open WebSocket sessions.
+"""Admission: per-engine slots with a bounded wait queue; and before any route, each caller's
+concurrency (app.sessions.leases, across replicas) and this gateway's cap on open WebSocket sessions.
 
 Beyond `max_active` running and `max_waiting` queued, or after waiting `max_wait_s`, a request is
 refused at once with 503 + Retry-After instead of piling up behind the engine.
@@ -12,8 +13,12 @@ from collections.abc import AsyncIterator
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import UpstreamUnavailable, refuse
+from app.access import Caller
+from app.errors import ApplianceError, UpstreamUnavailable, refuse
+from app.licensing import is_licensed_path
 from common.metrics import ENGINE_ACTIVE, ENGINE_WAITING
+
+from .leases import Leases
 
 
 class EngineLimiter:
@@ -40,14 +45,18 @@ class EngineLimiter:
     def _busy(self, why: str) -> UpstreamUnavailable:
         return UpstreamUnavailable(f"{self.engine} is busy ({why}); retry shortly", retry_after_s=self.retry_after_s)
 
-    async def acquire(self) -> None:
+    async def acquire(self, *, patient: bool = False) -> None:
+        """A slot, or 503 when the queue is full or the wait too long. `patient`: the next piece of
+        work of a session already admitted (a WebSocket's next sentence): it waits its turn however
+        long and is never refused, since refusing it would cut a session mid-stream; what bounds such
+        waiters is the sessions' own caps (MAX_STREAM_SESSIONS, KEY_MAX_CONCURRENT)."""
         if self._slots.locked():
-            if self._waiting >= self.max_waiting:
+            if self._waiting >= self.max_waiting and not patient:
                 raise self._busy("queue full")
             self._waiting += 1
             ENGINE_WAITING.labels(self.engine).set(self._waiting)
             try:
-                await asyncio.wait_for(self._slots.acquire(), self.max_wait_s)
+                await asyncio.wait_for(self._slots.acquire(), None if patient else self.max_wait_s)
             except TimeoutError:
                 raise self._busy(f"waited {self.max_wait_s:g}s for a slot") from None
             finally:
@@ -62,8 +71,8 @@ class EngineLimiter:
         ENGINE_ACTIVE.labels(self.engine).dec()
 
     @contextlib.asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        await self.acquire()
+    async def slot(self, *, patient: bool = False) -> AsyncIterator[None]:
+        await self.acquire(patient=patient)
         try:
             yield
         finally:
@@ -71,34 +80,46 @@ class EngineLimiter:
 
 
 class SessionLimitMiddleware:
-    """Caps open WebSocket sessions with the `EngineLimiter` at `app.state.stream_limiter` (made in
-    the lifespan). A session beyond the cap is refused in the handshake with 503 + Retry-After
-    (or, where the server has no denial responses, accepted and closed at once with 1013)."""
+    """Admits an API request or WebSocket session before its route runs: its caller (app.access) may
+    hold another (a lease of `app.state.leases`, KEY_MAX_CONCURRENT or the key's own), and a WebSocket
+    takes one of this gateway's `app.state.stream_limiter` slots (MAX_STREAM_SESSIONS). Both are held
+    until the request or session ends. Refused ones get the error before anything starts: HTTP 429 or
+    503 with Retry-After, in a WebSocket's handshake too (or, where the server has no denial
+    responses, an accepted socket closed at once with 1008 or 1013)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        limiter: EngineLimiter | None = getattr(scope["app"].state, "stream_limiter", None)
-        if scope["type"] != "websocket" or limiter is None:
+        if scope["type"] not in ("http", "websocket") or not is_licensed_path(scope["path"]):
             await self.app(scope, receive, send)
             return
-        connect = await receive()  # websocket.connect: read here, replayed to the route below
-        try:
-            await limiter.acquire()
-        except UpstreamUnavailable as exc:
-            await refuse(exc, scope, receive, send)
-            return
-        replayed = False
+        state = scope["app"].state
+        caller: Caller | None = (scope.get("state") or {}).get("caller")
+        leases: Leases | None = getattr(state, "leases", None)
+        streams: EngineLimiter | None = getattr(state, "stream_limiter", None) if scope["type"] == "websocket" else None
+        if scope["type"] == "websocket":  # websocket.connect: read here, replayed to the route below
+            receive = _replaying(await receive(), receive)
+        async with contextlib.AsyncExitStack() as held:
+            try:
+                if leases is not None and caller is not None and caller.max_concurrent:
+                    await held.enter_async_context(leases.held_for(caller.identity, caller.max_concurrent))
+                if streams is not None:
+                    await held.enter_async_context(streams.slot())
+            except ApplianceError as exc:
+                await refuse(exc, scope, receive, send)
+                return
+            await self.app(scope, receive, send)
 
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return connect
-            return await receive()
 
-        try:
-            await self.app(scope, replay, send)
-        finally:
-            limiter.release()
+def _replaying(first: Message, receive: Receive) -> Receive:
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return first
+        return await receive()
+
+    return replay

@@ -2,7 +2,9 @@
 sentence), encoded audio comes out, and this layer owns, once for every surface:
 
 - admission: each synthesis holds a slot of the TTS engine (`TTS_MAX_ACTIVE`), taken when its first
-  audio is pulled, before a response starts, and freed when it ends or the client leaves;
+  audio is pulled, before a response starts, and freed when it ends or the client leaves (a WebSocket
+  session's sentences wait for theirs: the session was admitted, so it is not cut for want of one);
+  a cloning reference is decoded in a slot too;
 - the one encode loop (rate, speed, encoder) and the TTS metrics (time to first audio, real-time factor);
 - usage metering: the characters of an accepted request, the audio seconds as they are produced;
 - the failure table, what a client is shown when synthesis fails:
@@ -83,10 +85,9 @@ class AudioStreamResponse(StreamingResponse):
 class SpeechSessions:
     """What the lifespan keeps at `app.state.speech`: the speech service behind the engine's slots."""
 
-    def __init__(self, service: SpeechService, limiter: EngineLimiter | None = None, *, idle_s: float = 30.0) -> None:
+    def __init__(self, service: SpeechService, limiter: EngineLimiter | None = None) -> None:
         self.service = service
         self.limiter = limiter  # None: unbounded (tests of the service alone)
-        self.idle_s = idle_s  # TTS_WS_IDLE_TIMEOUT_S: a socket silent this long, owed nothing, is closed
 
     async def plan(
         self,
@@ -97,19 +98,24 @@ class SpeechSessions:
         format_param: str = "response_format",
         reference: ReferenceUpload | None = None,
     ) -> SpeechPlan:
-        """A request checked and accepted (every client mistake is a 4xx here); its characters metered."""
-        plan = await self.service.plan(
-            request, text_param=text_param, format_param=format_param, reference=reference
-        )
+        """A request checked and accepted (every client mistake is a 4xx here); its characters metered.
+        A cloning reference is decoded in a slot of the engine: nothing is decoded outside one."""
+        decoding = reference is not None and not reference.empty and self.limiter is not None
+        async with self.limiter.slot() if decoding else contextlib.nullcontext():  # type: ignore[union-attr]
+            plan = await self.service.plan(
+                request, text_param=text_param, format_param=format_param, reference=reference
+            )
         Usage(connection).characters = plan.characters
         return plan
 
-    def session(self, connection: HTTPConnection, template: SpeechPlan) -> SpeechSession:
-        return SpeechSession(self, template, Usage(connection))
+    def session(self, connection: HTTPConnection, template: SpeechPlan, *, patient: bool = False) -> SpeechSession:
+        """`patient`: a WebSocket session, admitted already; its sentences wait for the engine rather
+        than being refused mid-stream (EngineLimiter.acquire)."""
+        return SpeechSession(self, template, Usage(connection), patient=patient)
 
     # --- the one encode loop ---------------------------------------------------------------------
     async def encode(
-        self, plan: SpeechPlan, encoder: Encoder, on_audio: AudioCallback
+        self, plan: SpeechPlan, encoder: Encoder, on_audio: AudioCallback, *, patient: bool = False
     ) -> AsyncGenerator[bytes, None]:
         """Synthesise the plan in an engine slot, change rate and speed, encode as audio is produced,
         and record the TTS metrics. `on_audio(seconds)` reports this plan's audio so far. The encoder
@@ -131,7 +137,7 @@ class SpeechSessions:
             return data
 
         try:
-            async with self.limiter.slot() if self.limiter else contextlib.nullcontext():
+            async with self.limiter.slot(patient=patient) if self.limiter else contextlib.nullcontext():
                 async with contextlib.aclosing(self.service.samples(plan)) as samples:  # type: ignore[type-var]
                     async for chunk in samples:
                         if data := encoded(transform.process(chunk)):
@@ -250,10 +256,11 @@ class SpeechSession:
     """Text spoken piece by piece on one encoder (an Ogg or MP3 stream stays one valid stream), for
     WebSockets and sentence-timed answers; its characters and audio metered as they come."""
 
-    def __init__(self, sessions: SpeechSessions, template: SpeechPlan, usage: Usage) -> None:
+    def __init__(self, sessions: SpeechSessions, template: SpeechPlan, usage: Usage, *, patient: bool = False) -> None:
         self._sessions = sessions
         self._template = template
         self._usage = usage
+        self._patient = patient
         self._encoder = make_encoder(template.format, template.sample_rate)
         self._finished = False
         self.characters = 0
@@ -278,7 +285,9 @@ class SpeechSession:
             self.audio_seconds = before + seconds
             self._usage.audio_seconds = self.audio_seconds
 
-        async with contextlib.aclosing(self._sessions.encode(plan, self._encoder, progress)) as parts:
+        async with contextlib.aclosing(
+            self._sessions.encode(plan, self._encoder, progress, patient=self._patient)
+        ) as parts:
             async for data in parts:
                 yield data
 

@@ -12,8 +12,8 @@ SDK's stream-input socket under its own query names.
   format), {"type": "flushed", ...} after a flush's audio, {"type": "done", ...} at the end, then a
   normal close; or the error frame and a close (app.sessions.sockets.fail).
 
-A client silent for TTS_WS_IDLE_TIMEOUT_S while no audio is owed to it is closed; while a sentence it
-waits for is being made, the idle clock does not run.
+A client silent for WS_IDLE_TIMEOUT_S while no audio is owed to it is closed; while a sentence it
+waits for is being made, the idle clock does not run (app.sessions.sockets: both deadlines).
 """
 
 from __future__ import annotations
@@ -200,12 +200,12 @@ async def serve_speech_socket(
     buffer, closing = SentenceBuffer(), False
     try:
         if query is not None:
-            session = sessions.session(websocket, sessions.service.open(query(), "output_format"))
+            session = sessions.session(websocket, sessions.service.open(query(), "output_format"), patient=True)
             speaker = _Speaker(websocket, session, wire)
             await wire.ready(websocket, session)
         while True:
             busy = closing or (speaker is not None and speaker.pending)
-            message = await receive(websocket, None if busy else sessions.idle_s, speaker.task if speaker else None)
+            message = await receive(websocket, owed=bool(busy), until=speaker.task if speaker else None)
             if message is None:  # the speaker has finished (the end is spoken), or failed
                 assert speaker is not None
                 speaker.task.result()  # re-raises the speaker's failure, if any
@@ -215,7 +215,9 @@ async def serve_speech_socket(
                 continue  # after the end nothing more is read as text
             body = json_object(message)
             if session is None or speaker is None:
-                session = sessions.session(websocket, sessions.service.open(wire.opening(body), "output_format"))
+                session = sessions.session(
+                    websocket, sessions.service.open(wire.opening(body), "output_format"), patient=True
+                )
                 speaker = _Speaker(websocket, session, wire)
             frame = wire.read(body)
             session.accept(frame.text)

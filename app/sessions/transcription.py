@@ -1,7 +1,8 @@
 """Transcription sessions: how every speech-to-text surface transcribes. This layer owns, once for
-every surface: reading an upload under its limits (before any work starts, a down worker answers
-503 at once), admission (`ASR_MAX_ACTIVE` synchronous transcriptions), usage metering (the audio
-seconds received), and streaming sessions with a worker over common/asr_stream.py's contract, proxied
+every surface: reading an upload (before any work starts, a down worker answers 503 at once; its
+byte cap is app.sessions.bodies'), admission (`ASR_MAX_ACTIVE` slots: an upload is decoded only in
+one, and a synchronous transcription keeps it until its result), usage metering (the audio seconds
+received), and streaming sessions with a worker over common/asr_stream.py's contract, proxied
 to a client as they are (`serve_stream`) or kept in turns across worker sessions (app.sessions.turns).
 """
 
@@ -11,7 +12,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import aiohttp
@@ -43,6 +44,12 @@ from .usage import Usage
 Reshape = Callable[[dict[str, Any]], dict[str, Any]]
 
 
+def owner_of(request: Request) -> str:
+    """The key id of the caller (app.access), "" on an open API."""
+    caller = getattr(request.state, "caller", None)
+    return (caller.key_id or "") if caller is not None else ""
+
+
 def language_of(value: str | None) -> str | None:
     """A requested language; None (detect) for none, `auto` or `multi`."""
     return None if not value or value in ("auto", "multi") else value
@@ -60,10 +67,9 @@ def flag(value: str | None, name: str) -> bool:
 class TranscriptionSessions:
     """What the lifespan keeps at `app.state.transcription`: the service behind the ASR slots."""
 
-    def __init__(self, service: TranscriptionService, limiter: EngineLimiter | None, *, max_upload_bytes: int) -> None:
+    def __init__(self, service: TranscriptionService, limiter: EngineLimiter | None) -> None:
         self.service = service
-        self.limiter = limiter  # bounds synchronous transcriptions waiting on the queue
-        self.max_upload_bytes = max_upload_bytes
+        self.limiter = limiter  # bounds decoding, and synchronous transcriptions waiting on the queue
 
     async def upload(
         self, request: Request, *, file_fields: tuple[str, ...], allow_raw: bool, language: str | None = None
@@ -72,17 +78,24 @@ class TranscriptionSessions:
         `language`, if already known, is one the model has."""
         self.service.check_ready()  # before reading a large body: a down worker answers 503 at once
         self.service.check_language(language)
-        return await read_upload(request, file_fields=file_fields, max_bytes=self.max_upload_bytes, allow_raw=allow_raw)
+        return await read_upload(request, file_fields=file_fields, allow_raw=allow_raw)
 
     async def transcribe(self, request: Request, data: bytes, options: TranscriptionRequest) -> Transcript | str:
-        """The transcript of `data`, or the job id when a callback will get it."""
+        """The transcript of `data`, or the job id when a callback will get it (its result readable
+        by the key that sent it only)."""
+        options = replace(options, owner=owner_of(request))
         await self.service.check_callback(options.callback_url)
-        audio = await self.service.decode(data)
-        Usage(request).audio_seconds = audio.duration
-        if options.callback_url:
-            return await self.service.submit(audio, options)
+        # Nothing is decoded outside a slot: decoding is where an upload's memory and CPU go.
         async with self.limiter.slot() if self.limiter else contextlib.nullcontext():
+            audio = await self.service.decode(data)
+            Usage(request).audio_seconds = audio.duration
+            if options.callback_url:
+                return await self.service.submit(audio, options)
             return await self.service.transcribe(audio, options)
+
+    async def result(self, request: Request, job_id: str) -> dict[str, Any]:
+        """A queued job's result or state, for the key that created it (404 for any other)."""
+        return await self.service.lookup(job_id, owner_of(request))
 
     async def serve_stream(self, websocket: WebSocket, reshape: Reshape | None = None) -> None:
         """One `/v1/listen/stream` session (its query: `StreamRequest`), proxied to a worker session;
@@ -178,9 +191,9 @@ async def _proxy(
 ) -> None:
     async def client_to_worker() -> None:
         while True:
-            message = await receive(websocket, None)
-            assert message is not None
             try:
+                message = await receive(websocket)
+                assert message is not None
                 if message.get("bytes") is not None:
                     if pcm := audio.convert(message["bytes"]):
                         await _forward(upstream.send_bytes(pcm))

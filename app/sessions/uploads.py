@@ -1,15 +1,18 @@
-"""Reading audio uploads under the size limit, raw body or multipart, before any work starts."""
+"""Reading audio uploads, raw body or multipart, before any work starts. Their byte cap
+(MAX_UPLOAD_BYTES) is counted as the body streams by app.sessions.bodies; until the whole body is in,
+it is kept in a spooled temporary file (on disk past 1 MiB, as multipart file parts are), so a body
+refused half way has cost the gateway no more memory than that."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+import tempfile
 from dataclasses import dataclass, field
 
 from fastapi import Request
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from app.errors import BadRequest, PayloadTooLarge, UnsupportedMedia
+from app.errors import BadRequest, UnsupportedMedia
 
 RAW_TYPES = ("application/octet-stream", "audio/", "video/webm", "video/mp4", "video/ogg")
 
@@ -24,38 +27,33 @@ class Upload:
         return values[-1] if values else None
 
 
-def _too_large(max_bytes: int) -> PayloadTooLarge:
-    return PayloadTooLarge(
-        f"the upload is larger than this service's limit of {max_bytes} bytes (MAX_UPLOAD_BYTES)"
-    )
+SPOOL_MEMORY_BYTES = 1024 * 1024  # what a body may hold in memory before it goes to a temporary file
 
 
-async def _limited(request: Request, max_bytes: int) -> AsyncGenerator[bytes, None]:
-    received = 0
-    async for chunk in request.stream():
-        received += len(chunk)
-        if received > max_bytes:  # Content-Length can be absent (chunked) or wrong: count as well
-            raise _too_large(max_bytes)
-        yield chunk
-
-
-async def read_upload(
-    request: Request, *, file_fields: tuple[str, ...], max_bytes: int, allow_raw: bool
-) -> Upload:
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > max_bytes:
-        raise _too_large(max_bytes)  # before reading a byte of it
+async def read_upload(request: Request, *, file_fields: tuple[str, ...], allow_raw: bool) -> Upload:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
-        return await _read_multipart(request, file_fields, max_bytes)
+        return await _read_multipart(request, file_fields)
     if allow_raw and (content_type == "" or content_type.startswith(RAW_TYPES)):
-        return Upload(b"".join([chunk async for chunk in _limited(request, max_bytes)]))
+        return Upload(await _read_raw(request))
     accepted = "multipart/form-data" + (", application/octet-stream or audio/*" if allow_raw else "")
     raise UnsupportedMedia(f"content type {content_type!r} is not accepted here; send {accepted}")
 
 
-async def _read_multipart(request: Request, file_fields: tuple[str, ...], max_bytes: int) -> Upload:
-    parser = MultiPartParser(request.headers, _limited(request, max_bytes), max_files=4, max_fields=32)
+async def _read_raw(request: Request) -> bytes:
+    # Starlette's UploadFile (what multipart file parts are) writes off the event loop once on disk.
+    spool = UploadFile(tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES))  # type: ignore[arg-type]
+    try:
+        async for chunk in request.stream():
+            await spool.write(chunk)
+        await spool.seek(0)
+        return await spool.read()
+    finally:
+        await spool.close()
+
+
+async def _read_multipart(request: Request, file_fields: tuple[str, ...]) -> Upload:
+    parser = MultiPartParser(request.headers, request.stream(), max_files=4, max_fields=32)
     try:
         form = await parser.parse()
     except MultiPartException as exc:

@@ -21,6 +21,7 @@ from app.licensing import licensed
 from app.services.speech import SpeechRequest
 from app.services.subtitles import to_srt, to_vtt
 from app.services.transcription import TranscriptionRequest
+from app.sessions.bodies import Body, takes
 from app.sessions.fields import CloningFields, LexiconFields, SamplingFields
 from app.sessions.speech import Frames, SpeechSessions
 from app.sessions.transcription import TranscriptionSessions
@@ -68,6 +69,7 @@ def _event(event: dict[str, object]) -> str:
 
 @router.post("/v1/audio/speech", tags=["text-to-speech"])
 @licensed("tts")
+@takes(Body.REFERENCE)
 async def speech(body: OpenAISpeechBody, request: Request) -> Response:
     """OpenAI-compatible speech: streamed (chunked), as SSE with `stream_format=sse`, or the whole
     file with `stream=false` (Svara SDK). `pcm` is 24 kHz unless `sample_rate` says otherwise."""
@@ -95,6 +97,7 @@ async def speech(body: OpenAISpeechBody, request: Request) -> Response:
 
 @router.post("/v1/audio/transcriptions", tags=["speech-to-text"])
 @licensed("asr")
+@takes(Body.UPLOAD)
 async def transcriptions(request: Request) -> Response:
     sessions: TranscriptionSessions = request.app.state.transcription
     upload = await sessions.upload(request, file_fields=("file",), allow_raw=False)

@@ -221,22 +221,31 @@ async def realtime(websocket: WebSocket) -> None:
         return
     await session.emit("session.created", session=session.config.session(session.id))
 
-    async def client_events() -> None:
-        while (message := await receive(websocket, None)) is not None:
-            if message.get("text") is None:
-                await session.error(InvalidParameter(
-                    "binary frames are not part of this protocol: send JSON events "
-                    "(input_audio_buffer.append carries base64 audio)", param="event",
-                ))
-            else:
-                await session.on_client(message["text"])
+    async def client_events() -> ApplianceError | None:
+        """Until the client leaves (None), or a deadline of the session ends it (its error)."""
+        try:
+            while (message := await receive(websocket)) is not None:
+                if message.get("text") is None:
+                    await session.error(InvalidParameter(
+                        "binary frames are not part of this protocol: send JSON events "
+                        "(input_audio_buffer.append carries base64 audio)", param="event",
+                    ))
+                else:
+                    await session.on_client(message["text"])
+        except ApplianceError as exc:
+            return exc
+        return None
 
     client = asyncio.create_task(client_events())
     failed = asyncio.create_task(session.turns.failed.wait())
     failure = None
     try:
         await asyncio.wait({client, failed}, return_when=asyncio.FIRST_COMPLETED)
-        if (failure := session.turns.failure) is not None:  # the worker failed: the session ends with its error
+        # The worker failed, or the client's deadline passed: the session ends with the error.
+        failure = session.turns.failure
+        if failure is None and client.done() and client.exception() is None:
+            failure = client.result()
+        if failure is not None:
             async with session.lock:
                 await fail(websocket, failure)
     finally:

@@ -28,6 +28,7 @@ from app.errors import ApplianceError, InvalidParameter
 from app.licensing import licensed
 from app.services.speech import SpeechPlan, SpeechRequest
 from app.services.transcription import Transcript, TranscriptionRequest
+from app.sessions.bodies import Body, takes
 from app.sessions.fields import LexiconFields
 from app.sessions.speech import Frames, SpeechSession, SpeechSessions
 from app.sessions.speech_socket import TextFrame, serve_speech_socket
@@ -89,6 +90,7 @@ async def speak(body: SmallestSpeakBody, request: Request) -> Response:
 
 @router.post("/v1/listen", tags=["speech-to-text"])
 @licensed("asr")
+@takes(Body.UPLOAD)
 async def listen(request: Request) -> JSONResponse:
     result = await _transcribe(request)
     if isinstance(result, str):
@@ -99,7 +101,7 @@ async def listen(request: Request) -> JSONResponse:
 @router.get("/v1/listen/{request_id}", tags=["speech-to-text"])
 @licensed("asr")
 async def listen_result(request: Request, request_id: str) -> JSONResponse:
-    return JSONResponse(await request.app.state.transcription.service.lookup(request_id))
+    return JSONResponse(await request.app.state.transcription.result(request, request_id))
 
 
 def _params(request: Request, form: dict[str, list[str]]) -> dict[str, str]:
@@ -202,6 +204,7 @@ async def waves_tts_live(websocket: WebSocket) -> None:
 @router.post("/waves/v1/stt/", tags=["waves"])
 @router.post("/waves/v1/stt", tags=["waves"], include_in_schema=False)
 @licensed("asr")
+@takes(Body.UPLOAD)
 async def waves_stt(request: Request) -> JSONResponse:
     result = await _transcribe(request)
     if isinstance(result, str):  # a webhook will get it

@@ -30,6 +30,7 @@ from app.audio.encode import finalize_wav
 from app.errors import InvalidParameter
 from app.licensing import licensed
 from app.services.speech import SpeechPlan, SpeechRequest
+from app.sessions.bodies import Body, takes
 from app.sessions.fields import CloningFields, LexiconFields, SamplingFields
 from app.sessions.sockets import query_number, query_sampling
 from app.sessions.speech import Frames, SpeechSessions, audio_headers, failure, framed_response
@@ -81,6 +82,7 @@ async def _body(request: Request) -> tuple[SvaraSpeechBody, bytes | None]:
 
 @router.post("/v1/text-to-speech", openapi_extra=_BODY_DOC)
 @licensed("tts")
+@takes(Body.REFERENCE)
 async def text_to_speech(request: Request) -> Response:
     """Svara-style speech, with the Svara authors' defaults (streamed 24 kHz PCM); sampling fields
     reach backends driven by a language model; reference_audio + reference_transcript clone a voice."""

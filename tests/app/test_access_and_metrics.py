@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from fastapi import WebSocket
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 from starlette.testclient import WebSocketDenialResponse
 
 from app.licensing import licensed
@@ -152,3 +154,17 @@ def test_svara_sdk_authenticates_with_its_xi_api_key_header(make_client: Factory
     wrong = svara.Svara(api_key="wrong", base_url="http://testserver", http_client=client, max_retries=0)
     with pytest.raises(svara.AuthenticationError):
         wrong.models.list()
+
+
+def test_a_key_has_its_own_limits_and_an_unknown_key_id_is_refused_at_start(make_client: Factory) -> None:
+    busy, quiet = f"k-busy-{uuid.uuid4().hex}", f"k-quiet-{uuid.uuid4().hex}"  # fresh: their own counts
+    busy_id = hashlib.sha256(busy.encode()).hexdigest()[:12]
+    client = make_client(
+        api_keys=f"{busy},{quiet}", rate_limit_per_minute=2, api_key_limits={busy_id: {"requests_per_minute": 4}}
+    )
+    busy_statuses = [client.get("/openapi.json", headers={"X-API-Key": busy}).status_code for _ in range(5)]
+    quiet_statuses = [client.get("/openapi.json", headers={"X-API-Key": quiet}).status_code for _ in range(3)]
+    assert busy_statuses == [200] * 4 + [429]  # its own limit
+    assert quiet_statuses == [200, 200, 429]  # the default, counted apart
+    with pytest.raises(ValidationError, match="key id"):
+        GatewaySettings(api_key_limits={busy: {"requests_per_minute": 1}})  # the key itself, not its id

@@ -1,6 +1,8 @@
 """common/serving.py on a real uvicorn: the receipt deadline drops slowloris and idle connections but
-not slow-yet-complete requests or WebSockets; the drain serves open sessions to their end, refuses
-new work with 503 + Retry-After, and closes what is left at the deadline with 1001."""
+not slow-yet-complete requests or WebSockets; the send deadline cuts a client that stops reading (its
+handler's stream ends, a WebSocket's close says 1008) but not one that reads slowly; the drain serves
+open sessions to their end, refuses new work with 503 + Retry-After, and closes what is left at the
+deadline with 1001."""
 
 from __future__ import annotations
 
@@ -18,18 +20,22 @@ import pytest
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from common.drain import Drain, DrainMiddleware
-from common.serving import DrainingServer, ReceiptDeadlineProtocol
+from common.serving import DrainingServer, ReceiptDeadlineProtocol, send_deadline_ws_protocol
 from tests.support import free_port, wait_until
+from tests.support.attacker import not_reading, ws_close_code, ws_handshake
 
 HEADER_S = 1.5
 BODY_S = 2.0
+SEND_S = 1.5
+CHUNK = b"x" * 65536
+ENDED = {"http": threading.Event(), "websocket": threading.Event()}  # set when a flood's handler ends
 
 
 async def _ok(request: Request) -> PlainTextResponse:
@@ -57,13 +63,40 @@ async def _echo(websocket: WebSocket) -> None:
         pass
 
 
+async def _flood(request: Request) -> StreamingResponse:
+    """An endless response, as a long synthesis is to a client that does not read it."""
+
+    async def body() -> object:
+        try:
+            while True:
+                yield CHUNK
+                await asyncio.sleep(0)  # as a real producer awaits its engine
+        finally:
+            ENDED["http"].set()
+
+    return StreamingResponse(body())
+
+
+async def _ws_flood(websocket: WebSocket) -> None:
+    await websocket.accept()
+    try:
+        while True:
+            await websocket.send_bytes(CHUNK)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        ENDED["websocket"].set()
+
+
 APP = Starlette(
     routes=[
         Route("/", _ok),
         Route("/upload", _upload, methods=["POST"]),
+        Route("/flood", _flood),
         Route("/health", _health),
         Route("/health/live", _health),
         WebSocketRoute("/ws", _echo),
+        WebSocketRoute("/ws-flood", _ws_flood),
     ]
 )
 
@@ -72,11 +105,14 @@ APP = Starlette(
 def running(drain_timeout_s: float = 30.0) -> Iterator[tuple[DrainingServer, int]]:
     """The real uvicorn, as serve() builds it, in a thread (signals: call server.handle_exit)."""
     port = free_port()
-    protocol = type("Deadlines", (ReceiptDeadlineProtocol,), {"header_timeout_s": HEADER_S, "body_timeout_s": BODY_S})
+    protocol = type(
+        "Deadlines", (ReceiptDeadlineProtocol,),
+        {"header_timeout_s": HEADER_S, "body_timeout_s": BODY_S, "send_timeout_s": SEND_S},
+    )
     drain = Drain(retry_after_s=7, readiness_paths=("/health",), open_paths=("/health/live",))
     config = uvicorn.Config(
         DrainMiddleware(APP, drain), host="127.0.0.1", port=port, log_config=None, http=protocol,
-        ws="websockets-sansio", timeout_graceful_shutdown=2,
+        ws=send_deadline_ws_protocol(SEND_S), timeout_graceful_shutdown=2,
     )
     server = DrainingServer(config, drain, drain_timeout_s)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -94,6 +130,44 @@ def _read_until_closed(sock: socket.socket) -> bytes:
     while chunk := sock.recv(4096):
         data += chunk
     return data
+
+
+def test_a_client_that_stops_reading_a_response_is_cut_at_the_send_deadline() -> None:
+    ENDED["http"].clear()
+    with running() as (_, port):
+        sock = not_reading(port, b"GET /flood HTTP/1.1\r\nHost: x\r\n\r\n")
+        started = time.monotonic()
+        try:
+            # The handler's stream ends: it held no slot, no memory past the full buffer, after it.
+            assert ENDED["http"].wait(SEND_S + 10), "the stream to a client that reads nothing never ended"
+            assert time.monotonic() - started >= SEND_S - 0.2
+        finally:
+            sock.close()
+
+
+def test_a_websocket_client_that_stops_reading_is_closed_with_1008() -> None:
+    ENDED["websocket"].clear()
+    with running() as (_, port):
+        with not_reading(port, ws_handshake("/ws-flood")) as sock:
+            started = time.monotonic()
+            assert ENDED["websocket"].wait(SEND_S + 10), "the session with a client that reads nothing never ended"
+            assert time.monotonic() - started >= SEND_S - 0.2
+            sock.settimeout(5)
+            received = _read_until_closed(sock)  # it reads again: what was buffered, then the close frame
+        assert received.startswith(b"HTTP/1.1 101 ")
+        assert ws_close_code(received) == 1008
+
+
+def test_a_client_that_reads_slowly_is_not_cut() -> None:
+    ENDED["http"].clear()
+    with running() as (_, port), socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(b"GET /flood HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.settimeout(5)
+        received, started = 0, time.monotonic()
+        while time.monotonic() - started < SEND_S * 3:  # a stall shorter than the deadline, again and again
+            received += len(sock.recv(65536))
+            time.sleep(SEND_S / 8)
+        assert not ENDED["http"].is_set() and received > 0
 
 
 def test_slowloris_headers_are_cut_at_the_deadline() -> None:

@@ -6,6 +6,7 @@ credential from the Secret; Redis is bounded; pods drain before they are killed.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 import redis
 
+from app.settings import GatewaySettings
 from tests.deploy.test_helm_chart import CASES, by_kind, container, env
 from tests.support import free_port, wait_until
 from tests.support.deploy import render
@@ -187,3 +189,27 @@ def test_pods_drain_before_they_are_killed(role: str) -> None:
     drain = float(env(deployment)["DRAIN_TIMEOUT_S"])
     # The kubelet's SIGKILL comes after the pause, the whole drain, and time to shut down after it.
     assert pod["terminationGracePeriodSeconds"] >= 7 + drain + 10
+
+
+def test_the_gateway_gets_its_request_limits_and_a_queued_audio_budget_under_redis_memory(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The limits README "Security" lists reach the gateway's environment as settings it accepts; the
+    queued-audio budget leaves Redis room for results and streams; the readiness probe asks for the
+    capability chosen (any by default, so one engine down does not take the other out of service)."""
+    key_id = "3f2a9c1b7d4e"
+    docs = render("--set", "gateway.readinessCapability=asr", "--set-json",
+                  f'gateway.apiKeyLimits={{"{key_id}": {{"max_concurrent": 4}}}}')
+    gateway = by_kind(docs, "Deployment")["gateway"]
+    for name, value in env(gateway).items():
+        if isinstance(value, str):  # (secrets are references)
+            monkeypatch.setenv(name, value)
+    settings = GatewaySettings()  # read from that environment, as the pod would
+    assert settings.key_max_concurrent == 32 and settings.api_key_limits[key_id].max_concurrent == 4
+    (redis_set,) = by_kind(docs, "StatefulSet").values()
+    maxmemory = int(re.search(r"--maxmemory (\d+)mb", container(redis_set)["args"][0]).group(1)) * 1024**2  # type: ignore[union-attr]
+    assert 0 < settings.asr_queued_audio_max_bytes <= maxmemory // 2
+    assert container(gateway)["readinessProbe"]["httpGet"]["path"] == "/health?capability=asr"
+    default = by_kind(render(), "Deployment")["gateway"]
+    assert container(default)["readinessProbe"]["httpGet"]["path"] == "/health"
+    assert "API_KEY_LIMITS" not in env(default)

@@ -35,7 +35,7 @@ def strict_gateway(redis_url: str, asr_worker: Worker) -> Iterator[ServerThread]
     )
     with ServerThread(create_app(settings)) as server:
         wait_until(lambda: voice_ready(server.url), 60, "the Piper voice")
-        wait_until(lambda: httpx.get(f"{server.url}/health").status_code == 200, 30, "gateway ready")
+        wait_until(lambda: httpx.get(f"{server.url}/health?capability=all").status_code == 200, 30, "gateway ready")
         yield server
 
 

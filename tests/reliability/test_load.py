@@ -148,7 +148,7 @@ def test_load_with_worker_kill_and_license_hang(load_stack: Stack) -> None:
     assert tally.statuses["tts 200"] > 10 and tally.statuses["asr 200"] > 5
 
     # Recovered without a stack restart: new worker and proxy pids, same gateway, /health 200.
-    wait_until(lambda: http_status(f"{load_stack.url}/health") == 200, 60, "/health back to 200")
+    wait_until(lambda: http_status(f"{load_stack.url}/health?capability=all") == 200, 60, "/health back to 200")
     assert load_stack.pid("asr_worker") not in (0, worker_pid)
     assert load_stack.pid("license_proxy") not in (0, proxy_pid)
     assert load_stack.pid("gateway") == gateway_pid

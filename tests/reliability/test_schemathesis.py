@@ -34,7 +34,7 @@ def test_openapi_conformance(gateway: ServerThread) -> None:
     # Driven operation by operation with Hypothesis (schemathesis' pytest loader does not support
     # this pytest version); a failing operation fails the test with Schemathesis' own report.
     wait_until(lambda: voice_ready(gateway.url), 60, "the Piper voice")
-    wait_until(lambda: http_status(f"{gateway.url}/health") == 200, 30, "the gateway to be ready")
+    wait_until(lambda: http_status(f"{gateway.url}/health?capability=all") == 200, 30, "the gateway to be ready")
     schema = schemathesis.openapi.from_url(f"{gateway.url}/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 8

@@ -37,4 +37,4 @@ def test_listen_through_the_appliance_and_503_without_worker(stack: Stack) -> No
         assert down.json()["error"]["code"] == "upstream_unavailable"
     finally:
         stack.supervisorctl("start", "asr_worker")
-        wait_until(lambda: http_status(f"{stack.url}/health") == 200, 60, "the stack to be healthy again")
+        wait_until(lambda: http_status(f"{stack.url}/health?capability=all") == 200, 60, "the stack healthy again")

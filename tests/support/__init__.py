@@ -195,7 +195,9 @@ class Stack:
             start_new_session=True,
         )
         try:
-            wait_until(lambda: http_status(f"{self.url}/health") == 200, ready_timeout_s, "/health to reach 200")
+            wait_until(
+                lambda: http_status(f"{self.url}/health?capability=all") == 200, ready_timeout_s, "every capability"
+            )
         except TimeoutError:
             self.stop()
             raise

@@ -108,7 +108,7 @@ class Gateway:
 
 def _ready(http: httpx.Client) -> bool:
     try:
-        return http.get("/health").status_code == 200
+        return http.get("/health?capability=all").status_code == 200
     except httpx.HTTPError:
         return False
 

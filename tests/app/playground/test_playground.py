@@ -31,7 +31,7 @@ def _ready(url: str) -> bool:
     headers = {"Authorization": f"Bearer {KEY}"}
     try:
         voices = httpx.get(f"{url}/v1/voices", headers=headers, timeout=2).json()["voices"]
-        components = httpx.get(f"{url}/health", timeout=2).json()["components"]
+        components = httpx.get(f"{url}/health", headers=headers, timeout=2).json()["components"]  # details: keyed
     except (httpx.HTTPError, ValueError, KeyError):
         return False
     voice = any(v["id"] == "en_us_joe" and v["available"] for v in voices)
