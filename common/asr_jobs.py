@@ -17,6 +17,8 @@ import uuid
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from common.asr_options import Category, SpeakerHints, categories, parse_keywords
+
 STREAM = "asr:jobs"
 GROUP = "asr-workers"
 CALLBACK_STREAM = "asr:callbacks"
@@ -55,6 +57,22 @@ class Job:
     prompt: str = ""
     temperature: float = 0.0
     callback_url: str = ""
+    # Speaker labels (the whole recording at once, after the transcript, with word timestamps).
+    diarize: bool = False
+    num_speakers: int = 0  # 0: not given
+    min_speakers: int = 0
+    max_speakers: int = 0
+    keywords: str = ""  # comma-separated, as common.asr_options.parse_keywords gave them
+    redact: str = ""  # comma-separated categories (common.asr_options.category_names)
+
+    def hints(self) -> SpeakerHints:
+        return SpeakerHints(self.num_speakers or None, self.min_speakers or None, self.max_speakers or None)
+
+    def keyword_list(self) -> list[str]:
+        return parse_keywords(self.keywords)
+
+    def redactions(self) -> frozenset[Category]:
+        return categories(redact=self.redact)
 
     def to_fields(self) -> dict[str, str]:
         out: dict[str, str] = {}
@@ -78,6 +96,8 @@ class Job:
                 kwargs[name] = value == "1"
             elif kind == "float":
                 kwargs[name] = float(value)
+            elif kind == "int":
+                kwargs[name] = int(value)
             else:
                 kwargs[name] = value
         return cls(**kwargs)
