@@ -63,6 +63,14 @@ class TranscriptionForm(BaseModel):
     keywords: list[str] = Field([], alias="keywords[]", description="names and terms to expect")
     chunking_strategy: str | None = Field(None, description="accepted: long audio is always cut at pauses")
     stream: Literal["false"] = "false"  # streamed transcription is not offered
+    # The appliance's extensions (the SDK's extra_body), by their /v1/listen names: speaker-count
+    # hints for diarized_json, and redaction. The session layer reads and checks them.
+    num_speakers: str | None = None
+    min_speakers: str | None = None
+    max_speakers: str | None = None
+    redact_pii: str | None = None
+    redact_pci: str | None = None
+    redact: str | None = None
 
 
 def _event(event: dict[str, object]) -> str:
@@ -110,7 +118,7 @@ async def transcriptions(request: Request) -> Response:
     sessions.service.check_language(language)
     want_words = "word" in form.granularities
     diarized = form.response_format == "diarized_json"  # speaker labels: any model name, this format
-    features = read_features(lambda name: form.keywords if name == "keywords" else [])
+    features = read_features(lambda name: upload.fields.get("keywords[]" if name == "keywords" else name, []))
     options = TranscriptionRequest(
         language=language, word_timestamps=want_words, prompt=form.prompt, temperature=form.temperature,
         features=replace(features, diarize=diarized),

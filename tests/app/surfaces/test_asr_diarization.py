@@ -121,7 +121,14 @@ def test_openai_diarized_json(diarizing_gateway: ServerThread, clips: dict, spea
 
 
 def test_hints_and_async_jobs(diarizing_gateway: ServerThread, clips: dict) -> None:
-    """num_speakers is honoured; a job with a callback_url is diarized too (its result kept by id)."""
+    """num_speakers is honoured (on the OpenAI route as an extension field); a job with a callback_url
+    is diarized too (its result kept by id)."""
+    client = openai.OpenAI(base_url=f"{diarizing_gateway.url}/v1", api_key="unused", max_retries=0, timeout=300)
+    result = client.audio.transcriptions.create(
+        model="gpt-4o-transcribe-diarize", file=("talk.wav", _wav(clips[3])), response_format="diarized_json",
+        extra_body={"num_speakers": 2},
+    )
+    assert {s.speaker for s in result.segments} == {"A", "B"}
     url = f"{diarizing_gateway.url}/v1/listen"
     hook = "http://127.0.0.1:9/hook"  # nobody listens: delivery is test_asr_callback's business
     params = {"diarize": "true", "num_speakers": "2", "callback_url": hook}
@@ -157,3 +164,13 @@ async def test_live_sessions_refuse_diarize(diarizing_gateway: ServerThread) -> 
         frame = await ws.recv()
         await ws.wait_closed()
     assert json.loads(frame)["error"]["param"] == "diarize" and ws.close_code == 1008
+
+
+def test_a_worker_without_the_speaker_model_says_so(gateway: ServerThread, asr_worker: Worker, clips: dict) -> None:
+    """The session's shared worker runs without ASR_DIARIZATION_MODEL: it transcribes, but diarize is a
+    503 that says what is missing, and its /health says so."""
+    assert httpx.get(f"{asr_worker.url}/health", timeout=5).json()["speaker_labels"] is False
+    response = httpx.post(f"{gateway.url}/v1/listen", params={"diarize": "true"}, content=_wav(clips[1]), timeout=60)
+    assert response.status_code == 503, response.text
+    assert "speaker labels are unavailable" in response.json()["error"]["message"]
+    assert httpx.post(f"{gateway.url}/v1/listen", content=_wav(clips[1]), timeout=60).status_code == 200

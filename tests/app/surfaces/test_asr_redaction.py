@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import openai
 import pytest
 import redis
 from websockets.asyncio.client import connect
@@ -69,6 +70,18 @@ def test_a_spoken_card_number_leaves_the_result_and_the_store(
         stored = redis.Redis.from_url(redis_url).get(q.result_key(body["request_id"]))
         assert stored is not None and CARD[:4] not in stored.decode() and CARD[-4:] not in stored.decode()
         _assert_no_card(json.loads(stored))
+
+
+def test_the_openai_route_redacts_with_the_appliances_extension(gateway: ServerThread, card: Speech) -> None:
+    client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="unused", max_retries=0)
+    result = client.audio.transcriptions.create(
+        model="whisper-1", file=("card.wav", card.wav()), response_format="verbose_json",
+        timestamp_granularities=["word", "segment"], extra_body={"redact": "pci"},
+    )
+    words = [w.word for w in result.words or []]
+    assert result.text.startswith("My card number is [CARD_NUMBER_1]"), result.text
+    assert not any(_digits(t.replace("[CARD_NUMBER_1]", "")) for t in [result.text, *words])
+    assert not any(_digits(s.text.replace("[CARD_NUMBER_1]", "")) for s in result.segments or [])
 
 
 def test_the_callback_gets_the_redacted_form(gateway: ServerThread, card: Speech, receiver: Receiver) -> None:

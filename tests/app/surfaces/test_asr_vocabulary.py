@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import openai
 import pytest
 from smallestai import SmallestAI, SmallestAIEnvironment
 from websockets.asyncio.client import connect
@@ -51,6 +52,14 @@ def test_keywords_fix_the_names_in_batch(gateway: ServerThread, names: Speech) -
         content=names.wav(), timeout=120,
     )
     assert _heard(repeated.json()["text"]) == [True, True], repeated.text
+
+
+def test_the_openai_sdk_sends_keywords(gateway: ServerThread, names: Speech) -> None:
+    client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="unused", max_retries=0)
+    result = client.audio.transcriptions.create(
+        model="gpt-4o-transcribe", file=("names.wav", names.wav()), keywords=list(NAMES)
+    )
+    assert _heard(result.text) == [True, True], result.text
 
 
 def test_waves_takes_keywords(gateway: ServerThread, names: Speech) -> None:
