@@ -8,6 +8,13 @@ Flow: the gateway stores the audio (16 kHz mono PCM16) under `audio_key`, writes
 result with SET NX under `result_key` (a retry after a crash cannot write a second one), and only
 if that write won, LPUSHes `done_key` (the gateway BLPOPs it) and XADDs a callback job when the
 request named a callback_url. Then it XACKs. Jobs held by a dead worker are XAUTOCLAIMed.
+
+A result is `{"status": "done", request_id, text, language, language_probability, duration, segments,
+words}` (`words` empty unless word timestamps or speaker labels were asked for); with `diarize`,
+`words[].speaker` / `speaker_confidence`, `segments[].speaker` (cut where the speaker changes) and
+`utterances`; with `redact`, only the redacted form. A failure is `{"status": "failed", "error":
+{code, message, param}}`: `invalid_parameter` (a 422 naming `param`), `unavailable` (the worker lacks
+what the job needs), `not_found`, `internal_error`.
 """
 
 from __future__ import annotations
