@@ -65,10 +65,6 @@ class Transcript(BaseModel):
     segments: list[Segment]
     utterances: list[Utterance] | None = None
 
-    @property
-    def speakers(self) -> int:
-        return len({w.speaker for w in self.words or [] if w.speaker is not None})
-
 
 @dataclass(frozen=True)
 class Features:
