@@ -141,7 +141,7 @@ async def transcriptions(request: Request) -> Response:
         "duration": transcript.duration, "text": transcript.text,
     }
     if not form.granularities or "segment" in form.granularities:
-        body["segments"] = [s.model_dump() for s in transcript.segments]
+        body["segments"] = [s.model_dump(exclude_none=True) for s in transcript.segments]
     if want_words:
         body["words"] = [{"word": w.word, "start": w.start, "end": w.end} for w in transcript.words or []]
     return JSONResponse(body, headers=headers)
@@ -151,15 +151,11 @@ def _diarized(transcript: Transcript) -> dict[str, Any]:
     """OpenAI's `diarized_json`: segments cut where the speaker changes, speakers named A, B, …"""
     segments = [
         {"type": "transcript.text.segment", "id": f"seg_{s.id}", "start": s.start, "end": s.end, "text": s.text,
-         "speaker": _speaker_name(s.speaker or 0)}
+         "speaker": chr(ord("A") + (s.speaker or 0))}  # at most MAX_SPEAKERS (20) speakers
         for s in transcript.segments
     ]
     return {"task": "transcribe", "duration": transcript.duration, "text": transcript.text, "segments": segments,
             "usage": {"type": "duration", "seconds": transcript.duration}}
-
-
-def _speaker_name(index: int) -> str:
-    return chr(ord("A") + index) if index < 26 else f"S{index}"
 
 
 def _form(fields: dict[str, list[str]]) -> TranscriptionForm:
