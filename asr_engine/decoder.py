@@ -49,7 +49,8 @@ class DecodeRequest:
     audio: np.ndarray  # float32 mono at SAMPLE_RATE, at most MAX_WINDOW_S (longer audio is cut)
     beam_size: int = 1
     language: str | None = None  # None: detected (multilingual models)
-    prompt: str | None = None
+    prompt: str | None = None  # previous text: Whisper's initial prompt
+    hotwords: str | None = None  # names and terms to expect (asr_engine.vocabulary)
     word_timestamps: bool = False
     fallback: bool = False  # retry a failed decode at higher temperatures (finals)
 
@@ -108,7 +109,7 @@ class BatchDecoder:
         groups: dict[Hashable, list[_Item]] = {}
         for item in items:
             r = item.request
-            key = (item.features.shape[1], r.beam_size, len(self._prompt_context(r.prompt)), r.word_timestamps)
+            key = (item.features.shape[1], r.beam_size, len(self._prompt(item)), r.word_timestamps)
             groups.setdefault(key, []).append(item)
         results: list[DecodeResult | None] = [None] * len(items)
         for group in groups.values():
@@ -249,4 +250,5 @@ class BatchDecoder:
 
     def _prompt(self, item: _Item) -> list[int]:
         tokenizer = self._tokenizer(item.language or "en")
-        return self.model.get_prompt(tokenizer, self._prompt_context(item.request.prompt))
+        request = item.request
+        return self.model.get_prompt(tokenizer, self._prompt_context(request.prompt), hotwords=request.hotwords)

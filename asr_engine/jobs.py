@@ -1,4 +1,5 @@
-"""Batch jobs: consume the Redis Stream, transcribe, store the result exactly once, notify."""
+"""Batch jobs: consume the Redis Stream, transcribe (speaker labels and redaction as asked: only
+the finished, redacted result is stored or sent), store the result exactly once, notify."""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ from faster_whisper import BatchedInferencePipeline, WhisperModel
 
 from common import asr_jobs as q
 from common.aio import cancel_and_wait
+from common.asr_options import InvalidOption
 
 from .claims import delivery_count, ensure_group, kept_claimed, next_messages
+from .features import Features, FeatureUnavailable
 from .scheduler import DecodeScheduler
 from .settings import AsrSettings
-from .transcriber import InvalidRequest, Options, pcm16_to_float, transcribe
+from .transcriber import Options, pcm16_to_float, transcribe
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +50,7 @@ class JobConsumer:
         redis: aioredis.Redis,
         model: WhisperModel,
         scheduler: DecodeScheduler,
+        features: Features,
         consumer: str,
         concurrency: int = 1,
     ) -> None:
@@ -55,6 +59,7 @@ class JobConsumer:
         self.redis = redis
         self.model = model
         self.scheduler = scheduler  # live sessions' decodes go between this job's windows
+        self.features = features
         self.pipeline = BatchedInferencePipeline(model)
         self.consumer = consumer
         self.jobs_done = 0
@@ -110,25 +115,15 @@ class JobConsumer:
             q.meta_key(job.job_id), q.dumps({"status": "processing"}), ex=self.settings.asr_result_ttl_s
         )
         log.info("job started", extra={"fields": log_fields})
-        opts = Options(
-            language=job.language or None,
-            word_timestamps=job.word_timestamps,
-            prompt=job.prompt or None,
-            temperature=job.temperature,
-            beam_size=self.settings.asr_beam_size,
-            batched=job.duration >= self.settings.asr_batched_min_s,
-            batch_size=self.settings.asr_batch_size,
-        )
         async with kept_claimed(
             self.redis, q.STREAM, q.GROUP, self.consumer, msg_id, self.settings.asr_claim_idle_s
         ):
             try:
-                result = await asyncio.to_thread(
-                    transcribe, self.model, self.pipeline, pcm16_to_float(pcm), opts, self.scheduler.batch_turn
-                )
-                payload = {"status": "done", "request_id": job.job_id, **result}
-            except InvalidRequest as exc:
-                payload = _failure("invalid_parameter", str(exc))
+                payload = {"status": "done", "request_id": job.job_id, **await self._transcribe(job, pcm)}
+            except InvalidOption as exc:
+                payload = _failure("invalid_parameter", str(exc), exc.param)
+            except FeatureUnavailable as exc:
+                payload = _failure("unavailable", str(exc))
             except Exception as exc:
                 log.exception("job failed", extra={"fields": {"job_id": job.job_id}})
                 payload = _failure("internal_error", f"transcription failed: {type(exc).__name__}")
@@ -137,6 +132,25 @@ class JobConsumer:
         self.jobs_done += 1
         log_fields.update(status=payload["status"], first=won, s=round(time.perf_counter() - started, 3))
         log.info("job finished", extra={"fields": log_fields})
+
+    async def _transcribe(self, job: q.Job, pcm: bytes) -> dict[str, Any]:
+        opts = Options(
+            language=job.language or None,
+            word_timestamps=job.word_timestamps or job.diarize,  # speakers are labelled per word
+            prompt=job.prompt or None,
+            hotwords=self.features.vocabulary.hotwords(job.keyword_list()),
+            temperature=job.temperature,
+            beam_size=self.settings.asr_beam_size,
+            batched=job.duration >= self.settings.asr_batched_min_s,
+            batch_size=self.settings.asr_batch_size,
+        )
+        audio = pcm16_to_float(pcm)
+        result = await asyncio.to_thread(
+            transcribe, self.model, self.pipeline, audio, opts, self.scheduler.batch_turn
+        )
+        return await self.features.finish(
+            audio, result, diarize=job.diarize, hints=job.hints(), redact=job.redactions()
+        )
 
     async def finish(self, job: q.Job, msg_id: bytes, payload: dict[str, Any] | None) -> bool:
         """Store the result (first writer wins), notify, queue the callback, and acknowledge."""
@@ -164,5 +178,5 @@ class JobConsumer:
         return bool(won)
 
 
-def _failure(code: str, message: str) -> dict[str, Any]:
-    return {"status": "failed", "error": {"code": code, "message": message}}
+def _failure(code: str, message: str, param: str | None = None) -> dict[str, Any]:
+    return {"status": "failed", "error": {"code": code, "message": message, "param": param}}

@@ -25,12 +25,14 @@ from common.internal_auth import InternalTokenMiddleware
 from . import __version__
 from .callbacks import CallbackSender
 from .decoder import BatchDecoder, DecodeRequest
+from .features import Features
 from .jobs import JobConsumer
 from .model import LoadedModel, load_model
 from .registry import Registration
 from .scheduler import DecodeScheduler
 from .settings import AsrSettings
 from .streaming import end_with_error, serve_session
+from .vocabulary import load_vocabulary_file
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,8 @@ def create_app(settings: AsrSettings | None = None) -> FastAPI:
         app.state.load_error = None
         app.state.jobs = None
         app.state.scheduler = None
+        app.state.features = None
+        operator = load_vocabulary_file(settings.asr_vocabulary_file)  # a bad file stops the worker here
         redis = aioredis.from_url(
             settings.redis_url,
             password=settings.redis_password or None,  # a password in the URL wins
@@ -59,6 +63,9 @@ def create_app(settings: AsrSettings | None = None) -> FastAPI:
             try:
                 # Loading blocks for seconds; the API answers "starting" meanwhile.
                 loaded = await asyncio.to_thread(load_model, settings)
+                features = app.state.features = await asyncio.to_thread(
+                    Features.load, settings, loaded.model, operator
+                )
             except Exception as exc:
                 log.exception("model failed to load")
                 app.state.load_error = f"{type(exc).__name__}: {exc}"
@@ -69,7 +76,7 @@ def create_app(settings: AsrSettings | None = None) -> FastAPI:
             registration.ready = True
             await registration.publish()
             app.state.jobs = JobConsumer(
-                settings, redis, loaded.model, scheduler, consumer, concurrency=loaded.inter_threads
+                settings, redis, loaded.model, scheduler, features, consumer, concurrency=loaded.inter_threads
             )
             tasks.append(asyncio.create_task(app.state.jobs.run()))
             tasks.append(asyncio.create_task(CallbackSender(settings, redis, consumer).run()))
@@ -119,6 +126,8 @@ def create_app(settings: AsrSettings | None = None) -> FastAPI:
                 "sessions": app.state.registration.sessions,
                 "max_sessions": settings.asr_max_sessions,
                 "callbacks_signed": bool(settings.callback_signing_secret),
+                "speaker_labels": app.state.features.diarizer is not None,
+                "vocabulary_entries": len(app.state.features.vocabulary.operator),
                 "scheduler": asdict(app.state.scheduler.stats),
             }
         )
@@ -145,7 +154,7 @@ def create_app(settings: AsrSettings | None = None) -> FastAPI:
             loading = ProtocolError(503, proto.ERROR_STARTING, "the model is loading; retry shortly")
             await end_with_error(websocket, loading)
             return
-        await serve_session(websocket, loaded.model, app.state.scheduler, settings)
+        await serve_session(websocket, loaded.model, app.state.scheduler, app.state.features, settings)
 
     return app
 

@@ -37,13 +37,16 @@ from faster_whisper import WhisperModel
 
 from common import asr_stream as proto
 from common.asr_jobs import SAMPLE_RATE
+from common.asr_options import InvalidOption
 from common.asr_stream import ProtocolError, StreamOptions
 from common.ws_errors import send_error
 
 from .decoder import DecodeRequest, DecodeResult
+from .features import Features
+from .redaction import Redactor
 from .scheduler import DecodeScheduler, Kind, Work
 from .settings import AsrSettings
-from .transcriber import InvalidRequest, check_language
+from .transcriber import check_language
 from .vad import WINDOW, StreamingVad
 
 log = logging.getLogger(__name__)
@@ -64,6 +67,7 @@ class Session:
     settings: AsrSettings
     options: StreamOptions
     emit: Emit  # sends one message to the client (serve_session: the WebSocket, in order)
+    hotwords: str | None = None  # the session's keywords with the operator's (asr_engine.vocabulary)
     session_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     vad: StreamingVad = field(default_factory=StreamingVad)
     buf: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
@@ -91,6 +95,8 @@ class Session:
         self.endpoint = _pick(options.silence_duration_ms, settings.asr_stream_endpoint_ms) * SAMPLE_RATE // 1000
         # Audio kept before the first speech window: VAD onsets are late, Whisper likes context.
         self.prefix = _pick(options.prefix_padding_ms, PAD * 1000 // SAMPLE_RATE) * SAMPLE_RATE // 1000
+        # One per session: a value keeps its placeholder in every message of the stream.
+        self.redactor = Redactor(options.redact)
 
     # --- audio -----------------------------------------------------------------------------------
     async def on_audio(self, pcm: bytes) -> None:
@@ -236,11 +242,14 @@ class Session:
             beam_size=self.settings.asr_stream_beam_size if final else 1,
             language=self.options.language,
             prompt=self.options.prompt,
+            hotwords=self.hotwords,
             word_timestamps=self.options.word_timestamps and final,
             fallback=final,
         )
 
     def _message(self, result: DecodeResult, offset: float, *, is_final: bool, stable: str) -> dict[str, Any]:
+        """The transcript message, redacted as the session asked: a final fully; a partial also masks
+        any number still being spoken (it cannot be checked yet), and so does its stable prefix."""
         words = [
             {
                 "word": w.word,
@@ -250,9 +259,12 @@ class Session:
             }
             for w in result.words
         ]
-        return proto.transcript_message(
-            self.session_id, result.text, words, result.language, is_final=is_final, stable=stable
-        )
+        text = result.text
+        if self.redactor:
+            partial = not is_final
+            text, stable = self.redactor.text(text, partial), self.redactor.text(stable, partial)
+            words = self.redactor.words(words, partial)
+        return proto.transcript_message(self.session_id, text, words, result.language, is_final=is_final, stable=stable)
 
     def last_message(self) -> dict[str, Any]:
         return proto.last_message(self.session_id, self.options.language, self.total / SAMPLE_RATE)
@@ -276,14 +288,15 @@ def _norm(word: str) -> str:
 
 
 async def serve_session(
-    websocket: WebSocket, model: WhisperModel, scheduler: DecodeScheduler, settings: AsrSettings
+    websocket: WebSocket, model: WhisperModel, scheduler: DecodeScheduler, features: Features, settings: AsrSettings
 ) -> None:
     """Run one accepted WebSocket session to its end; bad frames close it with a proper code."""
     try:
         options = StreamOptions.from_query(websocket.query_params)
         check_language(model, options.language)
-    except InvalidRequest as exc:
-        await end_with_error(websocket, ProtocolError(422, proto.ERROR_INVALID_PARAMETER, str(exc), "language"))
+        hotwords = features.vocabulary.hotwords(options.keywords)
+    except InvalidOption as exc:
+        await end_with_error(websocket, ProtocolError(422, proto.ERROR_INVALID_PARAMETER, str(exc), exc.param))
         return
     except ProtocolError as exc:
         await end_with_error(websocket, exc)
@@ -294,7 +307,7 @@ async def serve_session(
         async with sending:
             await websocket.send_json(message)
 
-    session = Session(scheduler=scheduler, settings=settings, options=options, emit=emit)
+    session = Session(scheduler=scheduler, settings=settings, options=options, emit=emit, hotwords=hotwords)
     started = time.monotonic()
     reason = "closed"
     try:

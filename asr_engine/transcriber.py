@@ -17,10 +17,7 @@ import numpy as np
 from faster_whisper import BatchedInferencePipeline, WhisperModel
 
 from common.asr_jobs import SAMPLE_RATE
-
-
-class InvalidRequest(ValueError):
-    """The request asks for something this model cannot do (reported as a 422, not a crash)."""
+from common.asr_options import InvalidOption
 
 
 @dataclass(frozen=True)
@@ -28,6 +25,7 @@ class Options:
     language: str | None = None
     word_timestamps: bool = False
     prompt: str | None = None
+    hotwords: str | None = None  # asr_engine.vocabulary.Vocabulary.hotwords
     temperature: float = 0.0
     beam_size: int = 5
     batched: bool = False
@@ -48,7 +46,7 @@ def check_language(model: WhisperModel, language: str | None) -> None:
         shown = ", ".join(model.supported_languages[:10]) + (
             ", …" if len(model.supported_languages) > 10 else ""
         )
-        raise InvalidRequest(f"language {language!r} is not supported by this model (supported: {shown})")
+        raise InvalidOption("language", f"language {language!r} is not supported by this model (supported: {shown})")
 
 
 def transcribe(
@@ -64,6 +62,7 @@ def transcribe(
         "language": opts.language or None,
         "word_timestamps": opts.word_timestamps,
         "initial_prompt": opts.prompt or None,
+        "hotwords": opts.hotwords,
         "temperature": opts.temperature if opts.temperature > 0 else [0.0, 0.2, 0.4, 0.6, 0.8, 1.0],
         "beam_size": opts.beam_size,
     }

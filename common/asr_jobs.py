@@ -13,6 +13,13 @@ The worker's last step (that same script) deletes the job's audio: once transcri
 The gateway alone keeps two more: `QUEUED_AUDIO`, the ids of jobs whose audio may still be stored
 (what it counts against its byte budget, dropping ids whose audio has gone), and `owner_key`, the id
 of the API key that created a job (only that key may read its result).
+
+A result is `{"status": "done", request_id, text, language, language_probability, duration, segments,
+words}` (`words` empty unless word timestamps or speaker labels were asked for); with `diarize`,
+`words[].speaker` / `speaker_confidence`, `segments[].speaker` (cut where the speaker changes) and
+`utterances`; with `redact`, only the redacted form. A failure is `{"status": "failed", "error":
+{code, message, param}}`: `invalid_parameter` (a 422 naming `param`), `unavailable` (the worker lacks
+what the job needs), `not_found`, `internal_error`.
 """
 
 from __future__ import annotations
@@ -21,6 +28,8 @@ import json
 import uuid
 from dataclasses import asdict, dataclass, fields
 from typing import Any
+
+from common.asr_options import Category, SpeakerHints, categories, parse_keywords
 
 STREAM = "asr:jobs"
 GROUP = "asr-workers"
@@ -67,6 +76,22 @@ class Job:
     prompt: str = ""
     temperature: float = 0.0
     callback_url: str = ""
+    # Speaker labels (the whole recording at once, after the transcript, with word timestamps).
+    diarize: bool = False
+    num_speakers: int = 0  # 0: not given
+    min_speakers: int = 0
+    max_speakers: int = 0
+    keywords: str = ""  # comma-separated, as common.asr_options.parse_keywords gave them
+    redact: str = ""  # comma-separated categories (common.asr_options.category_names)
+
+    def hints(self) -> SpeakerHints:
+        return SpeakerHints(self.num_speakers or None, self.min_speakers or None, self.max_speakers or None)
+
+    def keyword_list(self) -> list[str]:
+        return parse_keywords(self.keywords)
+
+    def redactions(self) -> frozenset[Category]:
+        return categories(redact=self.redact)
 
     def to_fields(self) -> dict[str, str]:
         out: dict[str, str] = {}
@@ -90,6 +115,8 @@ class Job:
                 kwargs[name] = value == "1"
             elif kind == "float":
                 kwargs[name] = float(value)
+            elif kind == "int":
+                kwargs[name] = int(value)
             else:
                 kwargs[name] = value
         return cls(**kwargs)

@@ -1,6 +1,9 @@
 """The streaming-ASR contract between the gateway and the ASR workers, imported by both sides.
 
-A session is one WebSocket to a worker's `PATH`, its options in the query (`StreamOptions`).
+A session is one WebSocket to a worker's `PATH`, its options in the query (`StreamOptions`):
+language, word timestamps, VAD events and settings, the decoder prompt, keywords (comma-separated)
+and redaction categories (comma-separated; every transcript of the session is redacted, partials
+conservatively). Speaker labels are offline only: no streaming option asks for them.
 
 Gateway -> worker:
 - binary frames: mono PCM16 little-endian at `SAMPLE_RATE`, whole samples only;
@@ -23,9 +26,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from common.asr_jobs import SAMPLE_RATE  # noqa: F401  (the contract's audio rate, as for batch jobs)
+from common.asr_options import Category, InvalidOption, categories, category_names, parse_keywords
 from common.ws_errors import error_body, error_type_for
 
 PATH = "/v1/stream"
@@ -74,14 +78,33 @@ class StreamOptions(BaseModel):
     silence_duration_ms: int | None = Field(None, ge=100, le=10_000, description="pause that ends an utterance")
     prefix_padding_ms: int | None = Field(None, ge=0, le=2000, description="audio kept before speech starts")
     prompt: str | None = Field(None, max_length=MAX_PROMPT_CHARS, description="decoder prompt (vocabulary, style)")
+    keywords: tuple[str, ...] = Field((), description="names and terms to expect (Whisper hotwords)")
+    redact: frozenset[Category] = Field(frozenset(), description="what to redact from every transcript")
+
+    @field_validator("keywords", mode="before")
+    @classmethod
+    def _keywords(cls, value: Any) -> tuple[str, ...]:
+        return tuple(parse_keywords(value))  # a list, or the comma-separated form of the URL
+
+    @field_validator("redact", mode="before")
+    @classmethod
+    def _redact(cls, value: Any) -> frozenset[Category]:
+        return value if isinstance(value, frozenset) else categories(redact=value)
 
     def to_query(self) -> dict[str, str]:
         """The query string of the worker's session URL (only the fields that are set)."""
         query: dict[str, str] = {}
         for name, value in self.model_dump(exclude_none=True).items():
-            if value is False or value == "":
+            if value is False or value == "" or value == () or value == frozenset():
                 continue
-            query[name] = str(value).lower() if isinstance(value, bool) else str(value)
+            if isinstance(value, bool):
+                query[name] = str(value).lower()
+            elif isinstance(value, frozenset):
+                query[name] = category_names(value)
+            elif isinstance(value, tuple):
+                query[name] = ",".join(value)
+            else:
+                query[name] = str(value)
         return query
 
     @classmethod
@@ -97,6 +120,9 @@ def invalid_options(exc: ValidationError) -> ProtocolError:
     """Options this contract refuses, as the ProtocolError (422) naming the first one."""
     first = exc.errors()[0]
     param = ".".join(str(p) for p in first["loc"]) or None
+    cause = first.get("ctx", {}).get("error")
+    if isinstance(cause, InvalidOption):  # common.asr_options' own message says it best
+        return ProtocolError(422, ERROR_INVALID_PARAMETER, str(cause), cause.param)
     return ProtocolError(422, ERROR_INVALID_PARAMETER, f"{param}: {first['msg']}", param)
 
 

@@ -12,10 +12,10 @@ import redis
 
 from tests.support import REDIS_DATABASES, Stack, free_port, wait_until
 
-# Fixtures of the speech-to-text tests (Piper speech, a real ASR worker, an in-process gateway), the
-# headless Chromium of the playground tests, and real vLLM (CPU build) serving the Svara-shaped test
-# model, started once per session.
-pytest_plugins = ["tests.support.asr", "tests.support.browser", "tests.support.real_vllm"]
+# Fixtures of the speech-to-text tests (Piper speech, a real ASR worker, an in-process gateway, the
+# exported speaker model), the headless Chromium of the playground tests, and real vLLM (CPU build)
+# serving the Svara-shaped test model, started once per session.
+pytest_plugins = ["tests.support.asr", "tests.support.diarization", "tests.support.browser", "tests.support.real_vllm"]
 
 
 def _cuda_available() -> bool:

@@ -13,8 +13,9 @@ from pydantic import BaseModel
 from app.audio.decode import DecodedAudio, decode_audio
 from app.clients.asr import AsrClient
 from app.components import ComponentRegistry
-from app.errors import ApplianceError, InvalidParameter, NotFound
+from app.errors import ApplianceError, InvalidParameter, NotFound, UpstreamUnavailable
 from common import asr_jobs as q
+from common.asr_options import Category, SpeakerHints, category_names
 from common.callback_guard import CallbackPolicy, CallbackRefused, check_callback_url
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,8 @@ class Word(BaseModel):
     start: float
     end: float
     confidence: float
+    speaker: int | None = None  # 0, 1, … in order of first appearance (diarize)
+    speaker_confidence: float | None = None  # the windows' vote for that speaker, 0-1
 
 
 class Segment(BaseModel):
@@ -38,15 +41,39 @@ class Segment(BaseModel):
     avg_logprob: float = 0.0
     compression_ratio: float = 0.0
     no_speech_prob: float = 0.0
+    speaker: int | None = None  # diarize: segments are cut where the speaker changes
+
+
+class Utterance(BaseModel):
+    """One stretch of one speaker (diarize), cut at every change of speaker and at long pauses."""
+
+    start: float
+    end: float
+    transcript: str
+    speaker: int
+    confidence: float
+    words: list[Word]
 
 
 class Transcript(BaseModel):
     request_id: str
     text: str
     language: str
+    language_probability: float | None = None  # of the detected language (1.0 when one was given)
     duration: float
     words: list[Word] | None = None
     segments: list[Segment]
+    utterances: list[Utterance] | None = None
+
+
+@dataclass(frozen=True)
+class Features:
+    """What a request asks beyond the transcript (done by the worker, common/asr_options.py checks)."""
+
+    diarize: bool = False  # speaker labels (offline: batch only), with word timestamps
+    speakers: SpeakerHints = SpeakerHints()
+    keywords: tuple[str, ...] = ()  # names and terms to expect
+    redact: frozenset[Category] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -60,6 +87,7 @@ class TranscriptionRequest:
     temperature: float = 0.0
     callback_url: str | None = None  # queued, and the result POSTed there
     owner: str = ""  # the key id that may read the result at GET /v1/listen/{id} ("": an open API)
+    features: Features = Features()
 
 
 class TranscriptionService:
@@ -117,6 +145,12 @@ class TranscriptionService:
             prompt=req.prompt or "",
             temperature=req.temperature,
             callback_url=req.callback_url or "",
+            diarize=req.features.diarize,
+            num_speakers=req.features.speakers.num_speakers or 0,
+            min_speakers=req.features.speakers.min_speakers or 0,
+            max_speakers=req.features.speakers.max_speakers or 0,
+            keywords=",".join(req.features.keywords),
+            redact=category_names(req.features.redact),
         )
         await self.client.enqueue(job, audio.pcm, req.owner)
         log.info("transcription queued", extra={"fields": {"job_id": job.job_id, "audio_s": job.duration}})
@@ -125,7 +159,7 @@ class TranscriptionService:
     async def transcribe(self, audio: DecodedAudio, req: TranscriptionRequest) -> Transcript:
         job_id = await self.submit(audio, req)
         result = await self.client.wait(job_id, self.job_timeout_s)
-        return to_transcript(result, with_words=req.word_timestamps)
+        return to_transcript(result, with_words=req.word_timestamps or req.features.diarize)
 
     async def lookup(self, job_id: str, owner: str = "") -> dict[str, Any]:
         """A job's result or state, for its `owner` only: another key is told what an unknown id is
@@ -143,13 +177,18 @@ def to_transcript(result: dict[str, Any], *, with_words: bool) -> Transcript:
     if result.get("status") != "done":
         error = result.get("error") or {}
         if error.get("code") == "invalid_parameter":
-            raise InvalidParameter(str(error.get("message")), param="language")
+            raise InvalidParameter(str(error.get("message")), param=error.get("param") or "language")
+        if error.get("code") == "unavailable":  # e.g. a worker without its speaker model
+            raise UpstreamUnavailable(str(error.get("message")))
         raise ApplianceError(f"transcription failed: {error.get('message', 'unknown error')}")
+    utterances = result.get("utterances")
     return Transcript(
         request_id=result["request_id"],
         text=result["text"],
         language=result["language"],
+        language_probability=result.get("language_probability"),
         duration=result["duration"],
         words=[Word(**w) for w in result["words"]] if with_words else None,
         segments=[Segment(**s) for s in result["segments"]],
+        utterances=None if utterances is None else [Utterance(**u) for u in utterances],
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -31,9 +31,10 @@ from app.errors import (
     UpstreamStreamFailed,
     from_protocol,
 )
-from app.services.transcription import Transcript, TranscriptionRequest, TranscriptionService
+from app.services.transcription import Features, Transcript, TranscriptionRequest, TranscriptionService
 from app.sessions.admission import EngineLimiter
 from common import asr_stream
+from common.asr_options import InvalidOption, categories, parse_keywords, speaker_hints
 from common.asr_stream import StreamOptions
 from common.ws_errors import is_deliberate
 
@@ -62,6 +63,35 @@ def flag(value: str | None, name: str) -> bool:
     if value.lower() in ("true", "1", "yes"):
         return True
     raise InvalidParameter(f"{name} must be true or false", param=name)
+
+
+# Smallest's and Deepgram's names of what a request asks beyond the transcript.
+FEATURE_PARAMS = (
+    "diarize", "num_speakers", "min_speakers", "max_speakers", "keywords", "redact_pii", "redact_pci", "redact",
+)
+
+
+def read_features(values: Callable[[str], list[str]]) -> Features:
+    """The features a request asks for, by Smallest's and Deepgram's names; `values(name)` gives every
+    value of a parameter (`keywords` and `redact` may be repeated or comma-separated)."""
+
+    def last(name: str) -> str | None:
+        found = values(name)
+        return found[-1] if found else None
+
+    try:
+        return Features(
+            diarize=flag(last("diarize"), "diarize"),
+            speakers=speaker_hints(**{name: last(name) for name in ("num_speakers", "min_speakers", "max_speakers")}),
+            keywords=tuple(parse_keywords(values("keywords"))),
+            redact=categories(
+                redact_pii=flag(last("redact_pii"), "redact_pii"),
+                redact_pci=flag(last("redact_pci"), "redact_pci"),
+                redact=values("redact"),
+            ),
+        )
+    except InvalidOption as exc:
+        raise InvalidParameter(str(exc), param=exc.param) from None
 
 
 class TranscriptionSessions:
@@ -102,7 +132,7 @@ class TranscriptionSessions:
         `reshape` turns the worker's messages into a surface's own."""
         await websocket.accept()
         try:  # validate and reserve the worker before any audio flows
-            request = StreamRequest.from_query(websocket.query_params)
+            request = StreamRequest.from_query(websocket.query_params.getlist)
             audio = StreamAudio(request.sample_rate, request.encoding, Usage(websocket))
             self.service.components.require("asr")
             self.service.check_language(request.options.language)
@@ -119,24 +149,43 @@ class TranscriptionSessions:
 @dataclass(frozen=True)
 class StreamRequest:
     """A streaming session's query: `sample_rate` (default 16000), `encoding` (linear16),
-    `language`, `word_timestamps` (or `timestamps`)."""
+    `language`, `word_timestamps` (or `timestamps`), `keywords`, and redaction (`redact_pii`,
+    `redact_pci`, `redact`). `diarize=true` is refused: speaker labels are offline only."""
 
     sample_rate: int
     encoding: str
     options: StreamOptions
 
     @classmethod
-    def from_query(cls, query: Mapping[str, str]) -> StreamRequest:
+    def from_query(cls, values: Callable[[str], list[str]]) -> StreamRequest:
+        """From `values(name)`, every value the query gives a parameter."""
+
+        def last(name: str, default: str | None = None) -> str | None:
+            found = values(name)
+            return found[-1] if found else default
+
         try:
-            rate = int(query.get("sample_rate", str(limits.LISTEN_STREAM_RATE)))
+            rate = int(last("sample_rate", str(limits.LISTEN_STREAM_RATE)) or "")
         except ValueError:
             raise InvalidParameter("sample_rate must be an integer", param="sample_rate") from None
-        words = flag(query.get("word_timestamps") or query.get("timestamps"), "word_timestamps")
+        words = flag(last("word_timestamps") or last("timestamps"), "word_timestamps")
+        features = read_features(values)
+        if features.diarize:
+            raise InvalidParameter(
+                "speaker labels need the whole recording: use POST /v1/listen with diarize=true "
+                "(live sessions do not label speakers)",
+                param="diarize",
+            )
         try:
-            options = StreamOptions(language=language_of(query.get("language")), word_timestamps=words)
+            options = StreamOptions(
+                language=language_of(last("language")),
+                word_timestamps=words,
+                keywords=features.keywords,
+                redact=features.redact,
+            )
         except ValidationError as exc:  # what the worker contract refuses, e.g. a 40-letter language
             raise from_protocol(asr_stream.invalid_options(exc)) from None
-        return cls(rate, query.get("encoding", "linear16"), options)
+        return cls(rate, last("encoding", "linear16") or "linear16", options)
 
 
 class StreamAudio:

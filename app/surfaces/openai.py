@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import replace
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
@@ -20,16 +21,16 @@ from app.errors import InvalidParameter
 from app.licensing import licensed
 from app.services.speech import SpeechRequest
 from app.services.subtitles import to_srt, to_vtt
-from app.services.transcription import TranscriptionRequest
+from app.services.transcription import Transcript, TranscriptionRequest
 from app.sessions.bodies import Body, takes
 from app.sessions.fields import CloningFields, LexiconFields, SamplingFields
 from app.sessions.speech import Frames, SpeechSessions
-from app.sessions.transcription import TranscriptionSessions
+from app.sessions.transcription import TranscriptionSessions, language_of, read_features
 
 router = APIRouter()
 
 TTS_MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts")
-STT_MODELS = ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe")
+STT_MODELS = ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe", "gpt-4o-transcribe-diarize")
 
 
 class OpenAISpeechBody(SamplingFields, CloningFields, LexiconFields):
@@ -58,9 +59,19 @@ class TranscriptionForm(BaseModel):
     language: str | None = None
     prompt: str | None = None
     temperature: float = Field(0.0, ge=0.0, le=1.0)
-    response_format: Literal["json", "text", "srt", "vtt", "verbose_json"] = "json"
+    response_format: Literal["json", "text", "srt", "vtt", "verbose_json", "diarized_json"] = "json"
     granularities: list[Literal["word", "segment"]] = Field([], alias="timestamp_granularities[]")
+    keywords: list[str] = Field([], alias="keywords[]", description="names and terms to expect")
+    chunking_strategy: str | None = Field(None, description="accepted: long audio is always cut at pauses")
     stream: Literal["false"] = "false"  # streamed transcription is not offered
+    # The appliance's extensions (the SDK's extra_body), by their /v1/listen names: speaker-count
+    # hints for diarized_json, and redaction. The session layer reads and checks them.
+    num_speakers: str | None = None
+    min_speakers: str | None = None
+    max_speakers: str | None = None
+    redact_pii: str | None = None
+    redact_pci: str | None = None
+    redact: str | None = None
 
 
 def _event(event: dict[str, object]) -> str:
@@ -106,10 +117,14 @@ async def transcriptions(request: Request) -> Response:
         raise InvalidParameter(
             "timestamp_granularities[] needs response_format=verbose_json", param="timestamp_granularities[]"
         )
-    sessions.service.check_language(form.language)
+    language = language_of(form.language)
+    sessions.service.check_language(language)
     want_words = "word" in form.granularities
+    diarized = form.response_format == "diarized_json"  # speaker labels: any model name, this format
+    features = read_features(lambda name: upload.fields.get("keywords[]" if name == "keywords" else name, []))
     options = TranscriptionRequest(
-        language=form.language or None, word_timestamps=want_words, prompt=form.prompt, temperature=form.temperature
+        language=language, word_timestamps=want_words, prompt=form.prompt, temperature=form.temperature,
+        features=replace(features, diarize=diarized),
     )
     transcript = await sessions.transcribe(request, upload.data, options)
     assert not isinstance(transcript, str)  # no callback: the transcript itself
@@ -122,20 +137,35 @@ async def transcriptions(request: Request) -> Response:
         return PlainTextResponse(to_vtt(transcript.segments), media_type="text/vtt", headers=headers)
     if form.response_format == "json":
         return JSONResponse({"text": transcript.text}, headers=headers)
+    if diarized:
+        return JSONResponse(_diarized(transcript), headers=headers)
     body: dict[str, Any] = {
-        "task": "transcribe", "language": transcript.language, "duration": transcript.duration, "text": transcript.text,
+        "task": "transcribe", "language": transcript.language, "language_probability": transcript.language_probability,
+        "duration": transcript.duration, "text": transcript.text,
     }
     if not form.granularities or "segment" in form.granularities:
-        body["segments"] = [s.model_dump() for s in transcript.segments]
+        body["segments"] = [s.model_dump(exclude_none=True) for s in transcript.segments]
     if want_words:
         body["words"] = [{"word": w.word, "start": w.start, "end": w.end} for w in transcript.words or []]
     return JSONResponse(body, headers=headers)
 
 
+def _diarized(transcript: Transcript) -> dict[str, Any]:
+    """OpenAI's `diarized_json`: segments cut where the speaker changes, speakers named A, B, …"""
+    segments = [
+        {"type": "transcript.text.segment", "id": f"seg_{s.id}", "start": s.start, "end": s.end, "text": s.text,
+         "speaker": chr(ord("A") + (s.speaker or 0))}  # at most MAX_SPEAKERS (20) speakers
+        for s in transcript.segments
+    ]
+    return {"task": "transcribe", "duration": transcript.duration, "text": transcript.text, "segments": segments,
+            "usage": {"type": "duration", "seconds": transcript.duration}}
+
+
 def _form(fields: dict[str, list[str]]) -> TranscriptionForm:
     data: dict[str, Any] = {k: v[-1] for k, v in fields.items()}
-    if "timestamp_granularities[]" in fields:
-        data["timestamp_granularities[]"] = fields["timestamp_granularities[]"]
+    for repeated in ("timestamp_granularities[]", "keywords[]"):
+        if repeated in fields:
+            data[repeated] = fields[repeated]
     if "model" not in data:
         raise InvalidParameter("model is required (any name: this service runs one model)", param="model")
     try:

@@ -6,7 +6,8 @@
 - `WS /waves/v1/tts/live`: JSON requests `{voice_id, text, continue, flush, sample_rate, speed}` (the
   first sets voice, rate and speed); answers `{"status": "chunk", "data": {"audio": <base64>}}` ...
   `{"status": "complete"}`, then a close.
-- `POST /waves/v1/stt/`: raw audio body; `{"status": "success", "transcription", "words", ...}`.
+- `POST /waves/v1/stt/`: raw audio body; `{"status": "success", "transcription", "words", ...}`, with
+  `utterances` ({text, start, end, speaker}) when `diarize=true`.
 - `WS /waves/v1/stt/live`: the `/v1/listen/stream` session, each message typed `transcription`.
 Waves' default rate is 24 kHz. Errors keep the one JSON shape; WebSocket error frames also carry
 Waves' `status: "error"` and `message`, which the SDK reads.
@@ -32,14 +33,17 @@ from app.sessions.bodies import Body, takes
 from app.sessions.fields import LexiconFields
 from app.sessions.speech import Frames, SpeechSession, SpeechSessions
 from app.sessions.speech_socket import TextFrame, serve_speech_socket
-from app.sessions.transcription import TranscriptionSessions, flag, language_of
+from app.sessions.transcription import FEATURE_PARAMS, TranscriptionSessions, flag, language_of, read_features
 
 router = APIRouter()
 
 # webhook_url / webhook_method: the Waves v1 names of callback_url (which is always POSTed).
-_KNOWN = {"language", "timestamps", "word_timestamps", "callback_url", "model", "webhook_url", "webhook_method"}
+_KNOWN = {
+    "language", "timestamps", "word_timestamps", "callback_url", "model", "webhook_url", "webhook_method",
+    *FEATURE_PARAMS,
+}
 # Smallest / Deepgram features this engine does not have: say so instead of ignoring them.
-_UNSUPPORTED = {"diarize", "emotion_detection", "age_detection", "gender_detection", "redact_pii", "sentiment"}
+_UNSUPPORTED = {"emotion_detection", "age_detection", "gender_detection", "sentiment"}
 
 
 class SmallestSpeakBody(LexiconFields):
@@ -92,6 +96,8 @@ async def speak(body: SmallestSpeakBody, request: Request) -> Response:
 @licensed("asr")
 @takes(Body.UPLOAD)
 async def listen(request: Request) -> JSONResponse:
+    """The transcript (`words` with `timestamps=true`); with `diarize=true`, `words[].speaker` and
+    `utterances[]`; `keywords`, `redact_pii` / `redact_pci` / `redact` as the README describes."""
     result = await _transcribe(request)
     if isinstance(result, str):
         return JSONResponse({"request_id": result, "status": "queued"}, status_code=202)
@@ -121,11 +127,13 @@ async def _transcribe(request: Request) -> Transcript | str:
     will get it."""
     sessions: TranscriptionSessions = request.app.state.transcription
     language = language_of(_params(request, {}).get("language"))
+    read_features(request.query_params.getlist)  # a bad option is refused before the upload is read
     upload = await sessions.upload(request, file_fields=("audio", "file"), allow_raw=True, language=language)
     params = _params(request, upload.fields)
     words = flag(params.get("timestamps"), "timestamps") or flag(params.get("word_timestamps"), "word_timestamps")
     callback = params.get("callback_url") or params.get("webhook_url") or None
-    options = TranscriptionRequest(language=language, word_timestamps=words, callback_url=callback)
+    features = read_features(lambda name: request.query_params.getlist(name) + upload.fields.get(name, []))
+    options = TranscriptionRequest(language=language, word_timestamps=words, callback_url=callback, features=features)
     return await sessions.transcribe(request, upload.data, options)
 
 
@@ -214,7 +222,11 @@ async def waves_stt(request: Request) -> JSONResponse:
         "language": result.language, "metadata": {"duration": result.duration},
     }
     if result.words is not None:
-        body["words"] = [w.model_dump() for w in result.words]
+        body["words"] = [w.model_dump(exclude_none=True) for w in result.words]
+    if result.utterances is not None:
+        body["utterances"] = [
+            {"text": u.transcript, "start": u.start, "end": u.end, "speaker": u.speaker} for u in result.utterances
+        ]
     return JSONResponse(body)
 
 

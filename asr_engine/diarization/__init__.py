@@ -7,8 +7,7 @@ exported to ONNX once at install time by `python -m asr_engine.diarization.expor
 from __future__ import annotations
 
 from .diarizer import Diarization, Diarizer
-from .hints import SpeakerHints
 from .labels import Turn, label_words, turns
 from .weights import SpeakerModelMissing
 
-__all__ = ["Diarization", "Diarizer", "SpeakerHints", "SpeakerModelMissing", "Turn", "label_words", "turns"]
+__all__ = ["Diarization", "Diarizer", "SpeakerModelMissing", "Turn", "label_words", "turns"]

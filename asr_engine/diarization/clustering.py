@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.cluster.vq import kmeans2
 
-from .hints import DEFAULT_MAX_SPEAKERS, SpeakerHints
+from common.asr_options import DEFAULT_MAX_SPEAKERS, SpeakerHints
 
 MERGE_COSINE = 0.58  # mean embeddings closer than this are one speaker (tuning voices: 0.50-0.65 all right)
 MIN_NEIGHBOURS = 6  # kept per row of the affinity; 3D-Speaker's recipe keeps at least 6 too

@@ -15,10 +15,10 @@ import numpy as np
 
 from asr_engine.settings import AsrSettings
 from common.asr_jobs import SAMPLE_RATE
+from common.asr_options import SpeakerHints
 
 from .clustering import cluster
 from .embeddings import MIN_WINDOW_FRAMES, SpeakerEmbedder, fbank
-from .hints import SpeakerHints
 from .labels import label_words
 from .weights import onnx_path
 from .windows import windows_over

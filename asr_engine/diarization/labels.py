@@ -76,3 +76,31 @@ def turns(labelled: Sequence[dict[str, Any]], pause_s: float = UTTERANCE_PAUSE_S
             current.words.append(word)
             current.end = max(current.end, end)
     return out
+
+
+def split_segments(segments: Sequence[dict[str, Any]], labelled: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Whisper's segments with `speaker`, cut where the speaker changes within one (renumbered).
+
+    A word belongs to the last segment that starts at or before its middle (words and segments are
+    in time order). A cut piece takes its text and times from its words and keeps the segment's
+    decoding statistics; its `tokens` are dropped (they spell the whole segment). A segment without
+    words keeps the speaker before it."""
+    owned: list[list[dict[str, Any]]] = [[] for _ in segments]
+    index = 0
+    for word in labelled:
+        middle = (float(word["start"]) + float(word["end"])) / 2
+        while index + 1 < len(segments) and middle >= float(segments[index + 1]["start"]):
+            index += 1
+        if segments:
+            owned[index].append(word)
+    out: list[dict[str, Any]] = []
+    for segment, words in zip(segments, owned, strict=True):
+        pieces = turns(words, pause_s=float("inf"))
+        if len(pieces) <= 1:
+            speaker = pieces[0].speaker if pieces else (out[-1]["speaker"] if out else 0)
+            out.append(dict(segment, speaker=speaker))
+            continue
+        for piece in pieces:
+            cut = {"start": piece.start, "end": piece.end, "text": piece.text, "tokens": [], "speaker": piece.speaker}
+            out.append(dict(segment, **cut))
+    return [dict(segment, id=number) for number, segment in enumerate(out)]

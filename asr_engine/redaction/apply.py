@@ -10,10 +10,12 @@ emptied. Nothing of the original is kept: callers store and return only what thi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
-from .options import Category
+from common.asr_options import Category
+
 from .spans import Span, core, find
 
 PLACEHOLDER = {
@@ -26,6 +28,7 @@ PLACEHOLDER = {
 }
 PARTIAL_PLACEHOLDER = "[REDACTED]"
 PARTIAL_MIN_DIGITS = 4  # in a partial, a number still being spoken is masked from this many digits
+_PLACEHOLDER = re.compile(r"^[A-Z_]+(_\d+)?$")  # inside a placeholder's brackets
 
 
 class Redactor:
@@ -112,6 +115,22 @@ class Redactor:
         if "words" in result:
             out["words"] = self.words(result["words"])
         return out
+
+
+def written(words: Sequence[str]) -> str:
+    """Redacted words as text: a stretch of words that share one placeholder (a card number said as
+    sixteen words) is written once, as `Redactor.text` writes it."""
+    out: list[str] = []
+    previous: str | None = None
+    for word in words:
+        inner = core(word)
+        name = f"[{inner}]" if _PLACEHOLDER.match(inner) and f"[{inner}]" in word else None
+        if name is not None and name == previous:
+            out[-1] = _keep_edges(out[-1], name, word)  # the stretch goes on: its last punctuation wins
+        else:
+            out.append(word)
+        previous = name
+    return " ".join(out)
 
 
 def _keep_edges(first: str, name: str, last: str) -> str:

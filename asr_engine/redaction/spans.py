@@ -24,7 +24,7 @@ from stdnum.in_ import aadhaar
 from stdnum.us import ssn
 from text_to_num import alpha2digit
 
-from .options import Category
+from common.asr_options import Category
 
 PHONE_REGIONS = ("US", "IN", "GB")
 LONGEST_ENTITY = 19  # digits of the longest card number

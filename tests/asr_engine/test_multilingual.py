@@ -75,9 +75,26 @@ def _listen(url: str, speech: Speech, **params: str) -> dict:
 
 @pytest.mark.slow
 def test_language_is_detected(base_gateway: str) -> None:
-    body = _listen(base_gateway, espeak_speech(SPANISH, "es"))
-    assert body["language"] == "es"
-    assert wer(SPANISH, body["text"]) < 0.5, body["text"]
+    """`language=auto` (or none) detects it, and says how sure the model is; a given language is sure."""
+    spanish = espeak_speech(SPANISH, "es")
+    for params in ({}, {"language": "auto"}):
+        body = _listen(base_gateway, spanish, **params)
+        assert body["language"] == "es"
+        assert 0.5 < body["language_probability"] <= 1.0
+        assert wer(SPANISH, body["text"]) < 0.5, body["text"]
+    assert _listen(base_gateway, spanish, language="es")["language_probability"] == 1.0
+
+
+@pytest.mark.slow
+def test_verbose_json_tells_the_detected_language(base_gateway: str) -> None:
+    from openai import OpenAI
+
+    client = OpenAI(base_url=f"{base_gateway}/v1", api_key="unused")
+    result = client.audio.transcriptions.create(
+        model="whisper-1", file=("es.wav", espeak_speech(SPANISH, "es").wav()), response_format="verbose_json",
+    )
+    assert result.language == "es"
+    assert 0.5 < result.model_extra["language_probability"] <= 1.0  # type: ignore[index]
 
 
 @pytest.mark.slow

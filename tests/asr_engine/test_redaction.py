@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from faster_whisper import WhisperModel
 
-from asr_engine.redaction import PII, REDACT_PII, Category, Redactor, categories
-from asr_engine.request_errors import InvalidOption
+from asr_engine.redaction import Redactor
 from asr_engine.transcriber import Options, transcribe
+from common.asr_options import PII, REDACT_PII, Category, InvalidOption, categories
 from tests.support.asr import piper_speech
 
 PII_ALL = Redactor(REDACT_PII)

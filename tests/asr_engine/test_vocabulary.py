@@ -8,16 +8,8 @@ import numpy as np
 import pytest
 from faster_whisper import WhisperModel
 
-from asr_engine.request_errors import InvalidOption
-from asr_engine.vocabulary import (
-    MAX_HOTWORD_TOKENS,
-    MAX_KEYWORD_CHARS,
-    MAX_KEYWORDS,
-    decode_options,
-    load_vocabulary_file,
-    parse_keywords,
-    whisper_token_counter,
-)
+from asr_engine.vocabulary import MAX_HOTWORD_TOKENS, Vocabulary, load_vocabulary_file, whisper_token_counter
+from common.asr_options import MAX_KEYWORD_CHARS, MAX_KEYWORDS, InvalidOption, parse_keywords
 from tests.support.asr import piper_speech
 
 SENTENCE = "Please ask Doctor Venkataraman to send the Kottayam report."
@@ -58,15 +50,19 @@ def test_the_operator_file(tmp_path: Path) -> None:
         load_vocabulary_file(str(path))
 
 
-def test_decode_options_merge_and_keep_the_token_budget(tiny_en: WhisperModel) -> None:
+def test_hotwords_merge_the_operators_and_keep_the_token_budget(tiny_en: WhisperModel) -> None:
     count = whisper_token_counter(tiny_en)
-    options = decode_options(["Kottayam"], ["kottayam", "Venkataraman"], "A meeting.", count)
-    assert options == {"hotwords": "Kottayam, Venkataraman", "initial_prompt": "A meeting."}
-    assert decode_options([], [], None, count) == {"hotwords": None, "initial_prompt": None}
+    vocabulary = Vocabulary(["Kottayam"], count)
+    assert vocabulary.hotwords(["kottayam", "Venkataraman"]) == "Kottayam, Venkataraman"
+    assert Vocabulary([], count).hotwords([]) is None
     many = [f"Name{i}son" for i in range(MAX_KEYWORDS)]  # each a few tokens: far over the budget
     assert count(", ".join(many)) > MAX_HOTWORD_TOKENS
-    with pytest.raises(InvalidOption, match=r"take \d+ Whisper tokens \(the operator's vocabulary takes \d+\)"):
-        decode_options(["Kottayam"], many, None, count)
+    over = r"take \d+ Whisper tokens \(the operator's vocabulary takes \d+\)"
+    with pytest.raises(InvalidOption, match=over) as caught:
+        vocabulary.hotwords(many)
+    assert caught.value.param == "keywords"
+    with pytest.raises(RuntimeError, match="ASR_VOCABULARY_FILE: the keywords take"):  # no request could fit
+        Vocabulary(many, count)
 
 
 @pytest.mark.slow
@@ -74,7 +70,7 @@ def test_keywords_fix_the_names_tiny_en_gets_wrong(tiny_en: WhisperModel) -> Non
     """The issue's sentence, spoken by Piper: tiny.en mishears both names, and hears them with keywords."""
     audio = np.frombuffer(piper_speech([SENTENCE]).pcm16k(), dtype="<i2").astype(np.float32) / 32768.0
     plain = "".join(s.text for s in tiny_en.transcribe(audio, beam_size=5)[0])
-    options = decode_options([], parse_keywords("Venkataraman, Kottayam"), None, whisper_token_counter(tiny_en))
-    helped = "".join(s.text for s in tiny_en.transcribe(audio, beam_size=5, **options)[0])
+    hotwords = Vocabulary([], whisper_token_counter(tiny_en)).hotwords(parse_keywords("Venkataraman, Kottayam"))
+    helped = "".join(s.text for s in tiny_en.transcribe(audio, beam_size=5, hotwords=hotwords)[0])
     assert not any(name in plain for name in NAMES), plain
     assert all(name in helped for name in NAMES), helped

@@ -12,8 +12,10 @@ import pytest
 import websockets
 
 from app.errors import BadRequest, InvalidParameter
+from app.sessions.transcription import StreamRequest
 from app.sessions.transcription import parse_control as gateway_parse_control
 from common import asr_stream as proto
+from common.asr_options import MAX_KEYWORD_CHARS, MAX_KEYWORDS, REDACT_PII
 from common.asr_stream import ProtocolError, StreamOptions
 from common.ws_errors import close_code
 from tests.support.asr import SENTENCES, Worker, piper_speech, wer
@@ -24,10 +26,12 @@ from tests.support.asr import SENTENCES, Worker, piper_speech, wer
 def test_options_round_trip_through_the_query() -> None:
     options = StreamOptions(
         language="en", word_timestamps=True, vad_events=True, vad_threshold=0.6,
-        silence_duration_ms=800, prefix_padding_ms=200, prompt="Kottayam, Venkataraman",
+        silence_duration_ms=800, prefix_padding_ms=200, prompt="A clinic's referrals.",
+        keywords=["Kottayam", "Doctor Venkataraman"], redact="pci,ssn",
     )
     query = options.to_query()
     assert all(isinstance(v, str) for v in query.values())
+    assert query["keywords"] == "Kottayam,Doctor Venkataraman" and query["redact"] == "pci,ssn"
     assert StreamOptions.from_query(query) == options
     assert StreamOptions().to_query() == {}  # defaults are not sent: the worker's settings apply
     assert StreamOptions.from_query({"language": ""}) == StreamOptions()
@@ -40,6 +44,9 @@ def test_options_round_trip_through_the_query() -> None:
         ({"silence_duration_ms": "10"}, "silence_duration_ms"),
         ({"prefix_padding_ms": "abc"}, "prefix_padding_ms"),
         ({"prompt": "x" * (proto.MAX_PROMPT_CHARS + 1)}, "prompt"),
+        ({"keywords": ",".join(f"name{i}" for i in range(MAX_KEYWORDS + 1))}, "keywords"),
+        ({"keywords": "x" * (MAX_KEYWORD_CHARS + 1)}, "keywords"),
+        ({"redact": "pci,cards"}, "redact"),
         ({"colour": "blue"}, "colour"),
     ],
 )
@@ -48,6 +55,19 @@ def test_a_bad_option_is_a_422_naming_it(query: dict[str, str], param: str) -> N
         StreamOptions.from_query(query)
     assert (caught.value.status, caught.value.code, caught.value.param) == (422, "invalid_parameter", param)
     assert close_code(caught.value.status) == 1008
+
+
+def test_the_gateway_writes_what_the_contract_reads() -> None:
+    """/v1/listen/stream's query (Smallest's and Deepgram's names) becomes the worker's options."""
+    query = {"keywords": ["Kottayam", "Venkataraman:2"], "redact_pii": ["true"], "timestamps": ["true"]}
+    request = StreamRequest.from_query(lambda name: query.get(name, []))
+    sent = StreamOptions.from_query(request.options.to_query())
+    assert sent.keywords == ("Kottayam", "Venkataraman") and sent.redact == REDACT_PII and sent.word_timestamps
+    with pytest.raises(InvalidParameter) as offline:  # speaker labels need the whole recording
+        StreamRequest.from_query(lambda name: ["true"] if name == "diarize" else [])
+    with pytest.raises(InvalidParameter) as unknown:
+        StreamRequest.from_query(lambda name: ["cards"] if name == "redact" else [])
+    assert (offline.value.param, unknown.value.param) == ("diarize", "redact")
 
 
 def test_control_messages() -> None:
@@ -92,6 +112,17 @@ async def test_worker_refuses_a_bad_option_with_the_contract_error(asr_worker: W
             await asyncio.wait_for(ws.recv(), 10)
     assert frame["type"] == "error" and frame["error"]["code"] == proto.ERROR_INVALID_PARAMETER
     assert frame["error"]["param"] == "vad_threshold"
+    assert ws.close_code == 1008
+
+
+async def test_worker_refuses_keywords_over_the_token_budget(asr_worker: Worker) -> None:
+    """Only the worker has the tokenizer: it checks the keywords' share of Whisper's decoder prompt."""
+    keywords = ",".join(f"Namesake{i}worth" for i in range(MAX_KEYWORDS))  # within the contract's limits
+    async with websockets.connect(_url(asr_worker, keywords=keywords)) as ws:
+        frame = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        with pytest.raises(websockets.ConnectionClosed):
+            await asyncio.wait_for(ws.recv(), 10)
+    assert frame["error"]["param"] == "keywords" and "Whisper tokens" in frame["error"]["message"]
     assert ws.close_code == 1008
 
 

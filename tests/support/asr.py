@@ -155,12 +155,16 @@ def start_worker(redis_url: str, log_dir: Path, name: str, **env: str) -> Worker
 
 @pytest.fixture(scope="session")
 def asr_worker(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
+    logs = tmp_path_factory.mktemp("asr")
     worker = start_worker(
         redis_url,
-        tmp_path_factory.mktemp("asr"),
+        logs,
         "worker-main",
         ASR_BEAM_SIZE="1",
         ASR_STREAM_IDLE_TIMEOUT_S="3",
+        # Without the speaker model, whatever the machine's install exported: the tests of speaker
+        # labels start their own worker with it (tests/app/surfaces/test_asr_diarization.py).
+        ASR_DIARIZATION_MODEL=str(logs / "no-speaker-model.onnx"),
     )
     yield worker
     worker.stop()

@@ -3,6 +3,9 @@
 Voices are the Piper voice (`en_us_joe`) and espeak-ng voice variants. Variants must be given on a
 language without a region suffix other than `en-us` (espeak-ng 1.51 ignores `+variant` on `en-gb`).
 Two disjoint sets: the clustering was tuned on TUNING_VOICES only; the test asserts on HELD_OUT_VOICES.
+
+Also the CAM++ model, exported once per test session (tests/conftest.py registers this module as a
+plugin; the export is itself under test in tests/asr_engine/diarization/test_model.py).
 """
 
 from __future__ import annotations
@@ -13,9 +16,11 @@ import subprocess
 import wave
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from tests.support.asr import Speech, piper_speech
 
@@ -106,3 +111,17 @@ def word_accuracy(words: Sequence[dict[str, Any]], turns: Sequence[Turn]) -> flo
         mapping = dict(zip(names, order, strict=True))
         best = max(best, sum(mapping[f] == t for f, t in zip(found, truth, strict=True)))
     return best / len(words)
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float]:
+    """(the ONNX file, its largest difference from the torch model on the export's checks)."""
+    from asr_engine.diarization.export import export
+
+    path = tmp_path_factory.mktemp("campplus") / "campplus.onnx"
+    return path, export(path)
+
+
+@pytest.fixture(scope="session")
+def speaker_model(exported: tuple[Path, float]) -> Path:
+    return exported[0]

@@ -151,6 +151,27 @@ async def test_openai_sdk_manual_commit(gateway: ServerThread, two_utterances: S
     assert wer(SENTENCES[2], done["transcript"]) <= MAX_WER, done["transcript"]
 
 
+async def test_the_transcription_prompt_reaches_the_decoder(gateway: ServerThread) -> None:
+    """`transcription.prompt` is each utterance's decoder prompt: names tiny.en mishears come back right."""
+    names = piper_speech(["Please ask Doctor Venkataraman to send the Kottayam report."])
+    transcripts = []
+    for prompt in (None, "Venkataraman, Kottayam"):
+        async with _sdk(gateway).realtime.connect(extra_query={"intent": "transcription"}) as connection:
+            transcription = {"model": "gpt-4o-transcribe", "language": "en"} | ({"prompt": prompt} if prompt else {})
+            await connection.session.update(session={  # type: ignore[arg-type,typeddict-item]
+                "type": "transcription",
+                "audio": {"input": {"transcription": transcription, "turn_detection": None}},
+            })
+            for chunk in _chunks(_pcm24k(names)):
+                await connection.input_audio_buffer.append(audio=base64.b64encode(chunk).decode())
+            await connection.input_audio_buffer.commit()
+            (done,) = _completed(await _until(connection, lambda ev: len(_completed(ev)) == 1))
+            transcripts.append(done["transcript"])
+    plain, prompted = transcripts
+    assert "Venkataraman" not in plain and "Kottayam" not in plain, plain
+    assert "Venkataraman" in prompted and "Kottayam" in prompted, prompted
+
+
 async def test_livekit_openai_stt_stream(gateway: ServerThread, two_utterances: Speech) -> None:
     from livekit import rtc
     from livekit.agents import stt

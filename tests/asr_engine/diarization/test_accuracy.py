@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 from faster_whisper import WhisperModel
 
-from asr_engine.diarization import Diarizer, SpeakerHints, turns
+from asr_engine.diarization import Diarizer, turns
 from asr_engine.transcriber import Options, transcribe
+from common.asr_options import SpeakerHints
 from tests.support.diarization import HELD_OUT_VOICES, Conversation, conversation, word_accuracy
 
 pytestmark = pytest.mark.slow

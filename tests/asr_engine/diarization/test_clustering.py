@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from asr_engine.diarization import SpeakerHints, label_words, turns
+from asr_engine.diarization import label_words, turns
 from asr_engine.diarization.clustering import cluster
-from asr_engine.diarization.hints import MAX_SPEAKERS
 from asr_engine.diarization.windows import JOIN_GAP_S, WINDOW_S, Window, windows_over
-from asr_engine.request_errors import InvalidOption
+from common.asr_options import MAX_SPEAKERS, InvalidOption, SpeakerHints
 
 
 def _speakers(sizes: list[int], spread: float = 0.35, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
