@@ -219,6 +219,11 @@ class LicenseMiddleware:
                 status = 101
             elif kind == "websocket.close" and status == 0:
                 status = 403  # closed before the handshake completed: refused
+            if counted and kind == "http.response.body" and not message.get("more_body", False):
+                # The last bytes are on their way: free the stream now, so a client that starts its
+                # next stream as soon as this one ends is not refused by its own finished one.
+                client.active_streams -= 1
+                counted = False
             await send(message)
 
         try:
