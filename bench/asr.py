@@ -35,16 +35,9 @@ from asr_engine.model import load_model  # noqa: E402
 from asr_engine.settings import AsrSettings  # noqa: E402
 from asr_engine.transcriber import Options, pcm16_to_float, transcribe  # noqa: E402
 from tests.support import free_port, wait_until  # noqa: E402
-from tests.support.asr import ServerThread, Speech, gateway_settings, start_worker  # noqa: E402
+from tests.support.asr import READING, ServerThread, Speech, gateway_settings, start_worker  # noqa: E402
 
-TEXT = [
-    "The quick brown fox jumps over the lazy dog.",
-    "Please call me back when you have a moment to talk about the weather.",
-    "We will meet at the station before the train leaves in the morning.",
-    "She opened the window and listened to the rain falling on the garden.",
-    "The children were reading quietly in the library after lunch.",
-    "A cup of hot tea is the best way to start a cold winter day.",
-]
+TEXT = READING
 
 
 def build_speech(min_seconds: float) -> tuple[Speech, list[float]]:

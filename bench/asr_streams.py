@@ -55,16 +55,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.support import ServiceProcess, free_port, wait_until  # noqa: E402
-from tests.support.asr import normalize, piper_speech, to_wav  # noqa: E402
+from tests.support.asr import READING, normalize, piper_speech, to_wav  # noqa: E402
 from tests.support.split import split_gateway, split_worker, wait_ready  # noqa: E402
 
 SENTENCES = [
-    "The quick brown fox jumps over the lazy dog.",
-    "Please call me back when you have a moment to talk about the weather.",
-    "We will meet at the station before the train leaves in the morning.",
-    "She opened the window and listened to the rain falling on the garden.",
-    "The children were reading quietly in the library after lunch.",
-    "A cup of hot tea is the best way to start a cold winter day.",
+    *READING,
     "My order arrived yesterday but the box was damaged.",
     "Could you tell me how long the delivery will take?",
     "I would like to change the address on my account.",

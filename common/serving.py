@@ -110,28 +110,45 @@ def _stalled(client: tuple[str, int] | None, kind: str, timeout_s: float) -> Non
     )
 
 
-class ReceiptDeadlineProtocol(HttpToolsProtocol):
+class _SendDeadlineMixin:
+    """A uvicorn protocol with the send deadline: flow control tells when the client stops taking data.
+    Mixed in before the protocol class; `_send_expired` is the protocol's own way to end the connection."""
+
+    send_timeout_s = SEND_TIMEOUT_S
+    loop: asyncio.AbstractEventLoop
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._send_deadline = SendDeadline(
+            self.loop, lambda: getattr(self, "transport", None), self.send_timeout_s, self._send_expired
+        )
+
+    def _send_expired(self) -> None:
+        raise NotImplementedError
+
+    def pause_writing(self) -> None:
+        super().pause_writing()  # type: ignore[misc]
+        self._send_deadline.paused()
+
+    def resume_writing(self) -> None:
+        super().resume_writing()  # type: ignore[misc]
+        self._send_deadline.resumed()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._send_deadline.resumed()
+        super().connection_lost(exc)  # type: ignore[misc]
+
+
+class ReceiptDeadlineProtocol(_SendDeadlineMixin, HttpToolsProtocol):
     """uvicorn's httptools protocol (what its "auto" picks) with a deadline on receiving a request."""
 
     header_timeout_s = 15.0
     body_timeout_s = 125.0
-    send_timeout_s = SEND_TIMEOUT_S
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._receipt: asyncio.TimerHandle | None = None
         self._phase = "headers"
-        self._send_deadline = SendDeadline(
-            self.loop, lambda: getattr(self, "transport", None), self.send_timeout_s, self._send_expired
-        )
-
-    def pause_writing(self) -> None:
-        super().pause_writing()
-        self._send_deadline.paused()
-
-    def resume_writing(self) -> None:
-        super().resume_writing()
-        self._send_deadline.resumed()
 
     def _send_expired(self) -> None:
         if not self.transport.is_closing():
@@ -186,32 +203,11 @@ class ReceiptDeadlineProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
-        self._send_deadline.resumed()
         super().connection_lost(exc)
 
 
-class SendDeadlineWebSocketProtocol(WebSocketsSansIOProtocol):
+class SendDeadlineWebSocketProtocol(_SendDeadlineMixin, WebSocketsSansIOProtocol):
     """uvicorn's WebSocket protocol (what its "auto" picks) with the send deadline."""
-
-    send_timeout_s = SEND_TIMEOUT_S
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._send_deadline = SendDeadline(
-            self.loop, lambda: getattr(self, "transport", None), self.send_timeout_s, self._send_expired
-        )
-
-    def pause_writing(self) -> None:
-        super().pause_writing()
-        self._send_deadline.paused()
-
-    def resume_writing(self) -> None:
-        super().resume_writing()
-        self._send_deadline.resumed()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._send_deadline.resumed()
-        super().connection_lost(exc)
 
     def _send_expired(self) -> None:
         if self.transport.is_closing():

@@ -27,6 +27,13 @@ SENTENCES = [
     "Please call me back when you have a moment to talk about the weather.",
     "We will meet at the station before the train leaves in the morning.",
 ]
+# Longer clips (benchmarks, several speakers): the same kind of sentences, six of them.
+READING = [
+    *SENTENCES,
+    "She opened the window and listened to the rain falling on the garden.",
+    "The children were reading quietly in the library after lunch.",
+    "A cup of hot tea is the best way to start a cold winter day.",
+]
 # tiny.en scores about 5-6 % WER on clean read English (LibriSpeech test-clean); synthetic speech is
 # clean but its prosody is unusual. 20 % leaves room for that and for a word or two of drift while
 # still failing hard on a broken pipeline (wrong rate, lost chunk, garbled PCM: 60-100 %).

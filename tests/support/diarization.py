@@ -22,19 +22,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.support.asr import Speech, piper_speech
+from tests.support.asr import READING, Speech, piper_speech
 
 PIPER = "piper:en_us_joe"
 TUNING_VOICES = (PIPER, "espeak:en-us+m3", "espeak:en+f2")
 HELD_OUT_VOICES = ("espeak:en+Andy", "espeak:en-us+f4", "espeak:en+klatt2")
 
 SENTENCES = [
-    "The quick brown fox jumps over the lazy dog.",
-    "Please call me back when you have a moment to talk about the weather.",
-    "We will meet at the station before the train leaves in the morning.",
-    "She opened the window and listened to the rain falling on the garden.",
-    "The children were reading quietly in the library after lunch.",
-    "A cup of hot tea is the best way to start a cold winter day.",
+    *READING,
     "Our team will review the budget on Monday and send a summary.",
     "The museum opens at nine and closes early on public holidays.",
 ]

@@ -61,18 +61,7 @@ def _below_thousand(n: int) -> str:
 
 def cardinal(n: int) -> str:
     """123456 -> 'one hundred twenty-three thousand four hundred fifty-six'."""
-    if n < 0:
-        return "minus " + cardinal(-n)
-    if n >= 10**15:
-        return digits(str(n))  # nobody says these: read digit by digit rather than invent words
-    words: list[str] = []
-    for value, name in _SCALES:
-        if n >= value:
-            words.append(f"{cardinal(n // value)} {name}")
-            n %= value
-    if n or not words:
-        words.append(_below_thousand(n))
-    return " ".join(words)
+    return _scaled(n, _SCALES, 10**15)
 
 
 _INDIAN_SCALES = [(10**7, "crore"), (10**5, "lakh"), (1000, "thousand")]
@@ -80,14 +69,20 @@ _INDIAN_SCALES = [(10**7, "crore"), (10**5, "lakh"), (1000, "thousand")]
 
 def indian_cardinal(n: int) -> str:
     """125000 -> 'one lakh twenty-five thousand'; 1,00,00,00,000 -> 'one hundred crore'."""
+    return _scaled(n, _INDIAN_SCALES, 10**19)
+
+
+def _scaled(n: int, scales: list[tuple[int, str]], too_large: int) -> str:
+    """n in words with these scale words (largest first); from `too_large` on, digit by digit: nobody
+    says such numbers, so they are read rather than given invented words."""
     if n < 0:
-        return "minus " + indian_cardinal(-n)
-    if n >= 10**19:
+        return "minus " + _scaled(-n, scales, too_large)
+    if n >= too_large:
         return digits(str(n))
     words: list[str] = []
-    for value, name in _INDIAN_SCALES:
+    for value, name in scales:
         if n >= value:
-            words.append(f"{indian_cardinal(n // value)} {name}")
+            words.append(f"{_scaled(n // value, scales, too_large)} {name}")
             n %= value
     if n or not words:
         words.append(_below_thousand(n))
