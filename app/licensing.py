@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from fastapi.routing import iter_route_contexts
 from starlette.routing import BaseRoute, Mount, WebSocketRoute
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from common.license_api import LicenseStatus
 
@@ -39,7 +39,7 @@ from .errors import (
     error_response,
     refuse,
 )
-from .middleware import is_streamed
+from .middleware import RequestMiddleware, is_streamed
 from .sessions.usage import usage_record
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,16 @@ def app_routes(routes: Sequence[BaseRoute]) -> Iterator[Any]:
 
 def is_licensed_path(path: str) -> bool:
     return path.startswith(LICENSED_PREFIXES) or path in ("/v1", "/waves")
+
+
+class ApiMiddleware(RequestMiddleware):
+    """Middleware that acts only on the API's licensed routes (`handle`); the rest passes through."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or not is_licensed_path(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        await self.handle(scope, receive, send)
 
 
 def route_for(routes: Sequence[BaseRoute], scope: Scope) -> Any | None:
@@ -168,14 +178,8 @@ def check_streams(client: LicenseClient) -> None:
         )
 
 
-class LicenseMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket") or not is_licensed_path(scope["path"]):
-            await self.app(scope, receive, send)
-            return
+class LicenseMiddleware(ApiMiddleware):
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:  # before the mode: an undeclared route is refused even with licensing disabled
             features = features_for(scope["app"].router.routes, scope)
         except UndeclaredRoute as exc:

@@ -11,11 +11,11 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from app.access import Caller
 from app.errors import ApplianceError, UpstreamUnavailable, refuse
-from app.licensing import is_licensed_path
+from app.licensing import ApiMiddleware
 from common.metrics import ENGINE_ACTIVE, ENGINE_WAITING
 
 from .leases import Leases
@@ -79,7 +79,7 @@ class EngineLimiter:
             self.release()
 
 
-class SessionLimitMiddleware:
+class SessionLimitMiddleware(ApiMiddleware):
     """Admits an API request or WebSocket session before its route runs: its caller (app.access) may
     hold another (a lease of `app.state.leases`, KEY_MAX_CONCURRENT or the key's own), and a WebSocket
     takes one of this gateway's `app.state.stream_limiter` slots (MAX_STREAM_SESSIONS). Both are held
@@ -87,13 +87,7 @@ class SessionLimitMiddleware:
     503 with Retry-After, in a WebSocket's handshake too (or, where the server has no denial
     responses, an accepted socket closed at once with 1008 or 1013)."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket") or not is_licensed_path(scope["path"]):
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = scope["app"].state
         caller: Caller | None = (scope.get("state") or {}).get("caller")
         leases: Leases | None = getattr(state, "leases", None)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -67,6 +67,21 @@ async def receive(
     if message["type"] == "websocket.disconnect":
         raise ClientGone
     return message
+
+
+async def each_message(websocket: WebSocket, handle: Callable[[Message], Awaitable[None]]) -> ApplianceError | None:
+    """Hand each client frame to `handle` (under the deadlines of `receive`) until the client leaves
+    (None) or an error ends the session: a deadline's, or one `handle` raised (for the caller to fail
+    the session with)."""
+    try:
+        while True:
+            message = await receive(websocket)
+            assert message is not None  # receive gives None only for an `until`
+            await handle(message)
+    except ClientGone:
+        return None
+    except ApplianceError as exc:
+        return exc
 
 
 def json_object(message: Message) -> dict[str, Any]:

@@ -20,11 +20,12 @@ from typing import Any
 
 from fastapi import APIRouter, WebSocket
 from pydantic import ValidationError
+from starlette.types import Message
 
 from app import limits
 from app.errors import ApplianceError, BadRequest, InvalidParameter, UnsupportedMedia
 from app.licensing import licensed
-from app.sessions.sockets import fail, receive
+from app.sessions.sockets import each_message, fail
 from app.sessions.transcription import TranscriptionSessions
 from app.sessions.turns import Turn, Turns
 from app.sessions.usage import Usage
@@ -94,12 +95,15 @@ class RealtimeSession:
     async def error(self, exc: ApplianceError, event_id: str | None = None) -> None:
         await self.emit("error", error={**exc.body()["error"], "event_id": event_id})  # type: ignore[dict-item]
 
-    async def on_client(self, text: str) -> None:
-        """One text frame from the client; its mistakes become `error` events."""
+    async def on_client(self, message: Message) -> None:
+        """One frame from the client; its mistakes become `error` events."""
         event_id = None
         try:
+            if message.get("text") is None:
+                raise InvalidParameter("binary frames are not part of this protocol: send JSON events "
+                                       "(input_audio_buffer.append carries base64 audio)", param="event")
             try:
-                event = json.loads(text)
+                event = json.loads(message["text"])
             except ValueError:
                 raise BadRequest("events must be JSON objects", param="event") from None
             if not isinstance(event, dict) or not isinstance(event.get("type"), str):
@@ -221,22 +225,7 @@ async def realtime(websocket: WebSocket) -> None:
         return
     await session.emit("session.created", session=session.config.session(session.id))
 
-    async def client_events() -> ApplianceError | None:
-        """Until the client leaves (None), or a deadline of the session ends it (its error)."""
-        try:
-            while (message := await receive(websocket)) is not None:
-                if message.get("text") is None:
-                    await session.error(InvalidParameter(
-                        "binary frames are not part of this protocol: send JSON events "
-                        "(input_audio_buffer.append carries base64 audio)", param="event",
-                    ))
-                else:
-                    await session.on_client(message["text"])
-        except ApplianceError as exc:
-            return exc
-        return None
-
-    client = asyncio.create_task(client_events())
+    client = asyncio.create_task(each_message(websocket, session.on_client))
     failed = asyncio.create_task(session.turns.failed.wait())
     failure = None
     try:
