@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.support import REDIS_DATABASES, Stack, free_port, wait_until
+from tests.support import REDIS_DATABASES, Stack, free_port, wait_for_redis
 
 # Fixtures of the speech-to-text tests (Piper speech, a real ASR worker, an in-process gateway, the
 # exported speaker model), the headless Chromium of the playground tests, and real vLLM (CPU build)
@@ -51,13 +51,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     client = redis.Redis(port=port)
 
-    def pingable() -> bool:
-        try:
-            return bool(client.ping())
-        except redis.ConnectionError:
-            return False
-
-    wait_until(pingable, 10, "redis-server")
+    wait_for_redis(client, "redis-server")
     yield f"redis://127.0.0.1:{port}/0"
     proc.terminate()
     proc.wait(10)

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.settings import GatewaySettings
-from tests.support import free_port, wait_until
+from tests.support import free_port, wait_for_redis
 
 PASSWORD = "s3cret-redis-pass"
 
@@ -62,13 +62,7 @@ def tls_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, P
     )
     client = redis.Redis(host="127.0.0.1", port=port, password=PASSWORD, ssl=True, ssl_ca_certs=str(cert))
 
-    def up() -> bool:
-        try:
-            return bool(client.ping())
-        except redis.RedisError:
-            return False
-
-    wait_until(up, 10, "redis-server with TLS")
+    wait_for_redis(client, "redis-server with TLS")
     yield port, cert
     server.terminate()
     server.wait(10)

@@ -17,7 +17,7 @@ import redis
 
 from app.settings import GatewaySettings
 from tests.deploy.test_helm_chart import CASES, by_kind, container, env
-from tests.support import free_port, wait_until
+from tests.support import free_port, wait_for_redis
 from tests.support.deploy import render
 
 APPLIANCE = ("gateway", "asr-worker", "vllm", "license-proxy")
@@ -156,13 +156,7 @@ def test_the_rendered_redis_command_starts_a_bounded_redis_that_wants_its_passwo
     try:
         client = redis.Redis(port=port, password=password, decode_responses=True)
 
-        def up() -> bool:
-            try:
-                return bool(client.ping())
-            except redis.ConnectionError:
-                return False
-
-        wait_until(up, 10, "redis-server from the rendered command")
+        wait_for_redis(client, "redis-server from the rendered command")
         with pytest.raises(redis.AuthenticationError):
             redis.Redis(port=port).ping()
         assert client.config_get("maxmemory")["maxmemory"] == str(768 * 1024 * 1024)

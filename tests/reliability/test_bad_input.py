@@ -96,7 +96,8 @@ def _http_cases(speech: Speech) -> list[tuple[str, dict[str, object]]]:
         ("/waves/v1/tts", {"json": {"text": "Hello.", "voice_id": "en_us_joe", "output_format": "ulaw"}}),
         ("/waves/v1/tts/live", {"json": {"text": "Hello."}}),  # no voice_id
         ("/waves/v1/stt/", {"content": junk, "headers": {"content-type": "application/octet-stream"}}),
-        ("/waves/v1/stt/?diarize=true&num_speakers=0", {"content": wav, "headers": {"content-type": "application/octet-stream"}}),
+        ("/waves/v1/stt/?diarize=true&num_speakers=0",
+         {"content": wav, "headers": {"content-type": "application/octet-stream"}}),
         ("/v1/text-to-speech/en_us_joe/with-timestamps?output_format=mp3_fast", {"json": {"text": "Hi."}}),
         ("/v1/text-to-speech/nobody/with-timestamps", {"json": {"text": "Hi."}}),
     ]

@@ -12,7 +12,7 @@ import httpx
 import pytest
 import redis
 
-from tests.support import free_port, wait_until
+from tests.support import free_port, wait_for_redis, wait_until
 from tests.support.asr import Speech, start_worker
 from tests.support.gateway_process import gateway_process
 
@@ -37,13 +37,7 @@ class RedisServer:
         )
         client = redis.Redis(port=self.port)
 
-        def up() -> bool:
-            try:
-                return bool(client.ping())
-            except redis.ConnectionError:
-                return False
-
-        wait_until(up, 10, "redis-server")
+        wait_for_redis(client, "redis-server")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.support import REPO, free_port, wait_until
+from tests.support import REPO, free_port, wait_for_redis
 
 PASSWORD = "embedded-redis-test-password"
 
@@ -26,13 +26,7 @@ def embedded(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     process = subprocess.Popen([str(REPO / "scripts" / "start_redis.sh")], env=env, stdout=subprocess.DEVNULL)
     client = redis.Redis(port=port, password=PASSWORD)
 
-    def up() -> bool:
-        try:
-            return bool(client.ping())
-        except redis.ConnectionError:
-            return False
-
-    wait_until(up, 10, "the embedded redis-server")
+    wait_for_redis(client, "the embedded redis-server")
     yield process, port
     process.terminate()
     process.wait(10)

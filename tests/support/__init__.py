@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import redis
 import uvicorn
 
 from health_monitor.supervisor_rpc import SupervisorRpc
@@ -51,6 +52,18 @@ async def until(predicate: Callable[[], bool | Awaitable[bool]], timeout_s: floa
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout_s:.0f}s waiting for {what}")
         await asyncio.sleep(0.05)
+
+
+def wait_for_redis(client: redis.Redis, what: str, timeout_s: float = 10) -> None:
+    """Until the redis-server behind `client` answers a PING (it is starting)."""
+
+    def answers() -> bool:
+        try:
+            return bool(client.ping())
+        except redis.RedisError:  # not listening yet (or, with TLS, not handshaking yet)
+            return False
+
+    wait_until(answers, timeout_s, what)
 
 
 def http_status(url: str, timeout_s: float = 2.0) -> int | None:
