@@ -38,6 +38,9 @@ def _line(msg: str, *args: object, fields: dict[str, object] | None = None, exc:
         ("offered %s", (["realtime", f"openai-insecure-api-key.{KEY}"],)),
         ("redis at %s", (f"redis://:{KEY}@redis:6379/0",)),
         ("password=%s and secret: %s", (KEY, KEY)),
+        # prefixed names, as settings and environment dumps spell them
+        ("environment: REDIS_PASSWORD=%s INTERNAL_TOKEN=%s", (KEY, KEY)),
+        ("settings %s", ({"redis_password": KEY, "vllm_api_key": KEY, "token": KEY},)),
     ],
 )
 def test_every_credential_form_is_redacted(msg: str, args: tuple[object, ...]) -> None:
@@ -51,6 +54,22 @@ def test_fields_and_exception_text_are_redacted_too() -> None:
     assert KEY not in line
     entry = json.loads(line)
     assert "RuntimeError" in entry["exc"] and entry["url"] == "http://h/x?sig=[REDACTED]"
+
+
+def test_a_field_named_like_a_secret_is_hidden_whatever_its_type() -> None:
+    secrets = {"password": 123456, "internal_token": [KEY], "redis_password": {"v": KEY}, "VLLM_API_KEY": KEY}
+    entry = json.loads(_line("started", fields={**secrets, "max_tokens": 512, "key_id": "k1"}))
+    assert {name: entry[name] for name in secrets} == dict.fromkeys(secrets, "[REDACTED]")
+    assert (entry["max_tokens"], entry["key_id"]) == (512, "k1")  # names that only look alike stay
+
+
+def test_values_json_cannot_hold_are_redacted_as_text() -> None:
+    class Endpoint:
+        def __str__(self) -> str:
+            return f"redis://:{KEY}@redis:6379/0"
+
+    entry = json.loads(_line("connecting", fields={"endpoint": Endpoint()}))
+    assert entry["endpoint"] == "redis://:[REDACTED]@redis:6379/0"
 
 
 def test_ordinary_text_is_left_alone() -> None:
