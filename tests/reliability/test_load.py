@@ -11,6 +11,7 @@ after a second, clean round of load.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import threading
 import time
@@ -60,6 +61,7 @@ class Tally:
     statuses: Counter[str] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
     queued: list[str] = field(default_factory=list)
+    timed_out: list[str] = field(default_factory=list)  # jobs whose synchronous wait ended in 504
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def record(self, kind: str, response: httpx.Response) -> None:
@@ -72,6 +74,8 @@ class Tally:
                 self.errors.append(f"{kind} {response.status_code} without Retry-After")
             if response.status_code == 202:
                 self.queued.append(response.json()["request_id"])
+            if response.status_code == 504 and (late := re.search(r"/v1/listen/(\w+)", response.text)):
+                self.timed_out.append(late.group(1))
 
 
 def _client(url: str, index: int, clip: bytes, stop: threading.Event, tally: Tally) -> None:
@@ -101,6 +105,24 @@ def _rss_kb(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise AssertionError("no VmRSS")
+
+
+def _diagnosis(stack: Stack, job_ids: list[str]) -> str:
+    """What the stack did with jobs that timed out: their state a while later, the worker's lines
+    about them, and every restart, so a failure on a CI machine explains itself."""
+    lines = []
+    for job_id in job_ids:
+        deadline = time.monotonic() + 60
+        while (state := httpx.get(f"{stack.url}/v1/listen/{job_id}", timeout=10).json()).get("status") not in (
+            "done",
+            "failed",
+        ) and time.monotonic() < deadline:
+            time.sleep(1)
+        lines.append(f"{job_id} later: {state.get('status')} {state.get('error', '')}")
+        lines += [line for line in stack.log("asr_worker").splitlines() if job_id in line]
+    lines += [line for line in stack.log("supervisord").splitlines() if "exited" in line]
+    lines += [line for line in stack.log("health_monitor").splitlines() if "restarting" in line]
+    return "\n".join(lines)
 
 
 def _run(url: str, clip: bytes, seconds: float, tally: Tally, during: list[tuple[float, object]]) -> None:
@@ -144,7 +166,7 @@ def test_load_with_worker_kill_and_license_hang(load_stack: Stack) -> None:
         if hung and load_stack.pid("license_proxy") == proxy_pid:
             os.kill(proxy_pid, signal.SIGCONT)
     print(dict(tally.statuses))
-    assert not tally.errors, tally.errors[:10]
+    assert not tally.errors, (tally.errors[:10], _diagnosis(load_stack, tally.timed_out))
     assert tally.statuses["tts 200"] > 10 and tally.statuses["asr 200"] > 5
 
     # Recovered without a stack restart: new worker and proxy pids, same gateway, /health 200.
