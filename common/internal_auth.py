@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import logging
+import time
 from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -20,6 +21,8 @@ from common.ws_errors import POLICY_VIOLATION, error_body
 
 log = logging.getLogger(__name__)
 
+REFUSAL_LOG_INTERVAL_S = 10.0  # a flood of refused calls writes one line per interval, with a count
+
 
 def bearer(token: str) -> dict[str, str]:
     """The headers a client of an internal service sends (none when no token is configured)."""
@@ -27,13 +30,17 @@ def bearer(token: str) -> dict[str, str]:
 
 
 class InternalTokenMiddleware:
-    """Refuses HTTP requests (401, JSON error) and WebSocket handshakes (closed with 1008 before they
-    are accepted) that do not carry the token. An empty token checks nothing, and says so once."""
+    """Refuses HTTP requests and WebSocket handshakes (401, JSON error) that do not carry the token,
+    and logs the refusals (never what was presented), so an INTERNAL_TOKEN that differs between two
+    processes shows in the logs. An empty token checks nothing, and says so once."""
 
     def __init__(self, app: ASGIApp, *, token: str, service: str, open_paths: Iterable[str]) -> None:
         self.app = app
+        self.service = service
         self.open_paths = frozenset(open_paths)
         self._digest = hashlib.sha256(token.encode()).digest() if token else None
+        self._refused_since_log = 0
+        self._last_log = -REFUSAL_LOG_INTERVAL_S
         if not token:
             log.warning(
                 "INTERNAL_TOKEN is not set: this service serves anyone who reaches its port",
@@ -56,14 +63,44 @@ class InternalTokenMiddleware:
         ):
             await self.app(scope, receive, send)
             return
-        if scope["type"] == "websocket":
-            await receive()  # websocket.connect
-            await send({"type": "websocket.close", "code": POLICY_VIOLATION})
-            return
+        self._log_refusal(scope)
         body = error_body(
-            "this internal API needs the internal token", code="unauthorized", error_type="authentication_error"
+            "this internal API needs the internal token (Authorization: Bearer <INTERNAL_TOKEN>)",
+            code="unauthorized",
+            error_type="authentication_error",
         )
-        await send(
-            {"type": "http.response.start", "status": 401, "headers": [(b"content-type", b"application/json")]}
+        start = {"status": 401, "headers": [(b"content-type", b"application/json")]}
+        if scope["type"] == "http":
+            await send({"type": "http.response.start", **start})
+            await send({"type": "http.response.body", "body": json.dumps(body).encode()})
+            return
+        await receive()  # websocket.connect
+        # A denial response (uvicorn supports it) tells the gateway "401: the token" apart from the
+        # 403 of a full worker; elsewhere a close before the handshake is all there is.
+        if "websocket.http.response" in scope.get("extensions", {}):
+            await send({"type": "websocket.http.response.start", **start})
+            await send({"type": "websocket.http.response.body", "body": json.dumps(body).encode()})
+        else:
+            await send({"type": "websocket.close", "code": POLICY_VIOLATION})
+
+    def _log_refusal(self, scope: Scope) -> None:
+        self._refused_since_log += 1
+        now = time.monotonic()
+        if now - self._last_log < REFUSAL_LOG_INTERVAL_S:
+            return
+        presented = b"authorization" in dict(scope.get("headers") or [])
+        client = scope.get("client") or ("?", 0)
+        log.warning(
+            "refused a call without the internal token: a caller that should have it (the gateway) "
+            "needs the same INTERNAL_TOKEN as this service",
+            extra={
+                "fields": {
+                    "service": self.service,
+                    "path": scope["path"],
+                    "client": client[0],
+                    "presented": "another value" if presented else "nothing",
+                    "refused": self._refused_since_log,
+                }
+            },
         )
-        await send({"type": "http.response.body", "body": json.dumps(body).encode()})
+        self._refused_since_log, self._last_log = 0, now

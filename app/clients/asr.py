@@ -23,6 +23,7 @@ from common import asr_registry as reg
 from common import asr_stream
 from common.asr_stream import StreamOptions
 from common.internal_auth import bearer
+from common.logging import url_for_log
 from common.states import ComponentState
 
 T = TypeVar("T")
@@ -51,6 +52,10 @@ redis.call('SADD', KEYS[1], ARGV[4])
 redis.call('XADD', KEYS[2], '*', unpack(ARGV, 10))
 return {0, used}
 """
+
+
+class WorkerRefusedToken(UpstreamUnavailable):
+    """A worker answered 401: it wants another INTERNAL_TOKEN than the gateway's."""
 
 
 class AsrClient:
@@ -187,17 +192,24 @@ class AsrClient:
                     "the ASR worker is not reachable; retry shortly", retry_after_s=self.retry_after_s
                 )
             return upstream
+        refused: WorkerRefusedToken | None = None
         for worker in reg.by_load(await self.workers()):
-            upstream = await self._connect(_ws(worker.url), params)
+            try:
+                upstream = await self._connect(_ws(worker.url), params)
+            except WorkerRefusedToken as exc:  # misconfigured, that one: another may take the session
+                refused = exc
+                continue
             if upstream is not None:
                 return upstream
             log.warning("ASR worker refused a session", extra={"fields": {"worker": worker.worker_id}})
+        if refused is not None:
+            raise refused
         raise UpstreamUnavailable(
             "no ASR worker has a free streaming slot; retry shortly", retry_after_s=self.retry_after_s
         )
 
     async def _connect(self, ws_url: str, params: dict[str, str]) -> aiohttp.ClientWebSocketResponse | None:
-        """A session on one worker, or None when it cannot be reached or is full."""
+        """A session on one worker, or None when it cannot be reached or is full (403, 503)."""
         if self._http is None:
             self._http = aiohttp.ClientSession(headers=self._headers)
         try:
@@ -208,6 +220,18 @@ class AsrClient:
                 heartbeat=None,
                 max_msg_size=0,
             )
+        except aiohttp.WSServerHandshakeError as exc:
+            if exc.status != 401:
+                return None
+            log.error(
+                "an ASR worker refused the gateway's internal token: INTERNAL_TOKEN differs between them",
+                extra={"fields": {"worker": url_for_log(ws_url)}},
+            )
+            raise WorkerRefusedToken(
+                "the ASR worker refused the gateway's credentials: a configuration error (see the gateway "
+                "log); retry after the operator fixes it",
+                retry_after_s=self.retry_after_s,
+            ) from None
         except (TimeoutError, aiohttp.ClientError, OSError):
             return None
 

@@ -87,6 +87,9 @@ class LicenseClient:
     async def refresh(self) -> None:
         try:
             response = await self._http.get(STATUS_PATH)
+            if response.status_code == 401:
+                self._token_refused()
+                return
             response.raise_for_status()
             view = LicenseStatus.model_validate_json(response.content)
         except (httpx.HTTPError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
@@ -105,6 +108,13 @@ class LicenseClient:
                 extra={"fields": {"valid": view.valid, "code": view.code, "mode": view.mode}},
             )
         self.status, self.proxy_error = view, None
+
+    def _token_refused(self) -> None:
+        """A misconfiguration, not an outage: said as such, once, in the log and in /health."""
+        why = "the license proxy refused the gateway's internal token: INTERNAL_TOKEN differs between them"
+        if self.proxy_error != why:
+            log.error(why)
+        self.proxy_error = why
 
     async def _refresh_loop(self) -> None:
         while True:
@@ -132,7 +142,7 @@ class LicenseClient:
             )
         detail: dict[str, Any] = {"mode": view.mode, "code": view.code}
         if self.proxy_error:
-            detail["proxy"] = "not answering; the last status stays in force"
+            detail["proxy"] = f"{self.proxy_error}; the last status stays in force"
         if view.mode == "disabled":
             return ProbeResult(
                 ComponentState.DISABLED, {**detail, "license": "unlicensed", "reason": view.reason}
@@ -227,6 +237,8 @@ class LicenseClient:
                 "license proxy refused usage records as malformed", extra={"fields": {"records": len(chunk)}}
             )
         elif response.status_code >= 300:
+            if response.status_code == 401:
+                self._token_refused()
             return False
         else:
             accepted = UsageAccepted.model_validate_json(response.content)

@@ -54,9 +54,10 @@ async def test_worker_wants_the_token_and_drains_on_sigterm(redis_url: str, tmp_
     try:
         async with httpx.AsyncClient(timeout=5) as http:
             assert (await http.get(f"{worker.url}/health")).status_code == 200  # probes need no token
-        assert await _refused_with(ws_url, {}) == 403
-        assert await _refused_with(ws_url, {"Authorization": "Bearer not-the-token"}) == 403
-        with pytest.raises(UpstreamUnavailable):
+        # 401, not the 403 of a full worker: the gateway tells a wrong INTERNAL_TOKEN apart
+        assert await _refused_with(ws_url, {}) == 401
+        assert await _refused_with(ws_url, {"Authorization": "Bearer not-the-token"}) == 401
+        with pytest.raises(UpstreamUnavailable, match="refused the gateway's credentials"):
             await without.open_stream(StreamOptions())
         session = await with_token.open_stream(StreamOptions())
 
