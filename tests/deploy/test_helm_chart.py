@@ -118,6 +118,15 @@ def test_multinode_uses_external_redis_with_password() -> None:
     assert by_kind(docs, "Deployment")["vllm"]["spec"]["replicas"] == 2
 
 
+def test_an_external_redis_with_auth_needs_its_password_given() -> None:
+    """A generated password could never be the external Redis's own: refuse to render without it."""
+    external = (*CASES["cpu-external-redis"], "--set", "redis.auth=true")
+    with pytest.raises(AssertionError, match="set secrets.redisPassword to its password"):
+        render(*external)
+    (secret,) = by_kind(render(*external, "--set", "secrets.redisPassword=theirs"), "Secret").values()
+    assert secret["stringData"]["REDIS_PASSWORD"] == "theirs"
+
+
 def test_every_value_is_documented() -> None:
     """Each value in values.yaml has a comment right above it, or sits inside a documented value."""
     undocumented = []
