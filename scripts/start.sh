@@ -27,11 +27,26 @@ export TTS_LLM_BASE_URL="${TTS_LLM_BASE_URL:-http://127.0.0.1:8000}"
 export SUPERVISOR_SOCKET="$RUN_DIR/supervisor.sock"
 APPLIANCE_ROLE="${APPLIANCE_ROLE:-all}"
 
+# The image runs as UID 10001; a volume filled by an older image, which ran as root, stays root's.
+# Say so and how to hand it over, rather than fail later on a "Permission denied" deep in a program.
+writable() {
+  local dir
+  for dir in "$@"; do
+    if ! mkdir -p "$dir" 2>/dev/null || [ ! -w "$dir" ]; then
+      echo "$dir is not writable by UID $(id -u): a volume written by an image that ran as root keeps" \
+        "root's ownership. Hand it over once, e.g.:" \
+        "docker run --rm -u 0 -v <volume>:/v --entrypoint chown <image> -R $(id -u):$(id -g) /v" >&2
+      exit 1
+    fi
+  done
+}
+[ ! -d "${MODELS_DIR:-}" ] || writable "$MODELS_DIR"  # the image's volume; elsewhere vLLM makes it
+
 case "$APPLIANCE_ROLE" in
   all) ;;
   gateway) exec "$PYTHON" -m app ;;
   asr-worker) exec "$PYTHON" -m asr_engine ;;
-  license-proxy) mkdir -p "$STATE_DIR"; exec "$PYTHON" -m license_proxy ;;
+  license-proxy) writable "$STATE_DIR"; exec "$PYTHON" -m license_proxy ;;
   vllm) exec "$APP_ROOT/scripts/start_vllm.sh" ;;
   *)
     echo "APPLIANCE_ROLE=$APPLIANCE_ROLE is not a role: use all, gateway, asr-worker, vllm or license-proxy" >&2
@@ -77,7 +92,7 @@ if [ "$START_REDIS" = true ] && ! command -v redis-server >/dev/null; then
   echo "redis-server is not installed; install it (apt-get install redis-server) or set REDIS_URL" >&2
   exit 1
 fi
-mkdir -p "$RUN_DIR" "$LOG_DIR" "$STATE_DIR/redis"
+writable "$RUN_DIR" "$LOG_DIR" "$STATE_DIR/redis"
 
 echo "Speech appliance (profile $PROFILE): http://localhost:${GATEWAY_PORT}  (GET /health, logs in $LOG_DIR)"
 exec "$PYTHON" -m supervisor.supervisord -n -c "$APP_ROOT/supervisord.conf"

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import httpx
@@ -48,3 +49,30 @@ def test_unknown_role_is_refused() -> None:
     )
     assert out.returncode == 2
     assert "APPLIANCE_ROLE=worker is not a role" in out.stderr
+
+
+def test_a_volume_the_image_cannot_write_is_named_with_the_fix() -> None:
+    """The image runs as UID 10001: a volume an older, root-run image wrote is refused up front, with
+    the chown that hands it over. As root (the test machine) the check runs under another UID."""
+    as_another_user = ["setpriv", "--reuid=10001", "--regid=10001", "--clear-groups"] if os.geteuid() == 0 else []
+
+    def start_on(volume: Path) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "APPLIANCE_ROLE": "license-proxy", "DATA_DIR": str(volume), "PYTHON": "/bin/false"}
+        return subprocess.run(
+            [*as_another_user, "bash", str(REPO / "scripts" / "start.sh")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+
+    with tempfile.TemporaryDirectory() as parent:  # in /tmp, which every user may traverse
+        Path(parent).chmod(0o755)
+        volume = Path(parent) / "data"
+        volume.mkdir(mode=0o555)
+        refused = start_on(volume)
+        assert refused.returncode == 1 and not (volume / "state").exists()
+        assert f"{volume}/state is not writable" in refused.stderr and "--entrypoint chown" in refused.stderr
+        volume.chmod(0o777)  # handed over: the check passes and the role starts (a stand-in program here)
+        started = start_on(volume)
+        assert "not writable" not in started.stderr and (volume / "state").is_dir()
