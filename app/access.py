@@ -21,6 +21,8 @@ from urllib.parse import parse_qs
 from redis.asyncio import Redis
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from common.internal_auth import authorization_credential
+
 from .errors import OverQuota, Unauthorized, refuse
 from .settings import KeyLimits
 
@@ -66,11 +68,10 @@ def load_key_digests(keys: str, keys_file: str) -> list[bytes]:
 def presented_key(scope: Scope) -> str | None:
     """The key from `Authorization: Bearer|Token …`, `X-API-Key`, `xi-api-key` (ElevenLabs style,
     what the Svara SDK sends), or (WebSockets) `?api_key=`."""
+    credential = authorization_credential(scope, ("bearer", "token"))
+    if credential is not None:
+        return credential
     headers = dict(scope.get("headers") or [])
-    authorization = headers.get(b"authorization", b"").decode("latin-1").strip()
-    scheme, _, value = authorization.partition(" ")
-    if scheme.lower() in ("bearer", "token") and value.strip():
-        return value.strip()
     for name in (b"x-api-key", b"xi-api-key"):
         if name in headers:
             return headers[name].decode("latin-1").strip()

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from common.callback_guard import DEFAULT_BLOCKED_NETWORKS, Networks
+from common.serving import ServingSettings
 
 
 class KeyLimits(BaseModel):
@@ -19,7 +20,7 @@ class KeyLimits(BaseModel):
     requests_per_minute: int | None = Field(None, ge=0, description="RATE_LIMIT_PER_MINUTE for this key; 0: off.")
 
 
-class GatewaySettings(BaseSettings):
+class GatewaySettings(ServingSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore")
 
     # --- process -------------------------------------------------------------------------------
@@ -28,16 +29,6 @@ class GatewaySettings(BaseSettings):
     gateway_port: int = Field(8080, description="The appliance's public port.")
     log_level: str = Field("info", description="Log level of every process.")
     log_content: bool = Field(False, description="Operator opt-in: allow text/transcripts in logs.")
-    drain_timeout_s: float = Field(
-        30.0,
-        description="On SIGTERM: readiness fails and new work gets 503 at once; in-flight requests and "
-        "WebSocket sessions may take this long to finish, then what is left is closed (WebSockets with 1001).",
-    )
-    header_read_timeout_s: float = Field(
-        15.0, gt=0,
-        description="A request's headers must arrive within this many seconds of its first byte (or of the "
-        "connection opening); slower clients (slowloris) are disconnected.",
-    )
 
     # --- dependencies --------------------------------------------------------------------------
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for jobs, health and limits.")
@@ -221,9 +212,6 @@ class GatewaySettings(BaseSettings):
     engine_max_wait_s: float = Field(
         10.0, gt=0, description="Longest wait for an engine slot before 503 + Retry-After."
     )
-    body_read_timeout_s: float = Field(
-        120.0, gt=0, description="A request body must arrive within this many seconds (408 beyond)."
-    )
     max_stream_sessions: int = Field(
         64, ge=1, description="Open WebSocket sessions at once on this gateway; beyond: 503."
     )
@@ -242,10 +230,6 @@ class GatewaySettings(BaseSettings):
     )
     ws_max_session_s: float = Field(
         3600.0, gt=0, description="Every WebSocket: a session's wall-clock limit; at it, an error and a close (1008)."
-    )
-    send_timeout_s: float = Field(
-        30.0, gt=0, description="A client that takes none of the response (HTTP or WebSocket) for this long while "
-        "the gateway has more to send is disconnected (a WebSocket with 1008)."
     )
     playground_enabled: bool = Field(
         True, description="Serve the web playground at / (static page; it calls the API with the user's key)."

@@ -14,11 +14,9 @@ def main() -> None:
     setup_logging("asr_worker", settings.log_level)
     serve(
         create_app(settings),
+        settings,
         host=settings.asr_host,
         port=settings.asr_port,
-        drain_timeout_s=settings.drain_timeout_s,
-        header_timeout_s=settings.header_read_timeout_s,
-        body_timeout_s=settings.body_read_timeout_s,
     )
 
 

@@ -6,12 +6,13 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from common.callback_guard import DEFAULT_BLOCKED_NETWORKS, Networks
+from common.serving import ServingSettings
 
 
-class AsrSettings(BaseSettings):
+class AsrSettings(ServingSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore")
 
     profile: Literal["cpu", "gpu"] = Field("cpu", description="Deployment profile.")
@@ -52,11 +53,6 @@ class AsrSettings(BaseSettings):
         "", description="Shared token the gateway must present (Authorization: Bearer) to open a streaming "
         "session; empty: not checked (a warning at start-up)."
     )
-    drain_timeout_s: float = Field(
-        30.0, description="On SIGTERM, how long open streaming sessions may take to finish (then 1001)."
-    )
-    header_read_timeout_s: float = Field(15.0, gt=0, description="A request's headers must arrive within this.")
-    body_read_timeout_s: float = Field(120.0, gt=0, description="A request body must arrive within this.")
 
     # --- batch jobs ----------------------------------------------------------------------------
     asr_consumer_name: str = Field(

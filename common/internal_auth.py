@@ -29,6 +29,14 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
+def authorization_credential(scope: Scope, schemes: Iterable[str]) -> str | None:
+    """The credential of the request's `Authorization: <scheme> <credential>` header, when its scheme
+    is one of `schemes` (lower case) and the credential is not empty."""
+    authorization = dict(scope.get("headers") or []).get(b"authorization", b"").decode("latin-1").strip()
+    scheme, _, value = authorization.partition(" ")
+    return (value.strip() or None) if scheme.lower() in schemes else None
+
+
 class InternalTokenMiddleware:
     """Refuses HTTP requests and WebSocket handshakes (401, JSON error) that do not carry the token,
     and logs the refusals (never what was presented), so an INTERNAL_TOKEN that differs between two
@@ -49,10 +57,9 @@ class InternalTokenMiddleware:
 
     def _presented(self, scope: Scope) -> bool:
         assert self._digest is not None
-        authorization = dict(scope.get("headers") or []).get(b"authorization", b"").decode("latin-1")
-        scheme, _, value = authorization.partition(" ")
-        digest = hashlib.sha256(value.strip().encode()).digest()
-        return scheme.lower() == "bearer" and hmac.compare_digest(digest, self._digest)
+        credential = authorization_credential(scope, ("bearer",))
+        digest = hashlib.sha256((credential or "").encode()).digest()
+        return credential is not None and hmac.compare_digest(digest, self._digest)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (

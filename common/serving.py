@@ -32,6 +32,8 @@ from types import FrameType
 from typing import Any
 
 import uvicorn
+from pydantic import Field
+from pydantic_settings import BaseSettings
 from starlette.types import ASGIApp
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -281,15 +283,38 @@ class DrainingServer(uvicorn.Server):
         self.should_exit = True
 
 
+class ServingSettings(BaseSettings):
+    """The deadlines and the drain of every HTTP program (gateway, ASR worker, license proxy): each
+    process's settings object inherits them, so one variable means one thing everywhere."""
+
+    drain_timeout_s: float = Field(
+        30.0,
+        description="On SIGTERM: readiness fails and new work gets 503 at once; in-flight requests and "
+        "WebSocket sessions may take this long to finish, then what is left is closed (WebSockets with 1001).",
+    )
+    header_read_timeout_s: float = Field(
+        15.0,
+        gt=0,
+        description="A request's headers must arrive within this many seconds of its first byte (or of the "
+        "connection opening); slower clients (slowloris) are disconnected.",
+    )
+    body_read_timeout_s: float = Field(
+        120.0, gt=0, description="A request body must arrive within this many seconds (408 beyond)."
+    )
+    send_timeout_s: float = Field(
+        SEND_TIMEOUT_S,
+        gt=0,
+        description="A client that takes none of the response (HTTP or WebSocket) for this long while the "
+        "server has more to send is disconnected (a WebSocket with 1008).",
+    )
+
+
 def serve(
     app: ASGIApp,
+    settings: ServingSettings,
     *,
     host: str,
     port: int,
-    drain_timeout_s: float,
-    header_timeout_s: float,
-    body_timeout_s: float,
-    send_timeout_s: float = SEND_TIMEOUT_S,
     retry_after_s: int = 5,
     readiness_paths: Iterable[str] = ("/health",),
     open_paths: Iterable[str] = ("/health/live", "/metrics"),
@@ -302,10 +327,12 @@ def serve(
         host=host,
         port=port,
         log_config=None,
-        http=receipt_deadline_protocol(header_timeout_s, body_timeout_s, send_timeout_s),
-        ws=send_deadline_ws_protocol(send_timeout_s),
+        http=receipt_deadline_protocol(
+            settings.header_read_timeout_s, settings.body_read_timeout_s, settings.send_timeout_s
+        ),
+        ws=send_deadline_ws_protocol(settings.send_timeout_s),
         # The drain already waited: what is left after it gets a moment, then is cancelled.
         timeout_graceful_shutdown=2,
         **uvicorn_options,
     )
-    DrainingServer(config, drain, drain_timeout_s).run()
+    DrainingServer(config, drain, settings.drain_timeout_s).run()

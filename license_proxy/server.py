@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 _WARN_EVERY_S = 60.0
 
 
+# Probes carry no token; and /health is the proxy's liveness too, served while a drain lets calls finish.
+HEALTH_PATHS = ("/health",)
+
 def create_app(settings: LicenseProxySettings | None = None) -> FastAPI:
     settings = settings or LicenseProxySettings()
     mode = settings.mode
@@ -62,7 +65,7 @@ def create_app(settings: LicenseProxySettings | None = None) -> FastAPI:
     app = FastAPI(title="License proxy", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     app.add_middleware(
-        InternalTokenMiddleware, token=settings.internal_token, service="license_proxy", open_paths=("/health",)
+        InternalTokenMiddleware, token=settings.internal_token, service="license_proxy", open_paths=HEALTH_PATHS
     )
 
     @app.get("/health")

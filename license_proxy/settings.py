@@ -6,12 +6,14 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from common.serving import ServingSettings
 
 Mode = Literal["online", "offline", "disabled"]
 
 
-class LicenseProxySettings(BaseSettings):
+class LicenseProxySettings(ServingSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore")
 
     license_proxy_host: str = Field("127.0.0.1", description="Address the proxy binds to (loopback).")
@@ -27,9 +29,6 @@ class LicenseProxySettings(BaseSettings):
         "", description="Shared token the gateway must present (Authorization: Bearer) on /v1/*; empty: not "
         "checked (a warning at start-up)."
     )
-    drain_timeout_s: float = Field(30.0, description="On SIGTERM, how long in-flight requests may take.")
-    header_read_timeout_s: float = Field(15.0, gt=0, description="A request's headers must arrive within this.")
-    body_read_timeout_s: float = Field(120.0, gt=0, description="A request body must arrive within this.")
     state_dir: Path = Field(Path("var/state"), description="Volume for the validation cache and usage spool.")
 
     # --- online mode ---------------------------------------------------------------------------
