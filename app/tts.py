@@ -114,8 +114,8 @@ class SvaraLoader:
         if self.backend is not None:
             state = ComponentState.READY if self.backend.is_available() else ComponentState.DOWN
             detail = {"model": self.config.model, "vllm": self.config.vllm_url}
-            if state is ComponentState.DOWN:
-                detail["error"] = "vLLM is not answering its /health"
+            if self.backend.problem is not None:
+                detail["error"] = self.backend.problem
             return ProbeResult(state, detail)
         if self.error is not None:
             return ProbeResult(ComponentState.DOWN, {"error": self.error})
