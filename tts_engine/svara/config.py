@@ -28,7 +28,6 @@ class SvaraConfig:
     retry_after_s: int
     template: str  # prompt template name
     templates_path: str | None  # None: the templates shipped in tts_engine/svara
-    voices_path: str | None  # None: the voices shipped in tts_engine/svara
     snac_model: str  # a directory with config.json + pytorch_model.bin, or a hub name
     snac_device: str  # auto, cpu, cuda or cuda:N
     snac_cpu_threads: int  # torch threads for decoding on CPU
