@@ -24,7 +24,7 @@ class SvaraConfig:
     max_model_len: int  # vLLM's context length: bounds prompt + max_tokens
     connect_timeout_s: float
     stall_timeout_s: float
-    health_interval_s: float  # how often vLLM's /health is probed
+    health_interval_s: float  # how often vLLM is probed (/health, then the keyed /v1/models)
     retry_after_s: int
     template: str  # prompt template name
     templates_path: str | None  # None: the templates shipped in tts_engine/svara
