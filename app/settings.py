@@ -145,7 +145,7 @@ class GatewaySettings(ServingSettings):
     )
     svara_connect_timeout_s: float = Field(3.0, description="Connecting to vLLM longer than this: 503.")
     svara_stall_timeout_s: float = Field(15.0, description="vLLM silent this long: 504 or the stream ends.")
-    svara_health_interval_s: float = Field(2.0, description="How often vLLM's /health is probed.")
+    svara_health_interval_s: float = Field(2.0, description="How often vLLM's /health and keyed /v1/models are probed.")
     svara_frame_processor: bool = Field(
         True,
         description="Ask vLLM's Svara frame processor (loaded by scripts/start_vllm.sh) to keep every "

@@ -60,7 +60,6 @@ def svara_config(settings: GatewaySettings) -> SvaraConfig:
         retry_after_s=settings.retry_after_s,
         template=settings.svara_prompt_template,
         templates_path=settings.svara_templates_path,
-        voices_path=settings.svara_voices_path,
         snac_model=settings.snac_model_path,
         snac_device=settings.snac_device,
         snac_cpu_threads=settings.snac_cpu_threads,
@@ -70,12 +69,11 @@ def svara_config(settings: GatewaySettings) -> SvaraConfig:
     )
 
 
-async def create_svara_backend(config: SvaraConfig, voices: dict[str, SvaraVoice] | None = None) -> SvaraBackend:
+async def create_svara_backend(config: SvaraConfig, voices: dict[str, SvaraVoice]) -> SvaraBackend:
     """Load SNAC off the event loop and start probing vLLM. Raises SnacLoadError (a clear message,
     meant for the start-up log and /health) when SNAC_MODEL_PATH is unusable."""
     from tts_engine.svara.backend import SvaraBackend  # torch: only when Svara is on
 
-    voices = voices if voices is not None else load_svara_voices(config.voices_path)
     backend = await asyncio.to_thread(SvaraBackend.create, config, voices)
     await backend.start()
     return backend
@@ -114,8 +112,8 @@ class SvaraLoader:
         if self.backend is not None:
             state = ComponentState.READY if self.backend.is_available() else ComponentState.DOWN
             detail = {"model": self.config.model, "vllm": self.config.vllm_url}
-            if state is ComponentState.DOWN:
-                detail["error"] = "vLLM is not answering its /health"
+            if self.backend.problem is not None:
+                detail["error"] = self.backend.problem
             return ProbeResult(state, detail)
         if self.error is not None:
             return ProbeResult(ComponentState.DOWN, {"error": self.error})

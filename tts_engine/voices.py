@@ -11,7 +11,7 @@ from .base import TTSBackend, Voice
 from .svara.snac import SAMPLE_RATE as SVARA_SAMPLE_RATE
 
 DEFAULT_ALIASES_PATH = Path(__file__).parent / "data" / "voice_aliases.json"
-SVARA_VOICES_PATH = Path(__file__).parent / "svara" / "voices.json"
+DEFAULT_SVARA_VOICES_PATH = Path(__file__).parent / "svara" / "voices.json"
 
 
 def load_aliases(path: Path | None = None) -> dict[str, list[str]]:
@@ -37,7 +37,7 @@ class SvaraVoice:
 def load_svara_voices(path: str | Path | None = None) -> dict[str, SvaraVoice]:
     """The Svara voices by public id, from voices.json (or `path`). Raises ValueError naming the entry
     when the file is malformed."""
-    source = Path(path) if path else SVARA_VOICES_PATH
+    source = Path(path) if path else DEFAULT_SVARA_VOICES_PATH
     entries = json.loads(source.read_text(encoding="utf-8"))["voices"]
     voices: dict[str, SvaraVoice] = {}
     for index, entry in enumerate(entries):

@@ -18,6 +18,7 @@ from tts_engine.svara.errors import (
     SvaraStreamFailed,
     SvaraUnavailable,
 )
+from tts_engine.voices import load_svara_voices
 
 
 @pytest.mark.parametrize(
@@ -42,7 +43,7 @@ async def test_backend_built_from_settings_sees_real_vllm(real_vllm: RealVllm) -
     settings = GatewaySettings(
         tts_llm_base_url=real_vllm.url, vllm_api_key=API_KEY, snac_model_path=str(seeded_snac_dir()), snac_device="cpu"
     )
-    backend = await create_svara_backend(svara_config(settings))
+    backend = await create_svara_backend(svara_config(settings), load_svara_voices())
     try:
         assert backend.is_available()
         assert len(backend.voices()) == 38
@@ -50,7 +51,9 @@ async def test_backend_built_from_settings_sees_real_vllm(real_vllm: RealVllm) -
         assert backend.client.frame_xargs == backend.template.frame_xargs()  # SVARA_FRAME_PROCESSOR on
     finally:
         await backend.close()
-    off = await create_svara_backend(svara_config(settings.model_copy(update={"svara_frame_processor": False})))
+    off = await create_svara_backend(
+        svara_config(settings.model_copy(update={"svara_frame_processor": False})), load_svara_voices()
+    )
     try:
         assert off.client.frame_xargs is None
     finally:
@@ -60,4 +63,4 @@ async def test_backend_built_from_settings_sees_real_vllm(real_vllm: RealVllm) -
 async def test_unusable_snac_path_is_a_clear_start_up_error(tmp_path: Path) -> None:
     settings = GatewaySettings(snac_model_path=str(tmp_path), snac_device="cpu")
     with pytest.raises(SnacLoadError, match="SNAC_MODEL_PATH"):
-        await create_svara_backend(svara_config(settings))
+        await create_svara_backend(svara_config(settings), load_svara_voices())

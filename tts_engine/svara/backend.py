@@ -1,8 +1,8 @@
 """SvaraBackend: the `tts_engine.base.TTSBackend` for Svara on vLLM.
 
 prompt (template + speaker string) -> vLLM token stream -> frames -> streaming SNAC decode.
-Availability follows vLLM's /health, probed in the background, and drops at once when a request
-finds vLLM unreachable.
+Availability follows vLLM's health (its /health and a keyed /v1/models), probed in the background,
+and drops at once when a request finds vLLM unreachable.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ class SvaraBackend:
         self._voices = voices
         self._decoder = config.decoder
         self._health_interval_s = config.health_interval_s
-        self._available = False
+        self.problem: str | None = "vLLM not probed yet"  # why Svara cannot serve now; None: it can
         self._prober: asyncio.Task[None] | None = None
         self.references = ReferenceEncoder(engine)
 
@@ -85,7 +85,7 @@ class SvaraBackend:
         return [v.voice for v in self._voices.values()]
 
     def is_available(self) -> bool:
-        return self._available
+        return self.problem is None
 
     async def start(self) -> None:
         """Probe vLLM now and keep probing in the background."""
@@ -94,11 +94,11 @@ class SvaraBackend:
             self._prober = asyncio.create_task(self._probe_loop(), name="svara-health")
 
     async def refresh(self) -> bool:
-        available = await self.client.health()
-        if available != self._available:
-            log.info("svara upstream changed", extra={"fields": {"available": available}})
-        self._available = available
-        return available
+        problem = (await self.client.health()).problem
+        if problem != self.problem:
+            log.info("svara upstream changed", extra={"fields": {"available": problem is None, "problem": problem}})
+        self.problem = problem
+        return problem is None
 
     def prompt_for(self, request: SynthesisRequest) -> str:
         voice = self._voices.get(request.voice.id)
@@ -115,7 +115,7 @@ class SvaraBackend:
         if request.reference is not None:
             prompt_tokens = self._clone_prompt_bound(request)
         self.client.payload(prompt, resolve_sampling(request.sampling), prompt_tokens)
-        if not self._available:
+        if self.problem is not None:
             raise SvaraUnavailable(
                 "the Svara model (vLLM) is not ready", retry_after_s=self.client.retry_after_s
             )
@@ -159,8 +159,8 @@ class SvaraBackend:
             tail = await decoder.finish()  # every complete frame, none lost at the end
             if tail is not None:
                 yield tail
-        except SvaraUnavailable:
-            self._available = False  # do not wait for the next probe to say so
+        except SvaraUnavailable as exc:
+            self.problem = str(exc)  # do not wait for the next probe to say so
             outcome = "unavailable"
             raise
         except (asyncio.CancelledError, GeneratorExit):

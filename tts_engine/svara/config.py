@@ -24,11 +24,10 @@ class SvaraConfig:
     max_model_len: int  # vLLM's context length: bounds prompt + max_tokens
     connect_timeout_s: float
     stall_timeout_s: float
-    health_interval_s: float  # how often vLLM's /health is probed
+    health_interval_s: float  # how often vLLM is probed (/health, then the keyed /v1/models)
     retry_after_s: int
     template: str  # prompt template name
     templates_path: str | None  # None: the templates shipped in tts_engine/svara
-    voices_path: str | None  # None: the voices shipped in tts_engine/svara
     snac_model: str  # a directory with config.json + pytorch_model.bin, or a hub name
     snac_device: str  # auto, cpu, cuda or cuda:N
     snac_cpu_threads: int  # torch threads for decoding on CPU

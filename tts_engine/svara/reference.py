@@ -39,17 +39,23 @@ def reference_digest(audio: np.ndarray) -> str:
 def check_reference(reference: VoiceReference, sample_rate: int) -> None:
     """Everything about a reference that can be refused before any work starts."""
     if reference.sample_rate != sample_rate:
-        raise SvaraBadRequest(f"reference_audio must be resampled to {sample_rate} Hz before encoding")
+        raise SvaraBadRequest(
+            f"reference_audio must be resampled to {sample_rate} Hz before encoding", param="reference_audio"
+        )
     if not reference.transcript.strip():
-        raise SvaraBadRequest("reference_transcript is required with reference_audio and must not be empty")
+        raise SvaraBadRequest(
+            "reference_transcript is required with reference_audio and must not be empty", param="reference_transcript"
+        )
     seconds = reference.audio.shape[0] / sample_rate
     if seconds < MIN_REFERENCE_S:
         raise SvaraBadRequest(
-            f"reference_audio is {seconds:.2f} s long; it must be at least {MIN_REFERENCE_S:g} s"
+            f"reference_audio is {seconds:.2f} s long; it must be at least {MIN_REFERENCE_S:g} s",
+            param="reference_audio",
         )
     if seconds > MAX_REFERENCE_S:
         raise SvaraBadRequest(
-            f"reference_audio is {seconds:.2f} s long; it must be at most {MAX_REFERENCE_S:g} s"
+            f"reference_audio is {seconds:.2f} s long; it must be at most {MAX_REFERENCE_S:g} s",
+            param="reference_audio",
         )
 
 

@@ -18,7 +18,7 @@ from collections.abc import AsyncGenerator, Callable
 from dataclasses import replace
 
 from .config import SvaraConfig
-from .vllm_client import SamplingParams, StreamResult, VllmClient
+from .vllm_client import Health, SamplingParams, StreamResult, VllmClient
 
 log = logging.getLogger(__name__)
 
@@ -77,16 +77,19 @@ class VllmReplicas(VllmClient):
             self._healthy.discard(url)
             await gone.close()  # requests in flight on it keep their own response objects
 
-    async def health(self, timeout_s: float = 2.0) -> bool:
+    async def health(self, timeout_s: float = 2.0) -> Health:
         """Rediscover, probe every replica; available while at least one is healthy."""
         await self._discover()
         urls = list(self._replicas)
         results = await asyncio.gather(*(self._replicas[u].health(timeout_s) for u in urls))
-        healthy = {u for u, ok in zip(urls, results, strict=True) if ok}
+        healthy = {u for u, health in zip(urls, results, strict=True) if health.ok}
         if healthy != self._healthy:
             log.info("vllm replicas", extra={"fields": {"healthy": len(healthy), "known": len(urls)}})
         self._healthy = healthy
-        return bool(healthy)
+        if healthy:
+            return Health()
+        problems = sorted({health.problem for health in results if health.problem})
+        return Health("; ".join(problems) if problems else "no vLLM replica found")
 
     def pick(self) -> str:
         """The healthy replica with the fewest requests in flight (any known one if none is healthy:

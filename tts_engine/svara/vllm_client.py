@@ -38,6 +38,17 @@ def resolve_sampling(request: SamplingParams) -> SamplingParams:
     })
 
 
+@dataclass(frozen=True)
+class Health:
+    """One probe's verdict: `problem` says why vLLM cannot serve this gateway now (None: it can)."""
+
+    problem: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+
 @dataclass
 class StreamResult:
     finish_reason: str | None = None
@@ -68,7 +79,7 @@ class VllmClient:
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            # vLLM checks the key on /v1/* only; sent on every call, it costs nothing on /health.
+            # vLLM checks the key on /v1/* only; sent on every call, /health ignores it.
             auth = {"Authorization": f"Bearer {self.config.vllm_api_key}"} if self.config.vllm_api_key else {}
             self._session = aiohttp.ClientSession(timeout=self._timeout, headers=auth)
         return self._session
@@ -77,14 +88,25 @@ class VllmClient:
         if self._session is not None:
             await self._session.close()
 
-    async def health(self, timeout_s: float = 2.0) -> bool:
+    async def health(self, timeout_s: float = 2.0) -> Health:
+        """vLLM's /health (is the engine alive), then a keyed /v1/models: vLLM answers /health without
+        checking the key, so only the second shows a VLLM_API_KEY that every generation would fail on."""
+        timeout = aiohttp.ClientTimeout(total=timeout_s)
         try:
-            async with self._http().get(
-                f"{self.base_url}/health", timeout=aiohttp.ClientTimeout(total=timeout_s)
-            ) as response:
-                return response.status == 200
-        except (aiohttp.ClientError, TimeoutError):
-            return False
+            async with self._http().get(f"{self.base_url}/health", timeout=timeout) as response:
+                if response.status != 200:
+                    return Health(f"vLLM's /health answered HTTP {response.status}")
+            async with self._http().get(f"{self.base_url}/v1/models", timeout=timeout) as response:
+                if response.status in (401, 403):
+                    return Health(
+                        f"unauthorized: vLLM refused VLLM_API_KEY (HTTP {response.status}); "
+                        "the gateway and vLLM must share one key"
+                    )
+                if response.status != 200:
+                    return Health(f"vLLM's /v1/models answered HTTP {response.status}")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return Health(f"vLLM is not answering ({type(exc).__name__})")
+        return Health()
 
     def max_tokens_for(self, prompt: str, prompt_tokens: int | None = None) -> int:
         """Room left in the context. A byte-level BPE never makes more tokens than UTF-8 bytes, so

@@ -3,8 +3,8 @@
 Cardinals come from `indic-numtowords` (the `numbers` code) and month names from CLDR through
 `babel` (the `months` locale); everything else a reader needs is here, one entry per language.
 Templates take `{n}` (a number already in words), `{a}`/`{b}` (range ends), `{h}`/`{m}` (hours and
-minutes). Languages without words of their own in those libraries borrow a close language's, and
-say so in `approximate` (the README lists them).
+minutes). Languages without words of their own in those libraries borrow a close language's; a
+comment at each says what is borrowed, and the README ("Text normalization") lists them.
 """
 
 from __future__ import annotations
@@ -46,7 +46,6 @@ class Language:
     money_join: str = " "  # between rupees and paise
     before_noun: dict[str, str] = field(default_factory=dict)  # last word of a number before a noun
     indian_grouping: bool = True  # plain 125000 read as 1,25,000 (English: Indian English only)
-    approximate: str = ""  # what is borrowed from another language (README "Text normalization")
 
     def __post_init__(self) -> None:
         # Text is NFC-normalised before rules run; so are the words, so that they match it.
@@ -96,11 +95,13 @@ HINDI = Language(
 
 _LANGUAGES: list[Language] = [
     HINDI,
-    # Bhojpuri, Magahi and Chhattisgarhi: no number words of their own in indic-numtowords or CLDR;
-    # Hindi's are close and understood (Devanagari).
-    replace(HINDI, code="bh", name="Bhojpuri", months="bho", approximate="Hindi words throughout"),
-    replace(HINDI, code="mag", name="Magahi", approximate="Hindi words throughout"),
-    replace(HINDI, code="hne", name="Chhattisgarhi", approximate="Hindi words throughout"),
+    # Approximation: Bhojpuri, Magahi and Chhattisgarhi have no number words of their own in
+    # indic-numtowords or CLDR; Hindi's are close and understood (Devanagari): Hindi words throughout.
+    replace(HINDI, code="bh", name="Bhojpuri", months="bho"),
+    replace(HINDI, code="mag", name="Magahi"),
+    replace(HINDI, code="hne", name="Chhattisgarhi"),
+    # Approximation: Maithili cardinals and months; times, money and percent in words close to Hindi;
+    # ordinals read as cardinals.
     replace(
         HINDI,
         code="mai",
@@ -113,9 +114,8 @@ _LANGUAGES: list[Language] = [
         ordinal_suffixes=_ENGLISH_SUFFIXES,
         quarters=None,
         year_hundreds=None,
-        approximate="Maithili cardinals and months; times, money and percent in words close to Hindi; "
-        "ordinals read as cardinals",
     ),
+    # Approximation: Dogri cardinals and months; other words Hindi; ordinals read as cardinals.
     replace(
         HINDI,
         code="doi",
@@ -126,8 +126,8 @@ _LANGUAGES: list[Language] = [
         ordinal_suffixes=_ENGLISH_SUFFIXES,
         quarters=None,
         year_hundreds=None,
-        approximate="Dogri cardinals and months; other words Hindi; ordinals read as cardinals",
     ),
+    # Approximation: Bodo cardinals and months; other words Hindi; ordinals read as cardinals.
     replace(
         HINDI,
         code="brx",
@@ -138,8 +138,9 @@ _LANGUAGES: list[Language] = [
         ordinal_suffixes=_ENGLISH_SUFFIXES,
         quarters=None,
         year_hundreds=None,
-        approximate="Bodo cardinals and months; other words Hindi; ordinals read as cardinals",
     ),
+    # Approximation: Sanskrit cardinals and months; other words Hindi; ordinals read as cardinals;
+    # above 99 crore the crore is a separate word.
     replace(
         HINDI,
         code="sa",
@@ -153,8 +154,6 @@ _LANGUAGES: list[Language] = [
         ordinal_suffixes=_ENGLISH_SUFFIXES,
         quarters=None,
         year_hundreds=None,
-        approximate="Sanskrit cardinals and months; other words Hindi; ordinals read as cardinals; "
-        "above 99 crore the crore is a separate word",
     ),
     Language(
         code="mr",

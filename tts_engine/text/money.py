@@ -17,7 +17,7 @@ from .patterns import NUM, alternation, number, value
 from .script import WORD
 from .words import ablative, before_noun, cardinal, decimal, scale_word
 
-_RUPEE = ["₹", "Rs.", "Rs", "INR", "रु.", "रु", "रू.", "रू", "ரூ.", "ரூ", "రూ.", "ರೂ.", "രൂ.", "રૂ.", "ਰੁ."]
+RUPEE = ["₹", "Rs.", "Rs", "INR", "रु.", "रु", "रू.", "रू", "ரூ.", "ரூ", "రూ.", "ರೂ.", "രൂ.", "રૂ.", "ਰੁ."]
 _DOLLAR = ["$", "US$", "USD"]
 _LATIN_SCALES = {
     "thousand": 1000,
@@ -44,7 +44,7 @@ def _native_scales(lang: Language) -> list[str]:
 
 
 def money_pattern(lang: Language) -> re.Pattern[str]:
-    marks = _RUPEE + _DOLLAR + (list(english.CURRENCIES) if lang.numbers == "en" else [])
+    marks = RUPEE + _DOLLAR + (list(english.CURRENCIES) if lang.numbers == "en" else [])
     latin = list(_LATIN_SCALES) + (_WESTERN_SCALES if lang.numbers == "en" else [])
     scales = f"(?i:{alternation(latin)})"
     native = _native_scales(lang)
@@ -59,7 +59,7 @@ def money_pattern(lang: Language) -> re.Pattern[str]:
 
 
 def _units(mark: str, lang: Language) -> tuple[tuple[str, str], tuple[str, str]] | None:
-    if mark in _RUPEE:
+    if mark in RUPEE:
         return lang.rupee, lang.paisa
     if mark in _DOLLAR:
         return lang.dollar, lang.cent

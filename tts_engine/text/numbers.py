@@ -65,11 +65,13 @@ def cardinal(n: int) -> str:
 
 
 _INDIAN_SCALES = [(10**7, "crore"), (10**5, "lakh"), (1000, "thousand")]
+# From here on nobody says a number in lakh and crore: it is read digit by digit (every language).
+SPELT_LIMIT = 10**19
 
 
 def indian_cardinal(n: int) -> str:
     """125000 -> 'one lakh twenty-five thousand'; 1,00,00,00,000 -> 'one hundred crore'."""
-    return _scaled(n, _INDIAN_SCALES, 10**19)
+    return _scaled(n, _INDIAN_SCALES, SPELT_LIMIT)
 
 
 def _scaled(n: int, scales: list[tuple[int, str]], too_large: int) -> str:

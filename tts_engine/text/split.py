@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from .money import RUPEE
+
 _SENTENCE_END = re.compile(r"(?<=[.!?…।॥。！？؟۔])[\"'”’»)\]]*(?=\s|$)|(?<=[。！？।॥])")
 _CLAUSE_MARKS = ",;:—–،、"
 # A period after these is not a sentence end. Normalised text has them spelt out already; this
@@ -40,15 +42,7 @@ _NO_SPLIT_AFTER = {
     "co.",
     "corp.",
     # Rupees before an amount (normalisation reads them; a WebSocket text is split before that).
-    "rs.",
-    "रु.",
-    "रू.",
-    "ரூ.",
-    "రూ.",
-    "ರೂ.",
-    "രൂ.",
-    "રૂ.",
-    "ਰੁ.",
+    *(mark.lower() for mark in RUPEE if mark.endswith(".")),
 }
 
 

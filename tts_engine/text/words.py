@@ -23,7 +23,6 @@ from .languages import Language
 
 _CRORE = 10**7
 _LIBRARY_LIMIT = 10**9  # the library spells up to 9 digits
-_SPELT_LIMIT = 10**19  # beyond this nobody says the number: read it digit by digit
 
 
 def _repair(words: str, code: str) -> str:
@@ -68,7 +67,7 @@ def cardinal(n: int, lang: Language, indian: bool | None = None) -> str:
     no commas, the language's own habit). Only English reads the two differently."""
     if n < 0:
         return f"{lang.minus} {cardinal(-n, lang, indian)}"
-    if n >= _SPELT_LIMIT:
+    if n >= numbers.SPELT_LIMIT:
         return digits(str(n), lang)
     if lang.numbers == "en":
         grouped = lang.indian_grouping if indian is None else indian

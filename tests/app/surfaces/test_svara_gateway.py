@@ -137,6 +137,8 @@ def test_upstream_refusing_gives_503_with_retry_after(gateway: SvaraGateway) -> 
     gateway.standin.healthy = False  # vLLM restarting: its /health fails
     try:
         wait_until(lambda: _svara_state(gateway.url) == "down", 10, "the gateway to see vLLM down")
+        svara = httpx.get(f"{gateway.url}/health", timeout=2).json()["components"]["svara"]
+        assert svara["error"] == "vLLM's /health answered HTTP 503"  # the probe's reason, as it saw it
         response = httpx.post(f"{gateway.url}/v1/text-to-speech", json=_body(), timeout=10)
         assert response.status_code == 503
         assert response.headers["retry-after"] == "2"

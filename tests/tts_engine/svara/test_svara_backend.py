@@ -86,7 +86,7 @@ async def test_refused_connection_is_unavailable_at_once() -> None:
     assert not backend.is_available()
     with pytest.raises(SvaraUnavailable):
         backend.check(_request())
-    backend._available = True  # as if the probe had not noticed yet: the request itself finds out
+    backend.problem = None  # as if the probe had not noticed yet: the request itself finds out
     started = time.monotonic()
     with pytest.raises(SvaraUnavailable) as caught:
         await _collect(backend, _request())
@@ -100,6 +100,7 @@ async def test_availability_tracks_vllm_health(backend: SvaraBackend, standin: V
     assert backend.is_available()
     standin.healthy = False
     assert await backend.refresh() is False
+    assert backend.problem == "vLLM's /health answered HTTP 503"
     with pytest.raises(SvaraUnavailable):
         backend.check(_request())
     standin.healthy = True

@@ -151,7 +151,8 @@ async def test_vllm_wants_its_api_key_and_a_wrong_one_is_unavailable(
 ) -> None:
     """The test vLLM runs with VLLM_API_KEY as the product's does: every other test here passes only
     because the gateway's client sends the key; without it vLLM answers 401, and a gateway holding the
-    wrong key answers 503 (the operator's mistake, not the client's) while health still sees vLLM."""
+    wrong key answers 503 (the operator's mistake, not the client's). vLLM's own /health needs no key,
+    so the client's health probe also asks the keyed /v1/models: a wrong key shows as unauthorized."""
     body = backend.client.payload(backend.prompt_for(_request("hi_male")), SamplingParams(max_tokens=7))
     async with httpx.AsyncClient(base_url=real_vllm.url, timeout=30) as http:
         assert (await http.post("/v1/completions", json=body)).status_code == 401
@@ -159,7 +160,9 @@ async def test_vllm_wants_its_api_key_and_a_wrong_one_is_unavailable(
         assert (await http.get("/health")).status_code == 200  # probes need no key
     wrong = VllmClient(replace(backend.client.config, vllm_api_key="not-the-key"), stop_token_ids=[128258])
     try:
-        assert await wrong.health()
+        assert (await backend.client.health()).ok
+        problem = (await wrong.health()).problem
+        assert problem is not None and problem.startswith("unauthorized") and "VLLM_API_KEY" in problem
         with pytest.raises(SvaraUnavailable, match="credentials"):
             async for _ in wrong.stream("x", SamplingParams(max_tokens=7)):
                 pass

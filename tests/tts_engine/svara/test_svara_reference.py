@@ -45,18 +45,23 @@ async def test_least_recently_used_reference_is_evicted() -> None:
 
 
 @pytest.mark.parametrize(
-    ("reference", "message"),
+    ("reference", "message", "param"),
     [
-        (_reference(0.5), "at least 1 s"),
-        (_reference(30.5), "at most 30 s"),
-        (_reference(1.5, transcript="   "), "reference_transcript is required"),
-        (VoiceReference(audio=np.zeros(48000, np.float32), transcript="hi", sample_rate=16000), "24000 Hz"),
+        (_reference(0.5), "at least 1 s", "reference_audio"),
+        (_reference(30.5), "at most 30 s", "reference_audio"),
+        (_reference(1.5, transcript="   "), "reference_transcript is required", "reference_transcript"),
+        (
+            VoiceReference(audio=np.zeros(48000, np.float32), transcript="hi", sample_rate=16000),
+            "24000 Hz",
+            "reference_audio",
+        ),
     ],
 )
-async def test_bad_references_are_refused_before_encoding(reference: VoiceReference, message: str) -> None:
+async def test_bad_references_are_refused_before_encoding(reference: VoiceReference, message: str, param: str) -> None:
     misses = _cache("miss")
-    with pytest.raises(SvaraBadRequest, match=message):
+    with pytest.raises(SvaraBadRequest, match=message) as refused:
         await ReferenceEncoder(shared_engine()).encode(reference)
+    assert refused.value.param == param  # the client's error names the field at fault
     assert _cache("miss") == misses
 
 

@@ -50,7 +50,7 @@ def test_one_url_is_the_plain_client() -> None:
 async def test_concurrent_requests_spread_by_outstanding_count(standins: list[VllmStandin]) -> None:
     client = _connect(",".join(s.url for s in standins))
     try:
-        assert await client.health()
+        assert (await client.health()).ok
         texts = await asyncio.gather(*(_drain(client) for _ in range(6)))
         assert all(text == "<custom_token_10>" * 40 for text in texts)
         # Six requests held open at once: each replica got half of them.
@@ -64,11 +64,11 @@ async def test_a_replica_that_is_down_gets_nothing(standins: list[VllmStandin]) 
     dead = f"http://127.0.0.1:{free_port()}"
     client = _connect(f"{dead},{standins[0].url}")
     try:
-        assert await client.health()  # one healthy replica is enough
+        assert (await client.health()).ok  # one healthy replica is enough
         await asyncio.gather(*(_drain(client) for _ in range(3)))
         assert len(standins[0].requests) == 3
         standins[0].healthy = False  # answers /health 503 and refuses completions
-        assert not await client.health()
+        assert not (await client.health()).ok
     finally:
         await client.close()
 
@@ -76,7 +76,7 @@ async def test_a_replica_that_is_down_gets_nothing(standins: list[VllmStandin]) 
 async def test_dns_entry_expands_to_every_address(standins: list[VllmStandin]) -> None:
     client = _connect(f"dns+http://localhost:{standins[0].port}")
     try:
-        assert await client.health()
+        assert (await client.health()).ok
         assert isinstance(client, replicas.VllmReplicas)
         assert "http://127.0.0.1:" + str(standins[0].port) in client.outstanding
         await _drain(client)
