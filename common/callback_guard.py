@@ -85,9 +85,8 @@ class CallbackPolicy:
             )
 
 
-@functools.cache
 def callback_policy(blocked: str, allowed: str) -> CallbackPolicy:
-    """The policy of CALLBACK_BLOCKED_NETWORKS and CALLBACK_ALLOWED_NETWORKS. Cached: asked per request."""
+    """The policy of CALLBACK_BLOCKED_NETWORKS and CALLBACK_ALLOWED_NETWORKS (built once per process)."""
     return CallbackPolicy(parse_networks(blocked), parse_networks(allowed))
 
 
