@@ -40,7 +40,6 @@ import os
 import random
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -54,7 +53,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.support import ServiceProcess, free_port, wait_until  # noqa: E402
+from tests.support import RedisServer, ServiceProcess  # noqa: E402
 from tests.support.asr import READING, normalize, piper_speech, to_wav  # noqa: E402
 from tests.support.split import split_gateway, split_worker, wait_ready  # noqa: E402
 
@@ -294,12 +293,8 @@ def main() -> None:
     audio_s = len(scripts[0].pcm) / 2 / RATE
     utterances = len(scripts[0].utterances)
     workdir = Path(tempfile.mkdtemp(prefix="bench-asr-streams-"))
-    redis_port = free_port()
-    redis = subprocess.Popen(
-        [shutil.which("redis-server") or "redis-server", "--port", str(redis_port), "--save", "", "--dir", workdir],
-        stdout=subprocess.DEVNULL,
-    )
-    redis_url = f"redis://127.0.0.1:{redis_port}/0"
+    redis_server = RedisServer(workdir)
+    redis_url = redis_server.url
     worker_env = {"ASR_DEVICE": args.device, "ASR_MODEL": args.model, "ASR_MAX_SESSIONS": str(max(counts) + 4)}
     if args.device == "cuda":
         worker_env["PROFILE"] = "gpu"
@@ -309,11 +304,7 @@ def main() -> None:
     rounds: list[Round] = []
     throughput = None
     try:
-        wait_until(
-            lambda: subprocess.run(["redis-cli", "-p", str(redis_port), "ping"], capture_output=True).returncode == 0,
-            10,
-            "redis",
-        )
+        redis_server.start()
         worker = split_worker(redis_url, workdir, "worker", **worker_env)
         processes.append(worker)
         wait_ready(worker, "/health", "ASR worker", 600)
@@ -343,8 +334,7 @@ def main() -> None:
     finally:
         for process in reversed(processes):
             process.stop()
-        redis.terminate()
-        redis.wait(10)
+        redis_server.stop()
 
     held = [
         r for r in rounds if r.finals and percentile(r.finals, 95) <= TARGET_P95_S and not (r.missing or r.failed)
