@@ -10,9 +10,15 @@ import pytest
 from tests.support import REDIS_DATABASES, RedisServer, Stack
 
 # Fixtures of the speech-to-text tests (Piper speech, a real ASR worker, an in-process gateway, the
-# exported speaker model), the headless Chromium of the playground tests, and real vLLM (CPU build)
-# serving the Svara-shaped test model, started once per session.
-pytest_plugins = ["tests.support.asr", "tests.support.diarization", "tests.support.browser", "tests.support.real_vllm"]
+# exported speaker model, a callback receiver), the headless Chromium of the playground tests, and real
+# vLLM (CPU build) serving the Svara-shaped test model, started once per session.
+pytest_plugins = [
+    "tests.support.asr",
+    "tests.support.diarization",
+    "tests.support.callbacks",
+    "tests.support.browser",
+    "tests.support.real_vllm",
+]
 
 
 def _cuda_available() -> bool:
