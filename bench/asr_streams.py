@@ -54,18 +54,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.support import RedisServer, ServiceProcess  # noqa: E402
-from tests.support.asr import READING, normalize, piper_speech, to_wav  # noqa: E402
+from tests.support.asr import DIALOGUE, normalize, piper_speech, to_wav, voiced  # noqa: E402
 from tests.support.split import split_gateway, split_worker, wait_ready  # noqa: E402
 
-SENTENCES = [
-    *READING,
-    "My order arrived yesterday but the box was damaged.",
-    "Could you tell me how long the delivery will take?",
-    "I would like to change the address on my account.",
-    "The meeting has been moved to three o'clock on Thursday.",
-    "Thank you for waiting, I am checking that for you now.",
-    "Your card will be charged when the package is shipped.",
-]
 RATE = 16000
 CHUNK_S = 0.1
 TARGET_P95_S = 1.5
@@ -88,24 +79,17 @@ class Script:
         return " ".join(u.text for u in self.utterances)
 
 
-def voiced(sentence: str) -> np.ndarray:
-    """The sentence at 16 kHz, int16, cut to its voiced part (Piper adds silence of varying length)."""
-    pcm = np.frombuffer(piper_speech([sentence], pause_s=0.0).pcm16k(), dtype="<i2")
-    loud = np.flatnonzero(np.abs(pcm.astype(np.int32)) > 0.02 * np.abs(pcm).max())
-    return pcm[max(0, loud[0] - 160) : loud[-1] + 160]
-
-
 def build_script(seed: int = 7) -> Script:
     """The conversation every stream speaks: 8 utterances of the 12 sentences (Piper)."""
     rng = random.Random(seed)
-    audio = [voiced(s) for s in SENTENCES]
+    audio = [voiced(s) for s in DIALOGUE]
     parts: list[np.ndarray] = [np.zeros(RATE // 2, dtype=np.int16)]
     utterances: list[Utterance] = []
-    for k in range(0, len(SENTENCES), 3):  # every other utterance is two sentences, 0.25 s apart
+    for k in range(0, len(DIALOGUE), 3):  # every other utterance is two sentences, 0.25 s apart
         breath = np.zeros(RATE // 4, dtype=np.int16)
         for text, pcm in (
-            (SENTENCES[k], audio[k]),
-            (f"{SENTENCES[k + 1]} {SENTENCES[k + 2]}", np.concatenate([audio[k + 1], breath, audio[k + 2]])),
+            (DIALOGUE[k], audio[k]),
+            (f"{DIALOGUE[k + 1]} {DIALOGUE[k + 2]}", np.concatenate([audio[k + 1], breath, audio[k + 2]])),
         ):
             at = sum(len(p) for p in parts)
             utterances.append(Utterance(text, at / RATE, (at + len(pcm)) / RATE))
@@ -245,7 +229,7 @@ def batch_throughput(gateway_url: str, worker_env: dict[str, str], jobs: int) ->
     from asr_engine.settings import AsrSettings
     from asr_engine.transcriber import Options, pcm16_to_float, transcribe
 
-    speech = piper_speech(SENTENCES[:8], pause_s=0.8)
+    speech = piper_speech(DIALOGUE[:8], pause_s=0.8)
     wav = to_wav(np.frombuffer(speech.pcm16k(), dtype="<i2"), RATE)
     audio = pcm16_to_float(speech.pcm16k())
     settings = AsrSettings(**{k.lower(): v for k, v in worker_env.items()})  # type: ignore[arg-type]

@@ -34,6 +34,16 @@ READING = [
     "The children were reading quietly in the library after lunch.",
     "A cup of hot tea is the best way to start a cold winter day.",
 ]
+# The conversation of the streaming benches: the reading and six lines of a support call, twelve in all.
+DIALOGUE = [
+    *READING,
+    "My order arrived yesterday but the box was damaged.",
+    "Could you tell me how long the delivery will take?",
+    "I would like to change the address on my account.",
+    "The meeting has been moved to three o'clock on Thursday.",
+    "Thank you for waiting, I am checking that for you now.",
+    "Your card will be charged when the package is shipped.",
+]
 # tiny.en scores about 5-6 % WER on clean read English (LibriSpeech test-clean); synthetic speech is
 # clean but its prosody is unusual. 20 % leaves room for that and for a word or two of drift while
 # still failing hard on a broken pipeline (wrong rate, lost chunk, garbled PCM: 60-100 %).
@@ -111,6 +121,13 @@ def piper_speech(sentences: list[str], pause_s: float = 0.6) -> Speech:
     for sentence in sentences:
         parts += [c.audio_int16_array.reshape(-1) for c in _voice.synthesize(sentence)] + [gap]
     return Speech(" ".join(sentences), np.concatenate(parts), rate)
+
+
+def voiced(sentence: str) -> np.ndarray:
+    """The sentence at 16 kHz, int16, cut to its voiced part (Piper adds silence of varying length)."""
+    pcm = np.frombuffer(piper_speech([sentence], pause_s=0.0).pcm16k(), dtype="<i2")
+    loud = np.flatnonzero(np.abs(pcm.astype(np.int32)) > 0.02 * np.abs(pcm).max())
+    return pcm[max(0, loud[0] - 160) : loud[-1] + 160]
 
 
 def espeak_speech(text: str, voice: str, words_per_minute: int = 120) -> Speech:
