@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from asr_engine.decoder import BatchDecoder, DecodeRequest  # noqa: E402
 from asr_engine.model import resolve_model  # noqa: E402
 from asr_engine.settings import AsrSettings  # noqa: E402
+from asr_engine.transcriber import pcm16_to_float  # noqa: E402
 from tests.support.asr import DIALOGUE, normalize, voiced  # noqa: E402
 
 RATE = 16000
@@ -45,7 +46,7 @@ def utterances() -> list[tuple[str, np.ndarray]]:
         pcm = np.concatenate([part for k in group for part in (audio[k], gap)][:-1])
         before, after = np.zeros(RATE * 3 // 10, dtype=np.int16), np.zeros(RATE * 15 // 100, dtype=np.int16)
         pcm = np.concatenate([before, pcm, after])
-        out.append((" ".join(DIALOGUE[k] for k in group), pcm.astype(np.float32) / 32768))
+        out.append((" ".join(DIALOGUE[k] for k in group), pcm16_to_float(pcm.astype("<i2").tobytes())))
     return out
 
 
