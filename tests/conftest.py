@@ -57,5 +57,5 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     running.stop()
 
 
-# TTS: the in-process gateway with the real Piper voice (tests/tts_gateway.py).
+# TTS: the in-process gateway with the real Piper voice (tests/support/tts_gateway.py).
 from tests.support.tts_gateway import tts_gateway  # noqa: E402, F401

@@ -195,8 +195,8 @@ def asr_worker(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 
 # The test receivers of callbacks listen on loopback, which the product blocks by default and, not
-# being globally routable, allows only when allow-listed (tests/app/test_callback_guard.py covers the
-# defaults).
+# being globally routable, allows only when allow-listed (tests/app/services/test_callback_guard.py
+# covers the defaults).
 CALLBACKS_TO_LOOPBACK = "169.254.0.0/16"
 LOOPBACK = "127.0.0.0/8"
 
