@@ -53,6 +53,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from asr_engine.settings import AsrSettings  # noqa: E402
 from tests.support import RedisServer, ServiceProcess  # noqa: E402
 from tests.support.asr import DIALOGUE, normalize, piper_speech, to_wav, voiced  # noqa: E402
 from tests.support.split import split_gateway, split_worker, wait_ready  # noqa: E402
@@ -186,7 +187,7 @@ class Round:
     load: tuple[float, float]
 
 
-async def run_round(url: str, scripts: list[Script], interval_s: float) -> list[StreamResult]:
+async def run_round(url: str, scripts: list[Script]) -> list[StreamResult]:
     rng = random.Random(len(scripts))
     delays = [0.0] + [rng.uniform(0.0, 6.0) for _ in scripts[1:]]
     return await asyncio.gather(*(run_stream(url, s, d) for s, d in zip(scripts, delays, strict=True)))
@@ -195,7 +196,7 @@ async def run_round(url: str, scripts: list[Script], interval_s: float) -> list[
 def measure(worker: ServiceProcess, url: str, scripts: list[Script], interval_s: float) -> Round:
     load_before = os.getloadavg()[0]
     before, wall = scheduler_stats(worker), time.perf_counter()
-    results = asyncio.run(run_round(url, scripts, interval_s))
+    results = asyncio.run(run_round(url, scripts))
     after, wall = scheduler_stats(worker), time.perf_counter() - wall
     finals = [x for r in results for x in r.final_latencies()]
     lags = [x for r in results for x in r.first_partial_lags(interval_s)]
@@ -218,6 +219,11 @@ def measure(worker: ServiceProcess, url: str, scripts: list[Script], interval_s:
     return Round(len(scripts), finals, lags, wer, missing, failed, rate, busy, mean_batch, load)
 
 
+def worker_settings(worker_env: dict[str, str]) -> AsrSettings:
+    """The settings the worker runs with: this process's environment under the worker's own variables."""
+    return AsrSettings(**{k.lower(): v for k, v in worker_env.items()})  # type: ignore[arg-type]
+
+
 def batch_throughput(gateway_url: str, worker_env: dict[str, str], jobs: int) -> tuple[float, float, float, float]:
     """(file seconds, in-process audio s/s, worker audio s/s one file at a time, worker audio s/s with
     `jobs` files at once). In-process is the worker's call before the scheduler: one WhisperModel,
@@ -226,13 +232,12 @@ def batch_throughput(gateway_url: str, worker_env: dict[str, str], jobs: int) ->
     from faster_whisper import WhisperModel
 
     from asr_engine.model import resolve_device, resolve_model
-    from asr_engine.settings import AsrSettings
     from asr_engine.transcriber import Options, pcm16_to_float, transcribe
 
     speech = piper_speech(DIALOGUE[:8], pause_s=0.8)
     wav = to_wav(np.frombuffer(speech.pcm16k(), dtype="<i2"), RATE)
     audio = pcm16_to_float(speech.pcm16k())
-    settings = AsrSettings(**{k.lower(): v for k, v in worker_env.items()})  # type: ignore[arg-type]
+    settings = worker_settings(worker_env)
     path, _ = resolve_model(settings)
     device, compute_type = resolve_device(settings)
     model = WhisperModel(path, device=device, compute_type=compute_type, cpu_threads=settings.asr_cpu_threads)
@@ -296,7 +301,7 @@ def main() -> None:
         gateway = split_gateway(redis_url, workdir, "gateway", MAX_STREAM_SESSIONS=str(max(counts) + 4))
         processes.append(gateway)
         health = httpx.get(f"{worker.url}/health", timeout=5).json()
-        interval_s = float(worker_env.get("ASR_STREAM_PARTIAL_INTERVAL_S", 1.0))
+        interval_s = worker_settings(worker_env).asr_stream_partial_interval_s
         url = f"ws://127.0.0.1:{gateway.port}/v1/listen/stream"
         print(
             f"model {health['model']} on {health['device']}/{health['compute_type']}, worker settings "
@@ -304,7 +309,7 @@ def main() -> None:
             f"each stream: {audio_s:.1f} s of audio, {utterances} utterances, real time, 100 ms chunks",
             flush=True,
         )
-        asyncio.run(run_round(url, scripts[:1], interval_s))  # warm-up: first-call allocations
+        asyncio.run(run_round(url, scripts[:1]))  # warm-up: first-call allocations
         for count in counts:
             rounds.append(measure(worker, url, scripts[:count], interval_s))
             _print_round(rounds[-1], len(rounds) == 1)
@@ -346,8 +351,6 @@ def main() -> None:
 
 
 def _default_threads() -> int:
-    from asr_engine.settings import AsrSettings
-
     return AsrSettings().asr_cpu_threads
 
 
