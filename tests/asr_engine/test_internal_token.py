@@ -59,6 +59,7 @@ async def test_worker_wants_the_token_and_drains_on_sigterm(redis_url: str, tmp_
         session = await with_token.open_stream(StreamOptions())
 
         worker.process.send_signal(signal.SIGTERM)
+
         # Draining: the next session is refused with 503 (a gateway tries another worker) ...
         async def draining() -> bool:
             status = await _refused_with(ws_url, {"Authorization": f"Bearer {TOKEN}"})

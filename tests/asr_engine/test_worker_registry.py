@@ -48,6 +48,7 @@ async def test_worker_announces_counts_refuses_and_withdraws(redis_url: str, tmp
             async for raw in first:
                 if json.loads(raw).get("is_last"):
                     break
+
         def closed() -> bool:
             entry = record(db, "solo")
             return entry is not None and entry.sessions == 0

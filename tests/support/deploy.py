@@ -26,14 +26,20 @@ CASES = {
     "multinode": ("-f", str(CHART / "values-multinode.yaml")),
     "no-keda": ("--set", "asrWorker.autoscaling.keda.enabled=false"),
     "cpu-external-redis": (
-        "--set", "profile=cpu,vllm.enabled=false,redis.enabled=false",
-        "--set", "redis.external.url=redis://redis:6379/0,redis.external.address=redis:6379",
-        "--set", "asrWorker.autoscaling.keda.signal=pending,metrics.serviceMonitor.enabled=false",
+        "--set",
+        "profile=cpu,vllm.enabled=false,redis.enabled=false",
+        "--set",
+        "redis.external.url=redis://redis:6379/0,redis.external.address=redis:6379",
+        "--set",
+        "asrWorker.autoscaling.keda.signal=pending,metrics.serviceMonitor.enabled=false",
     ),
     "fixed-replicas": (
-        "--set", "gateway.autoscaling.enabled=false,asrWorker.autoscaling.enabled=false,asrWorker.replicas=3",
-        "--set", "vllm.enabled=false,vllm.externalUrl=http://vllm-a:8000\\,http://vllm-b:8000",
-        "--set", "redis.persistence.enabled=false,metrics.grafanaDashboard.enabled=false",
+        "--set",
+        "gateway.autoscaling.enabled=false,asrWorker.autoscaling.enabled=false,asrWorker.replicas=3",
+        "--set",
+        "vllm.enabled=false,vllm.externalUrl=http://vllm-a:8000\\,http://vllm-b:8000",
+        "--set",
+        "redis.persistence.enabled=false,metrics.grafanaDashboard.enabled=false",
     ),
 }
 
