@@ -18,7 +18,6 @@ import asyncio
 import json
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,7 +33,7 @@ from app.main import create_app  # noqa: E402
 from asr_engine.model import load_model  # noqa: E402
 from asr_engine.settings import AsrSettings  # noqa: E402
 from asr_engine.transcriber import Options, pcm16_to_float, transcribe  # noqa: E402
-from tests.support import free_port, wait_until  # noqa: E402
+from tests.support import RedisServer, wait_until  # noqa: E402
 from tests.support.asr import READING, ServerThread, Speech, gateway_settings, start_worker  # noqa: E402
 
 TEXT = READING
@@ -120,30 +119,11 @@ def main() -> None:
     print(f"file: {speech.duration:.1f} s of Piper speech, {len(ends)} utterances")
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-asr-"))
-    redis_port = free_port()
-    redis_proc = subprocess.Popen(
-        [
-            shutil.which("redis-server") or "redis-server",
-            "--port",
-            str(redis_port),
-            "--save",
-            "",
-            "--dir",
-            str(workdir),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    redis_url = f"redis://127.0.0.1:{redis_port}/0"
+    redis_server = RedisServer(workdir)
+    redis_url = redis_server.url
     worker = None
     try:
-        wait_until(
-            lambda: (
-                subprocess.run(["redis-cli", "-p", str(redis_port), "ping"], capture_output=True).returncode
-                == 0
-            ),
-            10,
-            "redis",
-        )
+        redis_server.start()
         settings = AsrSettings()  # the worker's defaults, threads too, for the in-process model as well
         speculate = settings.asr_stream_speculate_ms or 150
         loaded = load_model(settings)
@@ -249,8 +229,7 @@ def main() -> None:
     finally:
         if worker is not None:
             worker.stop()
-        redis_proc.terminate()
-        redis_proc.wait(10)
+        redis_server.stop()
 
 
 if __name__ == "__main__":

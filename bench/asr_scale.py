@@ -16,8 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,7 +25,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.support import ServiceProcess, free_port, wait_until  # noqa: E402
+from tests.support import RedisServer, ServiceProcess  # noqa: E402
 from tests.support.asr import SENTENCES, piper_speech  # noqa: E402
 from tests.support.split import split_gateway, split_worker, wait_ready  # noqa: E402
 
@@ -82,21 +80,11 @@ def main() -> None:
     speech = piper_speech(SENTENCES, pause_s=0.5)
     wav = speech.wav()
     workdir = Path(tempfile.mkdtemp(prefix="asr-scale-"))
-    port = free_port()
-    redis = subprocess.Popen(
-        [shutil.which("redis-server") or "redis-server", "--port", str(port), "--save", "", "--dir", str(workdir)],
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        wait_until(lambda: subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True).returncode == 0,
-                   10, "redis")
+    with RedisServer(workdir) as redis_server:
         results = {}
         for count in counts:
-            results[count] = measure(f"redis://127.0.0.1:{port}/{count}", workdir, count, args, wav, speech.duration)
+            results[count] = measure(redis_server.database(count), workdir, count, args, wav, speech.duration)
             print(f"  {count} worker(s): {results[count]:.2f} audio s / s", flush=True)
-    finally:
-        redis.terminate()
-        redis.wait(10)
 
     cores = os.cpu_count() or 1
     base = results[counts[0]]

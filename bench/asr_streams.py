@@ -40,7 +40,6 @@ import os
 import random
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -54,19 +53,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.support import ServiceProcess, free_port, wait_until  # noqa: E402
-from tests.support.asr import READING, normalize, piper_speech, to_wav  # noqa: E402
+from asr_engine.settings import AsrSettings  # noqa: E402
+from tests.support import RedisServer, ServiceProcess  # noqa: E402
+from tests.support.asr import DIALOGUE, normalize, piper_speech, to_wav, voiced  # noqa: E402
 from tests.support.split import split_gateway, split_worker, wait_ready  # noqa: E402
 
-SENTENCES = [
-    *READING,
-    "My order arrived yesterday but the box was damaged.",
-    "Could you tell me how long the delivery will take?",
-    "I would like to change the address on my account.",
-    "The meeting has been moved to three o'clock on Thursday.",
-    "Thank you for waiting, I am checking that for you now.",
-    "Your card will be charged when the package is shipped.",
-]
 RATE = 16000
 CHUNK_S = 0.1
 TARGET_P95_S = 1.5
@@ -89,24 +80,17 @@ class Script:
         return " ".join(u.text for u in self.utterances)
 
 
-def voiced(sentence: str) -> np.ndarray:
-    """The sentence at 16 kHz, int16, cut to its voiced part (Piper adds silence of varying length)."""
-    pcm = np.frombuffer(piper_speech([sentence], pause_s=0.0).pcm16k(), dtype="<i2")
-    loud = np.flatnonzero(np.abs(pcm.astype(np.int32)) > 0.02 * np.abs(pcm).max())
-    return pcm[max(0, loud[0] - 160) : loud[-1] + 160]
-
-
 def build_script(seed: int = 7) -> Script:
     """The conversation every stream speaks: 8 utterances of the 12 sentences (Piper)."""
     rng = random.Random(seed)
-    audio = [voiced(s) for s in SENTENCES]
+    audio = [voiced(s) for s in DIALOGUE]
     parts: list[np.ndarray] = [np.zeros(RATE // 2, dtype=np.int16)]
     utterances: list[Utterance] = []
-    for k in range(0, len(SENTENCES), 3):  # every other utterance is two sentences, 0.25 s apart
+    for k in range(0, len(DIALOGUE), 3):  # every other utterance is two sentences, 0.25 s apart
         breath = np.zeros(RATE // 4, dtype=np.int16)
         for text, pcm in (
-            (SENTENCES[k], audio[k]),
-            (f"{SENTENCES[k + 1]} {SENTENCES[k + 2]}", np.concatenate([audio[k + 1], breath, audio[k + 2]])),
+            (DIALOGUE[k], audio[k]),
+            (f"{DIALOGUE[k + 1]} {DIALOGUE[k + 2]}", np.concatenate([audio[k + 1], breath, audio[k + 2]])),
         ):
             at = sum(len(p) for p in parts)
             utterances.append(Utterance(text, at / RATE, (at + len(pcm)) / RATE))
@@ -203,7 +187,7 @@ class Round:
     load: tuple[float, float]
 
 
-async def run_round(url: str, scripts: list[Script], interval_s: float) -> list[StreamResult]:
+async def run_round(url: str, scripts: list[Script]) -> list[StreamResult]:
     rng = random.Random(len(scripts))
     delays = [0.0] + [rng.uniform(0.0, 6.0) for _ in scripts[1:]]
     return await asyncio.gather(*(run_stream(url, s, d) for s, d in zip(scripts, delays, strict=True)))
@@ -212,7 +196,7 @@ async def run_round(url: str, scripts: list[Script], interval_s: float) -> list[
 def measure(worker: ServiceProcess, url: str, scripts: list[Script], interval_s: float) -> Round:
     load_before = os.getloadavg()[0]
     before, wall = scheduler_stats(worker), time.perf_counter()
-    results = asyncio.run(run_round(url, scripts, interval_s))
+    results = asyncio.run(run_round(url, scripts))
     after, wall = scheduler_stats(worker), time.perf_counter() - wall
     finals = [x for r in results for x in r.final_latencies()]
     lags = [x for r in results for x in r.first_partial_lags(interval_s)]
@@ -235,6 +219,11 @@ def measure(worker: ServiceProcess, url: str, scripts: list[Script], interval_s:
     return Round(len(scripts), finals, lags, wer, missing, failed, rate, busy, mean_batch, load)
 
 
+def worker_settings(worker_env: dict[str, str]) -> AsrSettings:
+    """The settings the worker runs with: this process's environment under the worker's own variables."""
+    return AsrSettings(**{k.lower(): v for k, v in worker_env.items()})  # type: ignore[arg-type]
+
+
 def batch_throughput(gateway_url: str, worker_env: dict[str, str], jobs: int) -> tuple[float, float, float, float]:
     """(file seconds, in-process audio s/s, worker audio s/s one file at a time, worker audio s/s with
     `jobs` files at once). In-process is the worker's call before the scheduler: one WhisperModel,
@@ -243,13 +232,12 @@ def batch_throughput(gateway_url: str, worker_env: dict[str, str], jobs: int) ->
     from faster_whisper import WhisperModel
 
     from asr_engine.model import resolve_device, resolve_model
-    from asr_engine.settings import AsrSettings
     from asr_engine.transcriber import Options, pcm16_to_float, transcribe
 
-    speech = piper_speech(SENTENCES[:8], pause_s=0.8)
+    speech = piper_speech(DIALOGUE[:8], pause_s=0.8)
     wav = to_wav(np.frombuffer(speech.pcm16k(), dtype="<i2"), RATE)
     audio = pcm16_to_float(speech.pcm16k())
-    settings = AsrSettings(**{k.lower(): v for k, v in worker_env.items()})  # type: ignore[arg-type]
+    settings = worker_settings(worker_env)
     path, _ = resolve_model(settings)
     device, compute_type = resolve_device(settings)
     model = WhisperModel(path, device=device, compute_type=compute_type, cpu_threads=settings.asr_cpu_threads)
@@ -294,12 +282,8 @@ def main() -> None:
     audio_s = len(scripts[0].pcm) / 2 / RATE
     utterances = len(scripts[0].utterances)
     workdir = Path(tempfile.mkdtemp(prefix="bench-asr-streams-"))
-    redis_port = free_port()
-    redis = subprocess.Popen(
-        [shutil.which("redis-server") or "redis-server", "--port", str(redis_port), "--save", "", "--dir", workdir],
-        stdout=subprocess.DEVNULL,
-    )
-    redis_url = f"redis://127.0.0.1:{redis_port}/0"
+    redis_server = RedisServer(workdir)
+    redis_url = redis_server.url
     worker_env = {"ASR_DEVICE": args.device, "ASR_MODEL": args.model, "ASR_MAX_SESSIONS": str(max(counts) + 4)}
     if args.device == "cuda":
         worker_env["PROFILE"] = "gpu"
@@ -309,11 +293,7 @@ def main() -> None:
     rounds: list[Round] = []
     throughput = None
     try:
-        wait_until(
-            lambda: subprocess.run(["redis-cli", "-p", str(redis_port), "ping"], capture_output=True).returncode == 0,
-            10,
-            "redis",
-        )
+        redis_server.start()
         worker = split_worker(redis_url, workdir, "worker", **worker_env)
         processes.append(worker)
         wait_ready(worker, "/health", "ASR worker", 600)
@@ -321,7 +301,7 @@ def main() -> None:
         gateway = split_gateway(redis_url, workdir, "gateway", MAX_STREAM_SESSIONS=str(max(counts) + 4))
         processes.append(gateway)
         health = httpx.get(f"{worker.url}/health", timeout=5).json()
-        interval_s = float(worker_env.get("ASR_STREAM_PARTIAL_INTERVAL_S", 1.0))
+        interval_s = worker_settings(worker_env).asr_stream_partial_interval_s
         url = f"ws://127.0.0.1:{gateway.port}/v1/listen/stream"
         print(
             f"model {health['model']} on {health['device']}/{health['compute_type']}, worker settings "
@@ -329,7 +309,7 @@ def main() -> None:
             f"each stream: {audio_s:.1f} s of audio, {utterances} utterances, real time, 100 ms chunks",
             flush=True,
         )
-        asyncio.run(run_round(url, scripts[:1], interval_s))  # warm-up: first-call allocations
+        asyncio.run(run_round(url, scripts[:1]))  # warm-up: first-call allocations
         for count in counts:
             rounds.append(measure(worker, url, scripts[:count], interval_s))
             _print_round(rounds[-1], len(rounds) == 1)
@@ -343,8 +323,7 @@ def main() -> None:
     finally:
         for process in reversed(processes):
             process.stop()
-        redis.terminate()
-        redis.wait(10)
+        redis_server.stop()
 
     held = [
         r for r in rounds if r.finals and percentile(r.finals, 95) <= TARGET_P95_S and not (r.missing or r.failed)
@@ -372,8 +351,6 @@ def main() -> None:
 
 
 def _default_threads() -> int:
-    from asr_engine.settings import AsrSettings
-
     return AsrSettings().asr_cpu_threads
 
 

@@ -30,15 +30,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from asr_engine.decoder import BatchDecoder, DecodeRequest  # noqa: E402
 from asr_engine.model import resolve_model  # noqa: E402
 from asr_engine.settings import AsrSettings  # noqa: E402
-from bench.asr_streams import SENTENCES, voiced  # noqa: E402
-from tests.support.asr import normalize  # noqa: E402
+from asr_engine.transcriber import pcm16_to_float  # noqa: E402
+from tests.support.asr import DIALOGUE, normalize, voiced  # noqa: E402
 
 RATE = 16000
 STRATEGIES = [(30.0, 5.0), (4.0, 5.0), (4.0, 2.0), (2.0, 2.0), (0.0, 1.0)]  # (margin, step); 30: the full window
 
 
 def utterances() -> list[tuple[str, np.ndarray]]:
-    audio = [voiced(s) for s in SENTENCES]
+    audio = [voiced(s) for s in DIALOGUE]
     gap = np.zeros(RATE // 4, dtype=np.int16)
     groups = [[k] for k in range(12)] + [[k, k + 1] for k in range(0, 12, 2)] + [[0, 2, 4], [1, 3, 5], [6, 8, 10]]
     out = []
@@ -46,7 +46,7 @@ def utterances() -> list[tuple[str, np.ndarray]]:
         pcm = np.concatenate([part for k in group for part in (audio[k], gap)][:-1])
         before, after = np.zeros(RATE * 3 // 10, dtype=np.int16), np.zeros(RATE * 15 // 100, dtype=np.int16)
         pcm = np.concatenate([before, pcm, after])
-        out.append((" ".join(SENTENCES[k] for k in group), pcm.astype(np.float32) / 32768))
+        out.append((" ".join(DIALOGUE[k] for k in group), pcm16_to_float(pcm.astype("<i2").tobytes())))
     return out
 
 

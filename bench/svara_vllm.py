@@ -18,9 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,7 +29,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.main import create_app  # noqa: E402
-from tests.support import ServerThread, free_port, wait_until  # noqa: E402
+from tests.support import RedisServer, ServerThread, wait_until  # noqa: E402
 from tests.support.real_vllm import API_KEY, SERVED_NAME, start_vllm, stop_vllm  # noqa: E402
 from tests.support.svara import config_for_tests, seeded_snac_dir, svara_gateway_settings  # noqa: E402
 from tests.support.svara_model import LOOP_VOICE, TEXTS  # noqa: E402
@@ -112,14 +110,11 @@ def main() -> None:
     server = None if args.vllm_url else start_vllm(workdir / "vllm.log")
     vllm_url = args.vllm_url or server.url  # type: ignore[union-attr]
     api_key = args.vllm_api_key if args.vllm_url else API_KEY
-    redis_port = free_port()
-    redis = subprocess.Popen(
-        [shutil.which("redis-server") or "redis-server", "--port", str(redis_port), "--save", ""],
-        stdout=subprocess.DEVNULL,
-    )
+    redis_server = RedisServer(workdir)
     try:
+        redis_server.start()
         settings = svara_gateway_settings(
-            f"redis://127.0.0.1:{redis_port}/0",
+            redis_server.url,
             vllm_url,
             vllm_api_key=api_key,
             snac_model_path=args.snac_model or str(seeded_snac_dir()),
@@ -135,7 +130,7 @@ def main() -> None:
             streams = [int(n) for n in args.streams.split(",")]
             asyncio.run(measure(vllm_url, api_key, gateway.url, streams, args.tokens))
     finally:
-        redis.terminate()
+        redis_server.stop()
         if server is not None:
             stop_vllm(server)
 

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 
-from tests.support import REDIS_DATABASES, Stack, free_port, wait_for_redis
+from tests.support import REDIS_DATABASES, RedisServer, Stack
 
 # Fixtures of the speech-to-text tests (Piper speech, a real ASR worker, an in-process gateway, the
-# exported speaker model), the headless Chromium of the playground tests, and real vLLM (CPU build)
-# serving the Svara-shaped test model, started once per session.
-pytest_plugins = ["tests.support.asr", "tests.support.diarization", "tests.support.browser", "tests.support.real_vllm"]
+# exported speaker model, a callback receiver), the headless Chromium of the playground tests, and real
+# vLLM (CPU build) serving the Svara-shaped test model, started once per session.
+pytest_plugins = [
+    "tests.support.asr",
+    "tests.support.diarization",
+    "tests.support.callbacks",
+    "tests.support.browser",
+    "tests.support.real_vllm",
+]
 
 
 def _cuda_available() -> bool:
@@ -39,22 +42,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real redis-server on a free loopback port, for the whole session."""
-    server = shutil.which("redis-server")
-    if server is None:
-        pytest.fail("redis-server is not installed (scripts/install.sh installs it)")
-    port = free_port()
-    workdir = tmp_path_factory.mktemp("redis")
-    proc = subprocess.Popen(
-        [server, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(workdir), "--save", ""]
-        + ["--databases", str(REDIS_DATABASES)],
-        stdout=subprocess.DEVNULL,
-    )
-    client = redis.Redis(port=port)
-
-    wait_for_redis(client, "redis-server")
-    yield f"redis://127.0.0.1:{port}/0"
-    proc.terminate()
-    proc.wait(10)
+    with RedisServer(tmp_path_factory.mktemp("redis"), "--databases", str(REDIS_DATABASES)) as server:
+        yield server.url
 
 
 @pytest.fixture(scope="session")
@@ -68,5 +57,5 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     running.stop()
 
 
-# TTS: the in-process gateway with the real Piper voice (tests/tts_gateway.py).
+# TTS: the in-process gateway with the real Piper voice (tests/support/tts_gateway.py).
 from tests.support.tts_gateway import tts_gateway  # noqa: E402, F401

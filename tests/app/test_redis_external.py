@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -19,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.settings import GatewaySettings
-from tests.support import free_port, wait_for_redis
+from tests.support import RedisServer, free_port
 
 PASSWORD = "s3cret-redis-pass"
 
@@ -53,19 +50,11 @@ def tls_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, P
     directory = tmp_path_factory.mktemp("tls-redis")
     cert, key = _self_signed(directory)
     port = free_port()
-    server = subprocess.Popen(
-        [shutil.which("redis-server") or "redis-server", "--port", "0", "--tls-port", str(port),
-         "--bind", "127.0.0.1", "--tls-cert-file", str(cert), "--tls-key-file", str(key),
-         "--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no", "--requirepass", PASSWORD,
-         "--dir", str(directory), "--save", ""],
-        stdout=subprocess.DEVNULL,
-    )
-    client = redis.Redis(host="127.0.0.1", port=port, password=PASSWORD, ssl=True, ssl_ca_certs=str(cert))
-
-    wait_for_redis(client, "redis-server with TLS")
-    yield port, cert
-    server.terminate()
-    server.wait(10)
+    tls = ("--port", "0", "--tls-port", str(port), "--tls-cert-file", str(cert), "--tls-key-file", str(key),
+           "--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no", "--requirepass", PASSWORD)
+    client = {"password": PASSWORD, "ssl": True, "ssl_ca_certs": str(cert)}
+    with RedisServer(directory, *tls, port=port, client_options=client):
+        yield port, cert
 
 
 def _client(redis_url: str, **overrides: object) -> TestClient:

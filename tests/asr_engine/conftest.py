@@ -9,9 +9,10 @@ import pytest
 from faster_whisper import WhisperModel
 
 from asr_engine import bundled
-from asr_engine.decoder import BatchDecoder, DecodeRequest, DecodeResult
+from asr_engine.decoder import BatchDecoder
 from asr_engine.scheduler import DecodeScheduler
 from common.aio import cancel_and_wait
+from tests.support.asr_session import RecordingDecoder
 
 
 @pytest.fixture(scope="session")
@@ -23,22 +24,6 @@ def tiny_en() -> WhisperModel:
 @pytest.fixture(scope="session")
 def decoder(tiny_en: WhisperModel) -> BatchDecoder:
     return BatchDecoder(tiny_en)
-
-
-class RecordingDecoder:
-    """The real batched decoder; it records each batch it was given (to see what was decoded when)."""
-
-    def __init__(self, decoder: BatchDecoder) -> None:
-        self.decoder = decoder
-        self.batches: list[list[DecodeRequest]] = []
-
-    @property
-    def finals_decoded(self) -> int:
-        return sum(r.fallback for batch in self.batches for r in batch)
-
-    def decode(self, requests: list[DecodeRequest]) -> list[DecodeResult]:
-        self.batches.append(requests)
-        return self.decoder.decode(requests)
 
 
 @pytest.fixture

@@ -24,12 +24,11 @@ from tests.support.asr import (
 from tests.support.callbacks import Receiver
 
 
-def test_job_of_a_killed_worker_is_finished_by_another_once(redis_url: str, tmp_path: Path) -> None:
+def test_job_of_a_killed_worker_is_finished_by_another_once(redis_url: str, tmp_path: Path, receiver: Receiver) -> None:
     url = own_database(redis_url)  # own database: the session's worker must not take the job
     db = redis.Redis.from_url(url)
     db.flushdb()
     speech = piper_speech(SENTENCES * 2, pause_s=0.4)  # ~20 s: long enough to be killed mid-way
-    receiver = Receiver()
     fast_claim = {"ASR_CLAIM_IDLE_S": "2", "ASR_CALLBACK_BACKOFF_S": "0.2"}
     first = start_worker(url, tmp_path, "worker-a", **fast_claim)
     second = None

@@ -8,12 +8,13 @@ from faster_whisper import WhisperModel
 
 from asr_engine import bundled
 from asr_engine.decoder import BatchDecoder, DecodeRequest
+from asr_engine.transcriber import pcm16_to_float
 from tests.support.asr import MAX_WER, SENTENCES, piper_speech, wer
 
 
 @pytest.fixture(scope="module")
 def utterances() -> list[np.ndarray]:
-    return [np.frombuffer(piper_speech([s], 0.3).pcm16k(), dtype="<i2").astype(np.float32) / 32768 for s in SENTENCES]
+    return [pcm16_to_float(piper_speech([s], 0.3).pcm16k()) for s in SENTENCES]
 
 
 def test_one_batch_decodes_every_utterance_as_it_would_alone(

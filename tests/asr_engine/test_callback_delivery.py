@@ -7,10 +7,7 @@ import io
 import json
 import logging
 import socket
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import aiohttp
@@ -25,7 +22,8 @@ from common import asr_jobs as q
 from common import callback_signature
 from common.callback_guard import callback_policy, checked_addresses
 from common.logging import JsonFormatter
-from tests.support import free_port, own_database
+from tests.support import own_database
+from tests.support.callbacks import Receiver
 
 SECRET = "callback-signing-secret-for-the-test"
 RECEIVER_TOKEN = "receivers-own-token-in-the-query"
@@ -34,46 +32,21 @@ INTERNAL = "127.0.0.1"  # where the appliance's own services listen: blocked
 POLICY = dict(callback_blocked_networks=f"{INTERNAL}/32", callback_allowed_networks=f"{RECEIVER}/32")
 
 
-@dataclass
-class Receiver:
-    """A real HTTP server on one address that records what it is sent; it fails the first
-    `fail_first` POSTs with 500."""
-
-    host: str
-    port: int
-    fail_first: int = 0
-    posts: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers["content-length"]))
-                receiver.posts.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                self.send_response(500 if len(receiver.posts) <= receiver.fail_first else 204)
-                self.end_headers()
-
-            def log_message(self, *_: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer((self.host, self.port), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
 @pytest.fixture
 def receivers() -> Iterator[tuple[Receiver, Receiver]]:
     """The legitimate receiver and an internal service on the same port of another address."""
     for _ in range(20):
-        port = free_port()
+        legit = Receiver(RECEIVER, fail_first=0)
         try:
-            pair = Receiver(RECEIVER, port), Receiver(INTERNAL, port)
+            internal = Receiver(INTERNAL, legit.port, fail_first=0)
         except OSError:
-            continue  # the port was free on one address only
+            legit.close()  # the port is taken on the other address
+            continue
         break
-    yield pair
-    for receiver in pair:
-        receiver.server.shutdown()
+    else:
+        pytest.fail("no port free on both addresses")
+    with legit, internal:
+        yield legit, internal
 
 
 class RebindingDns:

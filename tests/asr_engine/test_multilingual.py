@@ -12,6 +12,7 @@ import pytest
 
 from app.main import create_app
 from asr_engine import bundled
+from asr_engine.transcriber import pcm16_to_float
 from tests.support import ServerThread, own_database, wait_until
 from tests.support.asr import (
     MAX_WER,
@@ -131,7 +132,7 @@ def test_live_decodes_find_each_language_in_one_batch(tmp_path_factory: pytest.T
     model = WhisperModel(str(bundled.base(tmp_path_factory.mktemp("models"))), device="cpu", compute_type="int8")
 
     def audio(speech: Speech) -> np.ndarray:
-        return np.frombuffer(speech.pcm16k(), dtype="<i2").astype(np.float32) / 32768
+        return pcm16_to_float(speech.pcm16k())
 
     spanish, english = audio(espeak_speech(SPANISH, "es")), audio(piper_speech(SENTENCES[:1]))
     detected, given, other = BatchDecoder(model).decode(

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import re
 
-import numpy as np
 import pytest
 from faster_whisper import WhisperModel
 
 from asr_engine.redaction import Redactor
-from asr_engine.transcriber import Options, transcribe
+from asr_engine.transcriber import Options, pcm16_to_float, transcribe
 from common.asr_options import PII, REDACT_PII, Category, InvalidOption, categories
 from tests.support.asr import piper_speech
 
@@ -139,7 +138,7 @@ def test_a_spoken_card_number_leaves_the_transcript(tiny_en: WhisperModel) -> No
     said = (
         "My card number is forty seven sixteen, twenty six thirty nine, fifty one forty six, eighty six thirty seven."
     )
-    audio = np.frombuffer(piper_speech([said]).pcm16k(), dtype="<i2").astype(np.float32) / 32768.0
+    audio = pcm16_to_float(piper_speech([said]).pcm16k())
     result = transcribe(tiny_en, None, audio, Options(word_timestamps=True, beam_size=5))
     assert re.sub(r"\D", "", result["text"]) == card  # tiny.en heard it: the redaction has work to do
     redacted = Redactor(categories(redact_pii=True)).result(result)

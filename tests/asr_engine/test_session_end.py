@@ -11,10 +11,9 @@ import asyncio
 import threading
 
 from asr_engine.scheduler import DecodeScheduler
-from tests.asr_engine.conftest import RecordingDecoder
-from tests.asr_engine.test_stream_speculation import SILENCE, feed, finals, make_session
 from tests.support import wait_until
 from tests.support.asr import MAX_WER, SENTENCES, piper_speech, wer
+from tests.support.asr_session import SILENCE, RecordingDecoder, feed, finals, make_session
 
 
 async def test_a_session_that_ends_while_its_work_is_queued_gets_nothing_and_others_go_on(

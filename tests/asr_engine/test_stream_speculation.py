@@ -7,41 +7,11 @@ result without decoding again. The decoder is wrapped only to record which decod
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
 import pytest
 
 from asr_engine.scheduler import DecodeScheduler
-from asr_engine.settings import AsrSettings
-from asr_engine.streaming import Session
-from common.asr_stream import StreamOptions
-from tests.asr_engine.conftest import RecordingDecoder
 from tests.support.asr import MAX_WER, SENTENCES, Speech, piper_speech, wer
-
-CHUNK = 1600  # 100 ms of 16 kHz PCM16 samples
-SILENCE = np.zeros(CHUNK, dtype=np.int16).tobytes()  # 100 ms
-
-
-def make_session(
-    scheduler: DecodeScheduler, speculate_ms: int, endpoint_ms: int = 500
-) -> tuple[Session, list[dict[str, Any]]]:
-    sent: list[dict[str, Any]] = []
-
-    async def emit(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    settings = AsrSettings(asr_stream_speculate_ms=speculate_ms, asr_stream_endpoint_ms=endpoint_ms)
-    return Session(scheduler=scheduler, settings=settings, options=StreamOptions(), emit=emit), sent
-
-
-async def feed(session: Session, pcm: bytes) -> None:
-    for offset in range(0, len(pcm), CHUNK * 2):
-        await session.on_audio(pcm[offset : offset + CHUNK * 2])
-
-
-def finals(sent: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [m for m in sent if m["is_final"]]
+from tests.support.asr_session import SILENCE, RecordingDecoder, feed, finals, make_session
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 from faster_whisper import WhisperModel
 
+from asr_engine.transcriber import pcm16_to_float
 from asr_engine.vocabulary import MAX_HOTWORD_TOKENS, Vocabulary, load_vocabulary_file, whisper_token_counter
 from common.asr_options import MAX_KEYWORD_CHARS, MAX_KEYWORDS, InvalidOption, parse_keywords
 from tests.support.asr import piper_speech
@@ -68,7 +68,7 @@ def test_hotwords_merge_the_operators_and_keep_the_token_budget(tiny_en: Whisper
 @pytest.mark.slow
 def test_keywords_fix_the_names_tiny_en_gets_wrong(tiny_en: WhisperModel) -> None:
     """The issue's sentence, spoken by Piper: tiny.en mishears both names, and hears them with keywords."""
-    audio = np.frombuffer(piper_speech([SENTENCE]).pcm16k(), dtype="<i2").astype(np.float32) / 32768.0
+    audio = pcm16_to_float(piper_speech([SENTENCE]).pcm16k())
     plain = "".join(s.text for s in tiny_en.transcribe(audio, beam_size=5)[0])
     hotwords = Vocabulary([], whisper_token_counter(tiny_en)).hotwords(parse_keywords("Venkataraman, Kottayam"))
     helped = "".join(s.text for s in tiny_en.transcribe(audio, beam_size=5, hotwords=hotwords)[0])

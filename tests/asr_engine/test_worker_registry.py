@@ -4,7 +4,6 @@ capacity before the handshake, and withdraws its record when it stops cleanly.""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from common import asr_registry as reg
-from tests.support import own_database
+from tests.support import own_database, until
 from tests.support.split import split_worker, wait_ready
 
 pytestmark = pytest.mark.slow
@@ -49,12 +48,12 @@ async def test_worker_announces_counts_refuses_and_withdraws(redis_url: str, tmp
             async for raw in first:
                 if json.loads(raw).get("is_last"):
                     break
-        for _ in range(50):  # the close is published right after the session ends
-            closed = record(db, "solo")
-            if closed is not None and closed.sessions == 0:
-                break
-            await asyncio.sleep(0.1)
-        assert closed is not None and closed.sessions == 0
+
+        def closed() -> bool:
+            entry = record(db, "solo")
+            return entry is not None and entry.sessions == 0
+
+        await until(closed, 5, "the session's close in the registry")  # published right after the session ends
         worker.process.terminate()
         worker.process.wait(30)
         assert record(db, "solo") is None and not db.sismember(reg.WORKERS, "solo")

@@ -28,7 +28,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from common.drain import Drain, DrainMiddleware
 from common.serving import DrainingServer, ReceiptDeadlineProtocol, send_deadline_ws_protocol
-from tests.support import free_port, wait_until
+from tests.support import free_port, until, wait_until
 from tests.support.attacker import not_reading, ws_close_code, ws_handshake
 
 HEADER_S = 1.5
@@ -233,10 +233,7 @@ async def test_drain_serves_the_open_session_refuses_new_work_and_exits() -> Non
     with running() as (server, port):
         async with connect(f"ws://127.0.0.1:{port}/ws") as ws, httpx.AsyncClient() as http:
             server.handle_exit(signal.SIGTERM, None)  # what uvicorn's signal handler calls
-            for _ in range(50):
-                if server.drain.draining and server._drainer is not None:
-                    break
-                await asyncio.sleep(0.05)
+            await until(lambda: server.drain.draining and server._drainer is not None, 2.5, "the server to drain")
             # New work: 503 + Retry-After, readiness says draining, liveness stays up.
             refused = await http.get(f"http://127.0.0.1:{port}/")
             assert refused.status_code == 503 and refused.headers["retry-after"] == "7"

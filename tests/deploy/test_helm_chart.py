@@ -5,45 +5,14 @@ schemas (strict), custom resources (KEDA, Prometheus Operator) against their CRD
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import kubernetes_validate
 import pytest
 
 from common import asr_jobs
-from tests.support.deploy import CHART, helm, render, validate
+from tests.support.deploy import CASES, CHART, by_kind, container, env, helm, render, validate
 
 K8S_VERSION = kubernetes_validate.latest_version()
-
-CASES = {
-    "default": (),
-    "multinode": ("-f", str(CHART / "values-multinode.yaml")),
-    "no-keda": ("--set", "asrWorker.autoscaling.keda.enabled=false"),
-    "cpu-external-redis": (
-        "--set", "profile=cpu,vllm.enabled=false,redis.enabled=false",
-        "--set", "redis.external.url=redis://redis:6379/0,redis.external.address=redis:6379",
-        "--set", "asrWorker.autoscaling.keda.signal=pending,metrics.serviceMonitor.enabled=false",
-    ),
-    "fixed-replicas": (
-        "--set", "gateway.autoscaling.enabled=false,asrWorker.autoscaling.enabled=false,asrWorker.replicas=3",
-        "--set", "vllm.enabled=false,vllm.externalUrl=http://vllm-a:8000\\,http://vllm-b:8000",
-        "--set", "redis.persistence.enabled=false,metrics.grafanaDashboard.enabled=false",
-    ),
-}
-
-
-def by_kind(docs: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
-    return {d["metadata"]["name"].removeprefix("speech-speech-appliance-"): d for d in docs if d["kind"] == kind}
-
-
-def container(deployment: dict[str, Any]) -> dict[str, Any]:
-    (only,) = deployment["spec"]["template"]["spec"]["containers"]
-    return dict(only)
-
-
-def env(deployment: dict[str, Any]) -> dict[str, Any]:
-    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container(deployment)["env"]}
-
 
 def test_lint() -> None:
     helm("lint", "--strict", str(CHART))

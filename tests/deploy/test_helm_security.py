@@ -16,9 +16,8 @@ import pytest
 import redis
 
 from app.settings import GatewaySettings
-from tests.deploy.test_helm_chart import CASES, by_kind, container, env
 from tests.support import free_port, wait_for_redis
-from tests.support.deploy import render
+from tests.support.deploy import CASES, by_kind, container, env, render
 
 APPLIANCE = ("gateway", "asr-worker", "vllm", "license-proxy")
 

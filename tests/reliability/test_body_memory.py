@@ -15,7 +15,7 @@ import pytest
 
 from tests.support import wait_until
 from tests.support.asr import Speech, Worker
-from tests.support.attacker import MB, Answer, filler, json_body, multipart_body, post
+from tests.support.attacker import MB, Answer, body, post
 from tests.support.gateway_process import GatewayProcess, gateway_process
 
 pytestmark = pytest.mark.slow
@@ -42,14 +42,7 @@ ROUTES = [  # (path, how the body is made)
 
 
 def _attack(gateway: GatewayProcess, path: str, shape: str, chunked: bool) -> Answer:
-    kind, _, field = shape.partition(":")
-    if kind == "json":
-        parts, length = json_body(field, BODY)
-        content_type = "application/json"
-    elif kind == "multipart":
-        parts, length, content_type = multipart_body(field, BODY, {"model": "whisper-1", "text": "Hi."})
-    else:
-        parts, length, content_type = filler(BODY), BODY, "application/octet-stream"
+    parts, length, content_type = body(shape, BODY)
     port = int(gateway.url.rsplit(":", 1)[1])
     return post(port, path, parts, length=None if chunked else length, content_type=content_type)
 

@@ -101,13 +101,12 @@ class StreamSession:
             pass
 
 
-async def test_two_gateways_three_workers_one_killed(redis_url: str, tmp_path: Path) -> None:
+async def test_two_gateways_three_workers_one_killed(redis_url: str, tmp_path: Path, receiver: Receiver) -> None:
     url = own_database(redis_url)  # own database: no other test's worker takes these jobs
     db = redis.Redis.from_url(url)
     db.flushdb()
     sentence = piper_speech(SENTENCES[:1], pause_s=0.8)
     batch_speech = piper_speech(SENTENCES[1:2], pause_s=0.3)
-    receiver = Receiver()
     workers = {name: split_worker(url, tmp_path, name, **WORKER_ENV) for name in ("w1", "w2", "w3")}
     gateways: list[ServiceProcess] = []
     sessions: list[StreamSession] = []

@@ -6,16 +6,17 @@ import asyncio
 import inspect
 import itertools
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 import redis
@@ -64,6 +65,75 @@ def wait_for_redis(client: redis.Redis, what: str, timeout_s: float = 10) -> Non
             return False
 
     wait_until(answers, timeout_s, what)
+
+
+class RedisServer:
+    """A real redis-server on a free loopback port, its files and log in `workdir`. As a context manager
+    it starts and waits for a PING, then stops; start() again after stop() brings it back on the same
+    port, empty. `args` come after the defaults and win over them (a later option replaces an earlier
+    one): more databases, a password, TLS with `--port 0 --tls-port PORT`. `client_options` are what a
+    client then needs for that PING (password, ssl, ssl_ca_certs)."""
+
+    def __init__(
+        self, workdir: Path, *args: str, port: int | None = None, client_options: Mapping[str, Any] | None = None
+    ) -> None:
+        self.workdir = workdir
+        self.args = args
+        self.port = port or free_port()
+        self.client_options = dict(client_options or {})
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return self.database(0)
+
+    def database(self, index: int) -> str:
+        return f"redis://127.0.0.1:{self.port}/{index}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "redis-server.log"
+
+    def start(self, timeout_s: float = 10) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server is not installed (scripts/install.sh installs it)")
+        self._log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.workdir), "--save", "",
+             *self.args],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        client = redis.Redis(host="127.0.0.1", port=self.port, **self.client_options)
+        try:
+            wait_for_redis(client, f"redis-server on port {self.port}", timeout_s)
+        except TimeoutError as exc:
+            self.stop()
+            tail = self.log_path.read_text(errors="replace")[-2000:]
+            raise TimeoutError(f"{exc}; its log ({self.log_path}):\n{tail}") from None
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def __enter__(self) -> RedisServer:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
 
 
 def http_status(url: str, timeout_s: float = 2.0) -> int | None:

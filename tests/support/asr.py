@@ -34,6 +34,16 @@ READING = [
     "The children were reading quietly in the library after lunch.",
     "A cup of hot tea is the best way to start a cold winter day.",
 ]
+# The conversation of the streaming benches: the reading and six lines of a support call, twelve in all.
+DIALOGUE = [
+    *READING,
+    "My order arrived yesterday but the box was damaged.",
+    "Could you tell me how long the delivery will take?",
+    "I would like to change the address on my account.",
+    "The meeting has been moved to three o'clock on Thursday.",
+    "Thank you for waiting, I am checking that for you now.",
+    "Your card will be charged when the package is shipped.",
+]
 # tiny.en scores about 5-6 % WER on clean read English (LibriSpeech test-clean); synthetic speech is
 # clean but its prosody is unusual. 20 % leaves room for that and for a word or two of drift while
 # still failing hard on a broken pipeline (wrong rate, lost chunk, garbled PCM: 60-100 %).
@@ -113,6 +123,13 @@ def piper_speech(sentences: list[str], pause_s: float = 0.6) -> Speech:
     return Speech(" ".join(sentences), np.concatenate(parts), rate)
 
 
+def voiced(sentence: str) -> np.ndarray:
+    """The sentence at 16 kHz, int16, cut to its voiced part (Piper adds silence of varying length)."""
+    pcm = np.frombuffer(piper_speech([sentence], pause_s=0.0).pcm16k(), dtype="<i2")
+    loud = np.flatnonzero(np.abs(pcm.astype(np.int32)) > 0.02 * np.abs(pcm).max())
+    return pcm[max(0, loud[0] - 160) : loud[-1] + 160]
+
+
 def espeak_speech(text: str, voice: str, words_per_minute: int = 120) -> Speech:
     """Speak `text` with espeak-ng (formant synthesis: robotic, but it speaks Hindi and many more)."""
     out = subprocess.run(
@@ -178,8 +195,8 @@ def asr_worker(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 
 # The test receivers of callbacks listen on loopback, which the product blocks by default and, not
-# being globally routable, allows only when allow-listed (tests/app/test_callback_guard.py covers the
-# defaults).
+# being globally routable, allows only when allow-listed (tests/app/services/test_callback_guard.py
+# covers the defaults).
 CALLBACKS_TO_LOOPBACK = "169.254.0.0/16"
 LOOPBACK = "127.0.0.0/8"
 

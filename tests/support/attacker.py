@@ -58,6 +58,21 @@ def multipart_body(field: str, total: int, fields: dict[str, str] | None = None)
     return parts, total, f"multipart/form-data; boundary={boundary}"
 
 
+def body(shape: str, total: int) -> tuple[Iterator[bytes], int, str]:
+    """A body `total` bytes long shaped as `shape`: "json:FIELD" (a JSON object with a huge string
+    FIELD), "multipart:FIELD" (a form with a huge file part FIELD) or "raw" (octets); returns the parts,
+    the length and the content type."""
+    kind, _, field = shape.partition(":")
+    if kind == "json":
+        parts, length = json_body(field, total)
+        return parts, length, "application/json"
+    if kind == "multipart":
+        return multipart_body(field, total, {"model": "whisper-1", "text": "Hello."})
+    if kind == "raw":
+        return filler(total), total, "application/octet-stream"
+    raise ValueError(f"unknown body shape {shape!r}")
+
+
 def post(
     port: int, path: str, parts: Iterable[bytes], *, length: int | None, content_type: str,
     headers: dict[str, str] | None = None, timeout_s: float = 120,

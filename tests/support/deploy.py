@@ -1,4 +1,5 @@
-"""Helpers of the deployment tests: the real helm binary and schema validation of rendered manifests."""
+"""Helpers of the deployment tests: the real helm binary, the chart's value cases, lookups in rendered
+manifests, and schema validation of them."""
 
 from __future__ import annotations
 
@@ -17,6 +18,43 @@ from tests.support import REPO
 TOOLS = REPO / ".tools"
 CHART = REPO / "deploy" / "helm" / "speech-appliance"
 CRD_SCHEMAS = REPO / "tests" / "data" / "crds"
+
+# Values of the chart that the deployment tests render: the default, the split multi-replica file, and
+# variations that change which manifests exist.
+CASES = {
+    "default": (),
+    "multinode": ("-f", str(CHART / "values-multinode.yaml")),
+    "no-keda": ("--set", "asrWorker.autoscaling.keda.enabled=false"),
+    "cpu-external-redis": (
+        "--set",
+        "profile=cpu,vllm.enabled=false,redis.enabled=false",
+        "--set",
+        "redis.external.url=redis://redis:6379/0,redis.external.address=redis:6379",
+        "--set",
+        "asrWorker.autoscaling.keda.signal=pending,metrics.serviceMonitor.enabled=false",
+    ),
+    "fixed-replicas": (
+        "--set",
+        "gateway.autoscaling.enabled=false,asrWorker.autoscaling.enabled=false,asrWorker.replicas=3",
+        "--set",
+        "vllm.enabled=false,vllm.externalUrl=http://vllm-a:8000\\,http://vllm-b:8000",
+        "--set",
+        "redis.persistence.enabled=false,metrics.grafanaDashboard.enabled=false",
+    ),
+}
+
+
+def by_kind(docs: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    return {d["metadata"]["name"].removeprefix("speech-speech-appliance-"): d for d in docs if d["kind"] == kind}
+
+
+def container(deployment: dict[str, Any]) -> dict[str, Any]:
+    (only,) = deployment["spec"]["template"]["spec"]["containers"]
+    return dict(only)
+
+
+def env(deployment: dict[str, Any]) -> dict[str, Any]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container(deployment)["env"]}
 
 
 def tools() -> Path:

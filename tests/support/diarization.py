@@ -57,6 +57,8 @@ class Conversation:
 
 def speak(voice: str, text: str) -> np.ndarray:
     """One sentence as 16 kHz mono float32 (silence trimmed by the synthesiser only)."""
+    from asr_engine.transcriber import pcm16_to_float  # imports faster-whisper: only where clips are made
+
     kind, _, name = voice.partition(":")
     if kind == "piper":
         speech = piper_speech([text], pause_s=0.0)
@@ -65,7 +67,7 @@ def speak(voice: str, text: str) -> np.ndarray:
         with wave.open(io.BytesIO(wav.stdout)) as reader:
             pcm = np.frombuffer(reader.readframes(reader.getnframes()), dtype="<i2")
             speech = Speech(text, pcm, reader.getframerate())
-    return np.frombuffer(speech.pcm16k(), dtype="<i2").astype(np.float32) / 32768.0
+    return pcm16_to_float(speech.pcm16k())
 
 
 def conversation(voices: Sequence[str], turns: int, gap_s: float = 0.5, first_sentence: int = 0) -> Conversation:

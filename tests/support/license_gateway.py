@@ -1,6 +1,6 @@
 """The real gateway (`create_app`) for the licensing tests, licensed online through a real license proxy,
 under a real uvicorn (so streamed responses really stream), with the real Piper voice and the real
-ASR worker of tests/asr_helpers.py; plus small clients for its WebSocket routes."""
+ASR worker of tests/support/asr.py; plus small clients for its WebSocket routes."""
 
 from __future__ import annotations
 

@@ -6,11 +6,9 @@ id). The jobs wait in a database no worker reads until one is started on it: the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 import redis
 
 from app.main import create_app
@@ -20,13 +18,6 @@ from tests.support.asr import MAX_WER, Speech, Worker, gateway_settings, start_w
 from tests.support.callbacks import Receiver
 
 OWNER, OTHER = "k-owner-19d7c2a5e3", "k-other-8e4b1f6a0c"
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    yield server
-    server.server.shutdown()
 
 
 def _queued_bytes(speech: Speech) -> int:

@@ -105,11 +105,10 @@ def test_gateway_refuses_a_callback_to_its_own_services(redis_url: str, asr_work
         assert error["param"] == "callback_url" and url.split("/")[2].split(":")[0] in error["message"]
 
 
-async def test_worker_does_not_post_to_a_blocked_address(redis_url: str) -> None:
+async def test_worker_does_not_post_to_a_blocked_address(redis_url: str, receiver: Receiver) -> None:
     """A job queued while loopback was allowed (or a name that now resolves to loopback) is not
     delivered there: the worker checks again, makes no request, and settles the delivery."""
     own_db = own_database(redis_url)  # the session's worker must not deliver this one
-    receiver = Receiver()
     redis = aioredis.from_url(own_db)
     sender = CallbackSender(AsrSettings(redis_url=own_db, asr_callback_backoff_s=0.05), redis, "guard-test")
     assert receiver.url.startswith("http://127.0.0.1:")
@@ -124,4 +123,3 @@ async def test_worker_does_not_post_to_a_blocked_address(redis_url: str) -> None
     finally:
         await sender.aclose()
         await redis.aclose()
-        receiver.server.shutdown()

@@ -1,6 +1,6 @@
 """Cloning references at the gateway, before any backend: every bad reference gets a clear 4xx that
 names the field and the limit, in JSON (base64) and multipart, and a voice that cannot clone says so.
-(The cloning itself, through real vLLM, is in tests/tts_engine/svara/test_svara_cloning_vllm.py.)"""
+(The cloning itself, through real vLLM, is in tests/app/surfaces/test_svara_cloning.py.)"""
 
 from __future__ import annotations
 

@@ -17,10 +17,9 @@ from fastapi import FastAPI
 from app.main import create_app
 from tests.support import ServerThread, until, voice_ready, wait_until
 from tests.support.asr import MAX_WER, Speech, Worker, gateway_settings, wer
-from tests.support.attacker import filler, json_body, multipart_body, post
+from tests.support.attacker import body, post
 
 CAPS = {"MAX_JSON_BYTES": 20_000, "MAX_REFERENCE_BYTES": 200_000, "MAX_UPLOAD_BYTES": 500_000}
-OCTETS = "application/octet-stream"
 HUGE = 64 * 1024 * 1024  # far more than any cap, and than the sockets' buffers hold
 
 # (path, the cap that applies, how the body is made: json field, multipart file field, or raw)
@@ -39,16 +38,6 @@ ROUTES = [
     ("/v1/audio/transcriptions", "MAX_UPLOAD_BYTES", "multipart:file"),
     ("/waves/v1/stt", "MAX_UPLOAD_BYTES", "raw"),
 ]
-
-
-def body(shape: str, total: int) -> tuple[Iterator[bytes], int, str]:
-    kind, _, field = shape.partition(":")
-    if kind == "json":
-        parts, length = json_body(field, total)
-        return parts, length, "application/json"
-    if kind == "multipart":
-        return multipart_body(field, total, {"model": "whisper-1", "text": "Hello."})
-    return filler(total), total, OCTETS
 
 
 @pytest.fixture(scope="module")

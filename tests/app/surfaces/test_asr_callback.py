@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import httpx
-import pytest
 
 from app.main import create_app
 from tests.support import wait_until
@@ -19,13 +17,6 @@ from tests.support.asr import (
     wer,
 )
 from tests.support.callbacks import Receiver
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    yield server
-    server.server.shutdown()
 
 
 def test_callback_delivered_once_after_a_failed_attempt(

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -29,13 +28,6 @@ SAID = "My card number is forty seven sixteen, twenty six thirty nine, fifty one
 @pytest.fixture(scope="module")
 def card() -> Speech:
     return piper_speech([SAID])
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    yield server
-    server.server.shutdown()
 
 
 def _digits(text: str) -> str:

@@ -17,6 +17,7 @@ import openai
 import pytest
 
 from app.main import create_app
+from asr_engine.transcriber import pcm16_to_float
 from tests.support import ServerThread, wait_until
 from tests.support.asr import to_wav
 from tests.support.real_vllm import RealVllm
@@ -92,7 +93,7 @@ def _svara_backend(app: object) -> SvaraBackend | None:
 def _reference(seconds: float) -> tuple[bytes, np.ndarray]:
     """A 24 kHz 16-bit WAV (decoded by the gateway without resampling) and the samples it holds."""
     pcm = np.round(speech_like_audio(seconds) * 32767).astype(np.int16)
-    return to_wav(pcm, 24000), pcm.astype(np.float32) / 32768.0
+    return to_wav(pcm, 24000), pcm16_to_float(pcm.astype("<i2").tobytes())
 
 
 def _body(audio: bytes | None, transcript: str | None = TRANSCRIPT, **extra: object) -> dict[str, object]:
