@@ -14,12 +14,13 @@ from faster_whisper import BatchedInferencePipeline, WhisperModel
 from common import asr_jobs as q
 from common.aio import cancel_and_wait
 from common.asr_options import InvalidOption
+from common.pcm import pcm16_to_float
 
 from .claims import delivery_count, ensure_group, kept_claimed, next_messages
 from .features import Features, FeatureUnavailable
 from .scheduler import DecodeScheduler
 from .settings import AsrSettings
-from .transcriber import Options, pcm16_to_float, transcribe
+from .transcriber import Options, transcribe
 
 log = logging.getLogger(__name__)
 

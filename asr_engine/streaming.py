@@ -39,6 +39,7 @@ from common import asr_stream as proto
 from common.asr_jobs import SAMPLE_RATE
 from common.asr_options import InvalidOption
 from common.asr_stream import ProtocolError, StreamOptions
+from common.pcm import pcm16_to_float
 from common.ws_errors import send_error
 
 from .decoder import DecodeRequest, DecodeResult
@@ -100,7 +101,7 @@ class Session:
 
     # --- audio -----------------------------------------------------------------------------------
     async def on_audio(self, pcm: bytes) -> None:
-        audio = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
+        audio = pcm16_to_float(pcm)
         self.buf = np.concatenate([self.buf, audio])
         self.total += len(audio)
         tail = self._tail()

@@ -36,10 +36,6 @@ T = TypeVar("T")
 Turn = Callable[[], AbstractContextManager[Any]]
 
 
-def pcm16_to_float(pcm: bytes) -> np.ndarray:
-    return np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
-
-
 def check_language(model: WhisperModel, language: str | None) -> None:
     # faster-whisper silently switches an English-only model to English; say so instead.
     if language and language not in model.supported_languages:

@@ -32,7 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from app.main import create_app  # noqa: E402
 from asr_engine.model import load_model  # noqa: E402
 from asr_engine.settings import AsrSettings  # noqa: E402
-from asr_engine.transcriber import Options, pcm16_to_float, transcribe  # noqa: E402
+from asr_engine.transcriber import Options, transcribe  # noqa: E402
+from common.pcm import pcm16_to_float  # noqa: E402
 from tests.support import RedisServer, wait_until  # noqa: E402
 from tests.support.asr import READING, ServerThread, Speech, gateway_settings, start_worker  # noqa: E402
 

@@ -232,7 +232,8 @@ def batch_throughput(gateway_url: str, worker_env: dict[str, str], jobs: int) ->
     from faster_whisper import WhisperModel
 
     from asr_engine.model import resolve_device, resolve_model
-    from asr_engine.transcriber import Options, pcm16_to_float, transcribe
+    from asr_engine.transcriber import Options, transcribe
+    from common.pcm import pcm16_to_float
 
     speech = piper_speech(DIALOGUE[:8], pause_s=0.8)
     wav = to_wav(np.frombuffer(speech.pcm16k(), dtype="<i2"), RATE)

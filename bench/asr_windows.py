@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from asr_engine.decoder import BatchDecoder, DecodeRequest  # noqa: E402
 from asr_engine.model import resolve_model  # noqa: E402
 from asr_engine.settings import AsrSettings  # noqa: E402
-from asr_engine.transcriber import pcm16_to_float  # noqa: E402
+from common.pcm import pcm16_to_float  # noqa: E402
 from tests.support.asr import DIALOGUE, normalize, voiced  # noqa: E402
 
 RATE = 16000

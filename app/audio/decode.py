@@ -13,6 +13,7 @@ import av
 import numpy as np
 
 from app.errors import BadRequest, PayloadTooLarge, UnsupportedMedia
+from common.pcm import pcm16_to_float
 
 TARGET_RATE = 16000
 _MIN_RATE, _MAX_RATE = 1000, 384000
@@ -31,7 +32,7 @@ class DecodedAudio:
 
     def samples(self) -> np.ndarray:
         """float32 in [-1, 1)."""
-        return np.frombuffer(self.pcm, dtype="<i2").astype(np.float32) / 32768.0
+        return pcm16_to_float(self.pcm)
 
 
 def decode_audio(

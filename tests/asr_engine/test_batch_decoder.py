@@ -8,7 +8,7 @@ from faster_whisper import WhisperModel
 
 from asr_engine import bundled
 from asr_engine.decoder import BatchDecoder, DecodeRequest
-from asr_engine.transcriber import pcm16_to_float
+from common.pcm import pcm16_to_float
 from tests.support.asr import MAX_WER, SENTENCES, piper_speech, wer
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from app.main import create_app
 from asr_engine import bundled
-from asr_engine.transcriber import pcm16_to_float
+from common.pcm import pcm16_to_float
 from tests.support import ServerThread, own_database, wait_until
 from tests.support.asr import (
     MAX_WER,

@@ -9,8 +9,9 @@ import pytest
 from faster_whisper import WhisperModel
 
 from asr_engine.redaction import Redactor
-from asr_engine.transcriber import Options, pcm16_to_float, transcribe
+from asr_engine.transcriber import Options, transcribe
 from common.asr_options import PII, REDACT_PII, Category, InvalidOption, categories
+from common.pcm import pcm16_to_float
 from tests.support.asr import piper_speech
 
 PII_ALL = Redactor(REDACT_PII)

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from faster_whisper import WhisperModel
 
-from asr_engine.transcriber import pcm16_to_float
 from asr_engine.vocabulary import MAX_HOTWORD_TOKENS, Vocabulary, load_vocabulary_file, whisper_token_counter
 from common.asr_options import MAX_KEYWORD_CHARS, MAX_KEYWORDS, InvalidOption, parse_keywords
+from common.pcm import pcm16_to_float
 from tests.support.asr import piper_speech
 
 SENTENCE = "Please ask Doctor Venkataraman to send the Kottayam report."

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from common.pcm import pcm16_to_float
 from tests.support.asr import READING, Speech, piper_speech
 
 PIPER = "piper:en_us_joe"
@@ -57,7 +58,6 @@ class Conversation:
 
 def speak(voice: str, text: str) -> np.ndarray:
     """One sentence as 16 kHz mono float32 (silence trimmed by the synthesiser only)."""
-    from asr_engine.transcriber import pcm16_to_float  # imports faster-whisper: only where clips are made
 
     kind, _, name = voice.partition(":")
     if kind == "piper":

@@ -17,7 +17,7 @@ import openai
 import pytest
 
 from app.main import create_app
-from asr_engine.transcriber import pcm16_to_float
+from common.pcm import pcm16_to_float
 from tests.support import ServerThread, wait_until
 from tests.support.asr import to_wav
 from tests.support.real_vllm import RealVllm
