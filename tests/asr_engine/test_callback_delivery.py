@@ -7,8 +7,8 @@ import io
 import json
 import logging
 import socket
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, cast
 
 import aiohttp
 import pytest
@@ -22,7 +22,7 @@ from common import asr_jobs as q
 from common import callback_signature
 from common.callback_guard import callback_policy, checked_addresses
 from common.logging import JsonFormatter
-from tests.support import own_database
+from tests.support import REPO, own_database
 from tests.support.callbacks import Receiver
 
 SECRET = "callback-signing-secret-for-the-test"
@@ -81,6 +81,15 @@ class PlainResolver(AbstractResolver):
         pass
 
 
+def readme_verify() -> Callable[[bytes, bytes, str], bool]:
+    """The `verify` of README's "Verifying a callback" code block."""
+    text = (REPO / "README.md").read_text()
+    block = text[text.index("**Verifying a callback.**") :].split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, Any] = {}
+    exec(block, namespace)  # the README's own code, not a copy of it
+    return cast(Callable[[bytes, bytes, str], bool], namespace["verify"])
+
+
 async def test_check_then_resolve_again_is_the_attack(receivers: tuple[Receiver, Receiver]) -> None:
     """The control: checking the name and letting the client resolve it again posts to the internal
     service. (What the sender must not do; the next test shows it does not.)"""
@@ -117,12 +126,14 @@ async def test_the_sender_connects_to_the_address_it_checked_and_signs(
     headers, received = legit.posts[0]
     assert received == body and headers["host"] == f"hooks.example:{legit.port}"
     # The receiver's check (README "Security"): HMAC-SHA256 over "<t>." + body with the shared secret.
+    # Checked with the receiver code README "Security" gives, as a receiver would run it.
+    verify = readme_verify()
     signature = headers[callback_signature.HEADER.lower()]
-    assert callback_signature.verify(SECRET, received, signature)
-    assert not callback_signature.verify("another-secret", received, signature)
-    assert not callback_signature.verify(SECRET, received + b" ", signature)
+    assert verify(SECRET.encode(), received, signature)
+    assert not verify(b"another-secret", received, signature)
+    assert not verify(SECRET.encode(), received + b" ", signature)
     stale = callback_signature.sign(SECRET, received, timestamp=int(signature.split(",")[0][2:]) - 3600)
-    assert not callback_signature.verify(SECRET, received, stale)  # a replay an hour later
+    assert not verify(SECRET.encode(), received, stale)  # a replay an hour later
 
 
 async def test_a_name_that_now_resolves_inside_is_refused_without_a_request(
