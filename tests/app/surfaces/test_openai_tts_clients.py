@@ -23,7 +23,7 @@ def client(tts_gateway: Gateway) -> openai.OpenAI:
 # Piper varies its timing from one synthesis to the next (about 1.4 % standard deviation per clip),
 # so durations are compared as means over a few clips, against the one failure that matters here:
 # 22050 Hz samples labelled 24 kHz play 8.1 % short. The bound is halfway between the two.
-TRIES = 5
+TRIES = 8
 HALFWAY = (1 + 22050 / 24000) / 2
 
 
@@ -40,8 +40,12 @@ def reference_seconds(tts_gateway: Gateway) -> float:
     return sum(seconds) / len(seconds)
 
 
-def _plays_at_its_length(seconds: float, reference: float) -> bool:
-    return HALFWAY < seconds / reference < 2 - HALFWAY
+def assert_plays_at_its_length(seconds: float, reference: float, codec_padding_s: float = 0.0) -> None:
+    """Resampled, not relabelled: a 22.05 kHz voice labelled 24 kHz plays 8 % short. Piper samples its
+    durations, so means over TRIES syntheses are compared, halfway to that error. A lossy codec's padding
+    (mp3: encoder delay and a partial last frame, under 0.1 s) only lengthens what is decoded."""
+    ratio = seconds / reference
+    assert HALFWAY < ratio and (seconds - codec_padding_s) / reference < 2 - HALFWAY, (seconds, reference)
 
 
 def test_openai_voice_names_are_aliases_listed_in_the_catalogue(
@@ -66,7 +70,7 @@ def test_pcm_is_24khz_and_keeps_its_duration(
             assert response.headers["x-sample-rate"] == "24000"
             seconds.append(len(response.read()) / 2 / 24000)
     # Resampled, not relabelled.
-    assert _plays_at_its_length(sum(seconds) / TRIES, reference_seconds)
+    assert_plays_at_its_length(sum(seconds) / TRIES, reference_seconds)
 
 
 def test_sample_rate_field_still_wins(tts_gateway: Gateway) -> None:
@@ -92,7 +96,7 @@ def test_wav_not_streamed_carries_real_sizes(tts_gateway: Gateway, reference_sec
         assert (riff_size, data_size) == (len(body) - 8, len(body) - 44)
         rate = struct.unpack("<I", body[24:28])[0]
         seconds.append(data_size / 2 / rate)
-    assert _plays_at_its_length(sum(seconds) / TRIES, reference_seconds)
+    assert_plays_at_its_length(sum(seconds) / TRIES, reference_seconds)
 
 
 def test_models_list(client: openai.OpenAI) -> None:
@@ -120,7 +124,7 @@ async def test_pipecat_openai_tts_in_a_pipeline(tts_gateway: Gateway, reference_
     audio = [f for f in down if isinstance(f, TTSAudioRawFrame)]
     assert audio and {f.sample_rate for f in audio} == {24000}
     seconds = sum(len(f.audio) for f in audio) / 2 / 24000
-    assert _plays_at_its_length(seconds / TRIES, reference_seconds)
+    assert_plays_at_its_length(seconds / TRIES, reference_seconds)
 
 
 async def test_livekit_openai_tts(tts_gateway: Gateway, reference_seconds: float) -> None:
@@ -137,4 +141,4 @@ async def test_livekit_openai_tts(tts_gateway: Gateway, reference_seconds: float
                     assert event.frame.sample_rate == 24000
                     seconds += event.frame.samples_per_channel / 24000
         await engine.aclose()
-    assert _plays_at_its_length(seconds / TRIES, reference_seconds)
+    assert_plays_at_its_length(seconds / TRIES, reference_seconds, codec_padding_s=0.1)
