@@ -54,11 +54,19 @@ async def next_messages(
 ) -> list[tuple[Message, bool]]:
     """Messages to work on: first any left behind by a dead consumer, else new ones.
     Each comes with `claimed` (True when it was taken over from another consumer)."""
-    claimed = await redis.xautoclaim(stream, group, consumer, int(idle_s * 1000), start_id="0-0", count=1)
-    # XAUTOCLAIM answers [next-id, messages, deleted-ids]; deleted entries come back as None fields.
-    stale = [m for m in claimed[1] if m[1]]
-    if stale:
-        return [(m, True) for m in stale]
+    # XAUTOCLAIM scans a page of the pending list per call (ten entries per message asked for) and
+    # answers where to go on: with many workers, the jobs in progress fill the first pages, and a
+    # dead worker's job further on must still be found, so every page is visited.
+    cursor: bytes | str = "0-0"
+    while True:
+        page = await redis.xautoclaim(stream, group, consumer, int(idle_s * 1000), start_id=cursor, count=1)
+        # [next-id, messages, deleted-ids]; deleted entries come back as None fields.
+        stale = [m for m in page[1] if m[1]]
+        if stale:
+            return [(m, True) for m in stale]
+        cursor = page[0]
+        if cursor in (b"0-0", "0-0"):
+            break
     # Without decode_responses the client returns bytes; its stubs cannot know that.
     fresh = cast(
         list[tuple[bytes, list[Message]]],
