@@ -145,7 +145,7 @@ def test_load_with_worker_kill_and_license_hang(load_stack: Stack) -> None:
     gateway_pid = load_stack.pid("gateway")
     warm = Tally()
     _run(load_stack.url, clip.wav(), WARMUP_S, warm, [])
-    assert not warm.errors, warm.errors[:5]
+    assert not warm.errors, (warm.errors[:5], _diagnosis(load_stack, warm.timed_out))
     rss_warm = _rss_kb(gateway_pid)
 
     worker_pid = load_stack.pid("asr_worker")
@@ -196,6 +196,6 @@ def test_load_with_worker_kill_and_license_hang(load_stack: Stack) -> None:
     assert rss_after <= rss_warm * 1.25, f"gateway RSS grew from {rss_warm} kB to {rss_after} kB"
     again = Tally()
     _run(load_stack.url, clip.wav(), STEADY_S, again, [])
-    assert not again.errors, again.errors[:5]
+    assert not again.errors, (again.errors[:5], _diagnosis(load_stack, again.timed_out))
     rss_again = _rss_kb(gateway_pid)
     assert rss_again <= rss_after * 1.05, f"gateway RSS kept growing: {rss_after} kB, then {rss_again} kB"
