@@ -10,10 +10,7 @@ from faster_whisper import WhisperModel
 from asr_engine.vocabulary import MAX_HOTWORD_TOKENS, Vocabulary, load_vocabulary_file, whisper_token_counter
 from common.asr_options import MAX_KEYWORD_CHARS, MAX_KEYWORDS, InvalidOption, parse_keywords
 from common.pcm import pcm16_to_float
-from tests.support.asr import piper_speech
-
-SENTENCE = "Please ask Doctor Venkataraman to send the Kottayam report."
-NAMES = ("Venkataraman", "Kottayam")
+from tests.support.asr import NAMES, names_speech
 
 
 def test_keywords_in_every_spelling_the_apis_use() -> None:
@@ -68,7 +65,7 @@ def test_hotwords_merge_the_operators_and_keep_the_token_budget(tiny_en: Whisper
 @pytest.mark.slow
 def test_keywords_fix_the_names_tiny_en_gets_wrong(tiny_en: WhisperModel) -> None:
     """The issue's sentence, spoken by Piper: tiny.en mishears both names, and hears them with keywords."""
-    audio = pcm16_to_float(piper_speech([SENTENCE]).pcm16k())
+    audio = pcm16_to_float(names_speech().pcm16k())
     plain = "".join(s.text for s in tiny_en.transcribe(audio, beam_size=5)[0])
     hotwords = Vocabulary([], whisper_token_counter(tiny_en)).hotwords(parse_keywords("Venkataraman, Kottayam"))
     helped = "".join(s.text for s in tiny_en.transcribe(audio, beam_size=5, hotwords=hotwords)[0])

