@@ -36,6 +36,7 @@ from fastapi import WebSocket, WebSocketDisconnect
 from faster_whisper import WhisperModel
 
 from common import asr_stream as proto
+from common.aio import cancel_and_wait
 from common.asr_jobs import SAMPLE_RATE
 from common.asr_options import InvalidOption
 from common.asr_stream import ProtocolError, StreamOptions
@@ -170,9 +171,7 @@ class Session:
         self.closed = True
         self.scheduler.forget(self)
         self.speculation = self._partial = None
-        for task in list(self._deliveries):
-            task.cancel()
-        await asyncio.gather(*self._deliveries, return_exceptions=True)
+        await cancel_and_wait(list(self._deliveries), ignore_errors=True)
 
     # --- results ---------------------------------------------------------------------------------
     def _ask_partial(self) -> None:

@@ -34,6 +34,7 @@ from app.errors import (
 from app.services.transcription import Features, Transcript, TranscriptionRequest, TranscriptionService
 from app.sessions.admission import EngineLimiter
 from common import asr_stream
+from common.aio import cancel_and_wait
 from common.asr_options import InvalidOption, categories, parse_keywords, speaker_hints
 from common.asr_stream import StreamOptions
 from common.ws_errors import is_deliberate
@@ -272,9 +273,7 @@ async def _proxy(
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)  # the client leaving ends it too (ClientGone)
+        await cancel_and_wait(tasks, ignore_errors=True)  # the client leaving ends it too (ClientGone)
 
 
 async def _forward(send: Awaitable[None]) -> None:

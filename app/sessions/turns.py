@@ -28,6 +28,7 @@ import aiohttp
 from app.errors import ApplianceError, UpstreamStreamFailed
 from app.services.transcription import TranscriptionService
 from common import asr_stream, ws_errors
+from common.aio import cancel_and_wait
 from common.asr_stream import StreamOptions
 
 from .transcription import StreamAudio
@@ -99,8 +100,7 @@ class Turns:
 
     async def close(self) -> None:
         if self._reader is not None:
-            self._reader.cancel()
-            await asyncio.gather(self._reader, return_exceptions=True)
+            await cancel_and_wait([self._reader], ignore_errors=True)
         if self._upstream is not None:
             await self._upstream.close()
 

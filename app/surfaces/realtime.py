@@ -29,6 +29,7 @@ from app.sessions.sockets import each_message, fail
 from app.sessions.transcription import TranscriptionSessions
 from app.sessions.turns import Turn, Turns
 from app.sessions.usage import Usage
+from common.aio import cancel_and_wait
 from common.asr_stream import StreamOptions
 
 router = APIRouter(tags=["speech-to-text"])
@@ -238,9 +239,7 @@ async def realtime(websocket: WebSocket) -> None:
             async with session.lock:
                 await fail(websocket, failure)
     finally:
-        for task in (client, failed):
-            task.cancel()
-        await asyncio.gather(client, failed, return_exceptions=True)
+        await cancel_and_wait([client, failed], ignore_errors=True)
         await session.turns.close()
         log.info("realtime session ended", extra={"fields": {
             "audio_s": round(session.turns.audio_seconds, 2), "items": session.turns.completed,
