@@ -21,6 +21,7 @@ from .features import Features, FeatureUnavailable
 from .scheduler import DecodeScheduler
 from .settings import AsrSettings
 from .transcriber import Options, transcribe
+from .watchdog import JobStalled, Progress, watched
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +65,10 @@ class JobConsumer:
         self.pipeline = BatchedInferencePipeline(model)
         self.consumer = consumer
         self.jobs_done = 0
+        self.stalled: list[str] = []  # jobs whose thread got stuck: this worker needs a restart
 
     async def run(self) -> None:
-        """`concurrency` loops, each taking one job at a time."""
+        """`concurrency` loops, each taking one job at a time (a loop whose job stalled stops)."""
         loops = [asyncio.create_task(self._loop()) for _ in range(self.concurrency)]
         try:
             await asyncio.gather(*loops)
@@ -85,6 +87,8 @@ class JobConsumer:
                         await self.process(msg_id, fields, claimed)
             except asyncio.CancelledError:
                 raise
+            except JobStalled:
+                return  # its thread is stuck; /health asks for a restart, the other loops go on
             except Exception as exc:  # Redis down or restarting: keep trying, streaming still works
                 log.warning(
                     "job loop error; retrying", extra={"fields": {"error": f"{type(exc).__name__}: {exc}"}}
@@ -116,23 +120,37 @@ class JobConsumer:
             q.meta_key(job.job_id), q.dumps({"status": "processing"}), ex=self.settings.asr_result_ttl_s
         )
         log.info("job started", extra={"fields": log_fields})
-        async with kept_claimed(
-            self.redis, q.STREAM, q.GROUP, self.consumer, msg_id, self.settings.asr_claim_idle_s
-        ):
-            try:
-                payload = {"status": "done", "request_id": job.job_id, **await self._transcribe(job, pcm)}
-            except InvalidOption as exc:
-                payload = _failure("invalid_parameter", str(exc), exc.param)
-            except FeatureUnavailable as exc:
-                payload = _failure("unavailable", str(exc))
-            except Exception as exc:
-                log.exception("job failed", extra={"fields": {"job_id": job.job_id}})
-                payload = _failure("internal_error", f"transcription failed: {type(exc).__name__}")
+        try:
+            async with kept_claimed(
+                self.redis, q.STREAM, q.GROUP, self.consumer, msg_id, self.settings.asr_claim_idle_s
+            ):
+                payload = await self._outcome(job, pcm)
+        except JobStalled as exc:
+            # Unacknowledged and no longer kept claimed: another worker takes it over after
+            # ASR_CLAIM_IDLE_S, or this one's replacement does.
+            self.stalled.append(job.job_id)
+            log_fields.update(idle_s=round(exc.idle_s, 1), stack=exc.stack)
+            log.error("job stalled; left to another worker", extra={"fields": log_fields})
+            raise
         payload["request_id"] = job.job_id
         won = await self.finish(job, msg_id, payload)
         self.jobs_done += 1
         log_fields.update(status=payload["status"], first=won, s=round(time.perf_counter() - started, 3))
         log.info("job finished", extra={"fields": log_fields})
+
+    async def _outcome(self, job: q.Job, pcm: bytes) -> dict[str, Any]:
+        """The payload to store: the transcript, or the failure a client is shown."""
+        try:
+            return {"status": "done", "request_id": job.job_id, **await self._transcribe(job, pcm)}
+        except JobStalled:
+            raise
+        except InvalidOption as exc:
+            return _failure("invalid_parameter", str(exc), exc.param)
+        except FeatureUnavailable as exc:
+            return _failure("unavailable", str(exc))
+        except Exception as exc:
+            log.exception("job failed", extra={"fields": {"job_id": job.job_id}})
+            return _failure("internal_error", f"transcription failed: {type(exc).__name__}")
 
     async def _transcribe(self, job: q.Job, pcm: bytes) -> dict[str, Any]:
         opts = Options(
@@ -146,8 +164,11 @@ class JobConsumer:
             batch_size=self.settings.asr_batch_size,
         )
         audio = pcm16_to_float(pcm)
-        result = await asyncio.to_thread(
-            transcribe, self.model, self.pipeline, audio, opts, self.scheduler.batch_turn
+        progress = Progress(self.scheduler.batch_turn)
+        result = await watched(
+            asyncio.to_thread(transcribe, self.model, self.pipeline, audio, opts, progress.turn),
+            progress,
+            self.settings.asr_job_stall_s,
         )
         return await self.features.finish(
             audio, result, diarize=job.diarize, hints=job.hints(), redact=job.redactions()

@@ -93,6 +93,7 @@ class DecodeScheduler:
         self._wake = asyncio.Event()
         self._runs: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopped = False
 
     # --- sessions ------------------------------------------------------------------------------------
     def submit(self, owner: object, kind: Kind, snapshot: Callable[[], DecodeRequest | None]) -> Work:
@@ -140,6 +141,8 @@ class DecodeScheduler:
             self._loop.call_soon_threadsafe(self._end_run, time.monotonic() - started)
 
     async def _wait_batch_turn(self) -> None:
+        if self._stopped:  # a job thread that outlived the scheduler (shutdown): no turn will come
+            raise RuntimeError("the scheduler has stopped")
         waiter = asyncio.get_running_loop().create_future()
         self._batch_waiters.append(waiter)
         self._wake.set()
@@ -172,6 +175,7 @@ class DecodeScheduler:
                 self._runs.add(run)
                 run.add_done_callback(self._runs.discard)
         finally:  # shutting down: nobody waits for an answer that will not come
+            self._stopped = True
             for waiter in self._batch_waiters:
                 waiter.cancel()
             for work in self._queue:

@@ -96,13 +96,27 @@ def create_app(settings: AsrSettings | None = None) -> FastAPI:
         open_paths=("/health", "/health/live"),
     )
 
-    @app.get("/health/live")
-    async def live() -> dict[str, str]:
-        """Liveness: the process answers (the model may still be loading)."""
-        return {"status": "alive", "version": __version__}
+    def stalled() -> JSONResponse | None:
+        """500 once a batch job's thread got stuck: the health monitor and the liveness probe restart
+        a worker that answers it (503 "starting" is not a failure to them)."""
+        jobs: JobConsumer | None = app.state.jobs
+        if jobs is None or not jobs.stalled:
+            return None
+        message = "a batch job's thread stopped moving (its stack is in the log); this worker needs a restart"
+        return JSONResponse(
+            {"status": "stalled", "version": __version__, "error": message, "stalled_jobs": jobs.stalled},
+            status_code=500,
+        )
+
+    @app.get("/health/live", response_model=None)
+    async def live() -> dict[str, str] | JSONResponse:
+        """Liveness: the process answers (the model may still be loading) and no job thread is stuck."""
+        return stalled() or {"status": "alive", "version": __version__}
 
     @app.get("/health")
     async def health() -> JSONResponse:
+        if (stuck := stalled()) is not None:
+            return stuck
         loaded: LoadedModel | None = app.state.model
         if loaded is None:
             body = {

@@ -64,6 +64,12 @@ class AsrSettings(ServingSettings):
     asr_max_deliveries: int = Field(
         3, description="A job delivered this many times without finishing (it crashes workers) is failed."
     )
+    asr_job_stall_s: float = Field(
+        300.0,
+        gt=0,
+        description="A batch job whose thread neither asks for nor ends a model turn this long is stuck: the "
+        "worker logs its stack, leaves the job to another worker and answers /health with 500 to be restarted.",
+    )
     asr_result_ttl_s: int = Field(86400, description="How long job results (and audio) are kept in Redis.")
     asr_batched_min_s: float = Field(
         60.0, description="Audio at least this long uses faster-whisper's BatchedInferencePipeline."

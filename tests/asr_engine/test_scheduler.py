@@ -223,3 +223,20 @@ async def test_a_batch_window_goes_at_once_when_no_live_work_waits(decoder: Held
     finally:
         await cancel_and_wait([task])
     assert decoder.batches == []
+
+
+async def test_a_job_thread_that_outlives_the_scheduler_is_refused_its_next_turn(decoder: HeldDecoder) -> None:
+    """At shutdown (or after a stalled job was abandoned) a job thread may ask for a window after the
+    scheduler stopped: it gets an error at once instead of waiting forever, which would hold up the
+    worker's exit on its thread."""
+    scheduler = DecodeScheduler(decoder.decode, slots=1)
+    task = await start(scheduler)
+    await asyncio.sleep(0)  # it runs
+    await cancel_and_wait([task])
+
+    def batch_window() -> None:
+        with scheduler.batch_turn():
+            pass
+
+    with pytest.raises(RuntimeError, match="the scheduler has stopped"):
+        await asyncio.wait_for(asyncio.to_thread(batch_window), 10)
