@@ -12,16 +12,17 @@ import hashlib
 import hmac
 import json
 import logging
-import time
 from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from common.logging import Throttle
 from common.ws_errors import POLICY_VIOLATION, error_body
 
 log = logging.getLogger(__name__)
 
 REFUSAL_LOG_INTERVAL_S = 10.0  # a flood of refused calls writes one line per interval, with a count
+# (both sides: the service refusing, and the gateway refused)
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -47,8 +48,7 @@ class InternalTokenMiddleware:
         self.service = service
         self.open_paths = frozenset(open_paths)
         self._digest = hashlib.sha256(token.encode()).digest() if token else None
-        self._refused_since_log = 0
-        self._last_log = -REFUSAL_LOG_INTERVAL_S
+        self._refusals = Throttle(REFUSAL_LOG_INTERVAL_S)
         if not token:
             log.warning(
                 "INTERNAL_TOKEN is not set: this service serves anyone who reaches its port",
@@ -91,9 +91,8 @@ class InternalTokenMiddleware:
             await send({"type": "websocket.close", "code": POLICY_VIOLATION})
 
     def _log_refusal(self, scope: Scope) -> None:
-        self._refused_since_log += 1
-        now = time.monotonic()
-        if now - self._last_log < REFUSAL_LOG_INTERVAL_S:
+        refused = self._refusals.count()
+        if refused is None:
             return
         presented = b"authorization" in dict(scope.get("headers") or [])
         client = scope.get("client") or ("?", 0)
@@ -106,8 +105,7 @@ class InternalTokenMiddleware:
                     "path": scope["path"],
                     "client": client[0],
                     "presented": "another value" if presented else "nothing",
-                    "refused": self._refused_since_log,
+                    "refused": refused,
                 }
             },
         )
-        self._refused_since_log, self._last_log = 0, now

@@ -17,6 +17,7 @@ import logging
 import re
 import sys
 import time
+from collections.abc import Callable
 from contextvars import ContextVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -131,3 +132,24 @@ def setup_logging(service: str, level: str = "info") -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+
+
+class Throttle:
+    """For a warning that can come in a flood (a misconfigured peer retrying): at most one log line
+    per `interval_s`, which says how many times it happened since the last line."""
+
+    def __init__(self, interval_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval_s = interval_s
+        self._clock = clock
+        self._since_line = 0
+        self._last_line: float | None = None
+
+    def count(self) -> int | None:
+        """Count one occurrence; how many to report when a line is due now, else None."""
+        self._since_line += 1
+        now = self._clock()
+        if self._last_line is not None and now - self._last_line < self.interval_s:
+            return None
+        count, self._since_line, self._last_line = self._since_line, 0, now
+        return count
+

@@ -22,8 +22,8 @@ from common import asr_jobs as q
 from common import asr_registry as reg
 from common import asr_stream
 from common.asr_stream import StreamOptions
-from common.internal_auth import bearer
-from common.logging import url_for_log
+from common.internal_auth import REFUSAL_LOG_INTERVAL_S, bearer
+from common.logging import Throttle, url_for_log
 from common.states import ComponentState
 
 T = TypeVar("T")
@@ -81,6 +81,7 @@ class AsrClient:
         self.max_queued_audio_bytes = max_queued_audio_bytes
         self.retry_after_s = retry_after_s
         self._headers = bearer(internal_token)  # the workers' streaming API wants the internal token
+        self._token_refusals = Throttle(REFUSAL_LOG_INTERVAL_S)
         self._http: aiohttp.ClientSession | None = None
 
     async def aclose(self) -> None:
@@ -223,10 +224,11 @@ class AsrClient:
         except aiohttp.WSServerHandshakeError as exc:
             if exc.status != 401:
                 return None
-            log.error(
-                "an ASR worker refused the gateway's internal token: INTERNAL_TOKEN differs between them",
-                extra={"fields": {"worker": url_for_log(ws_url)}},
-            )
+            if (refused := self._token_refusals.count()) is not None:
+                log.error(
+                    "an ASR worker refused the gateway's internal token: INTERNAL_TOKEN differs between them",
+                    extra={"fields": {"worker": url_for_log(ws_url), "refused": refused}},
+                )
             raise WorkerRefusedToken(
                 "the ASR worker refused the gateway's credentials: a configuration error (see the gateway "
                 "log); retry after the operator fixes it",

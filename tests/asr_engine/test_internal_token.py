@@ -44,7 +44,9 @@ async def _refused_with(ws_url: str, headers: dict[str, str]) -> int | None:
         return exc.response.status_code
 
 
-async def test_worker_wants_the_token_and_drains_on_sigterm(redis_url: str, tmp_path: Path, speech: Speech) -> None:
+async def test_worker_wants_the_token_and_drains_on_sigterm(
+    redis_url: str, tmp_path: Path, speech: Speech, caplog: pytest.LogCaptureFixture
+) -> None:
     worker = start_worker(own_database(redis_url), tmp_path, "token-worker", INTERNAL_TOKEN=TOKEN, DRAIN_TIMEOUT_S="30")
     redis = aioredis.from_url(own_database(redis_url))
     ws_url = worker.url.replace("http://", "ws://") + asr_stream.PATH
@@ -55,8 +57,11 @@ async def test_worker_wants_the_token_and_drains_on_sigterm(redis_url: str, tmp_
         # 401, not the 403 of a full worker: the gateway tells a wrong INTERNAL_TOKEN apart
         assert await _refused_with(ws_url, {}) == 401
         assert await _refused_with(ws_url, {"Authorization": "Bearer not-the-token"}) == 401
-        with pytest.raises(UpstreamUnavailable, match="refused the gateway's credentials"):
-            await without.open_stream(StreamOptions())
+        for _ in range(3):  # a misconfigured gateway retrying: one log line, not one per session
+            with pytest.raises(UpstreamUnavailable, match="refused the gateway's credentials"):
+                await without.open_stream(StreamOptions())
+        refusals = [r for r in caplog.records if "refused the gateway's internal token" in r.getMessage()]
+        assert [r.fields["refused"] for r in refusals] == [1], refusals  # type: ignore[attr-defined]
         session = await with_token.open_stream(StreamOptions())
 
         worker.process.send_signal(signal.SIGTERM)

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from common.logging import JsonFormatter, redact, url_for_log
+from common.logging import JsonFormatter, Throttle, redact, url_for_log
 
 KEY = "sk-live-4f9c2a7be1d04c1f"
 
@@ -81,3 +81,15 @@ def test_urls_for_logs_drop_user_info_query_and_fragment() -> None:
     assert url_for_log(f"https://u:{KEY}@hooks.example.com:8443/h?token={KEY}#f") == "https://hooks.example.com:8443/h"
     assert url_for_log("http://[::1]/x?y=1") == "http://[::1]/x"
     assert url_for_log("http://h:99999/") == "<invalid url>"
+
+
+def test_a_flood_of_one_warning_is_one_line_per_interval_with_its_count() -> None:
+    now = [100.0]
+    throttle = Throttle(10.0, clock=lambda: now[0])
+    assert throttle.count() == 1  # the first one is said at once
+    assert [throttle.count() for _ in range(4)] == [None] * 4
+    now[0] += 9.9
+    assert throttle.count() is None
+    now[0] += 0.2  # the interval has passed: one line for the six since
+    assert throttle.count() == 6
+    assert throttle.count() is None
