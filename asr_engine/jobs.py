@@ -132,8 +132,7 @@ class JobConsumer:
             log_fields.update(idle_s=round(exc.idle_s, 1), stack=exc.stack)
             log.error("job stalled; left to another worker", extra={"fields": log_fields})
             raise
-        payload["request_id"] = job.job_id
-        won = await self.finish(job, msg_id, payload)
+        won = await self.finish(job, msg_id, payload)  # it adds the request_id
         self.jobs_done += 1
         log_fields.update(status=payload["status"], first=won, s=round(time.perf_counter() - started, 3))
         log.info("job finished", extra={"fields": log_fields})
@@ -141,7 +140,7 @@ class JobConsumer:
     async def _outcome(self, job: q.Job, pcm: bytes) -> dict[str, Any]:
         """The payload to store: the transcript, or the failure a client is shown."""
         try:
-            return {"status": "done", "request_id": job.job_id, **await self._transcribe(job, pcm)}
+            return {"status": "done", **await self._transcribe(job, pcm)}
         except JobStalled:
             raise
         except InvalidOption as exc:

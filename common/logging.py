@@ -152,4 +152,3 @@ class Throttle:
             return None
         count, self._since_line, self._last_line = self._since_line, 0, now
         return count
-

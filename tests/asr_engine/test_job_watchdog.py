@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
 
 import httpx
 import pytest
@@ -24,19 +23,11 @@ from asr_engine.vocabulary import Vocabulary, whisper_token_counter
 from common import asr_jobs as q
 from common.aio import cancel_and_wait
 from health_monitor.checks import _http_check
-from tests.support import own_database
+from tests.support import own_database, until
 from tests.support.asr import SENTENCES, piper_speech
 from tests.support.asr_session import RecordingDecoder
 
 pytestmark = pytest.mark.slow
-
-
-async def _until(condition: object, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not await condition():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 async def test_a_stuck_job_is_left_to_another_worker(
@@ -76,7 +67,7 @@ async def test_a_stuck_job_is_left_to_another_worker(
         caplog.set_level(logging.INFO, logger="asr_engine.jobs")
         stuck_run = asyncio.create_task(stuck.run())
         tasks.append(stuck_run)
-        await _until(lambda: asyncio.sleep(0, bool(stuck.stalled)), 20, "the job to be seen stalled")
+        await until(lambda: bool(stuck.stalled), 20, "the job to be seen stalled")
         assert stuck.stalled == [job.job_id]
         await asyncio.wait_for(stuck_run, 5)  # its only loop stopped: no more jobs for a stuck worker
 
@@ -107,7 +98,7 @@ async def test_a_stuck_job_is_left_to_another_worker(
             "healthy-worker",
         )
         tasks.append(asyncio.create_task(healthy.run()))
-        await _until(lambda: redis.exists(q.result_key(job.job_id)), 60, "the other worker's result")
+        await until(lambda: redis.exists(q.result_key(job.job_id)), 60, "the other worker's result")
         result = q.loads(await redis.get(q.result_key(job.job_id)))
         assert result is not None and result["status"] == "done", result
         assert "fox" in result["text"].lower(), result
